@@ -1,0 +1,760 @@
+"""The input data contract (../shared/DATA_CONTRACT.md) in code: reading, validating, writing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+logger = logging.getLogger(__name__)
+
+
+def write_data_dir(
+    tables: dict[str, pd.DataFrame], out_dir: str | Path, fmt: str = "parquet"
+) -> list[Path]:
+    """Write contract tables to ``out_dir/<table>.<fmt>`` deterministically and atomically.
+
+    Args:
+        tables: Table name to frame. Frames are written as given (callers sort them).
+        out_dir: Target directory, created if missing.
+        fmt: ``"parquet"`` or ``"csv"``.
+
+    Returns:
+        The written paths, in table-name order.
+    """
+    if fmt not in {"parquet", "csv"}:
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in sorted(tables):
+        path = out / f"{name}.{fmt}"
+        # Remove a stale twin in the other format so a directory never holds both.
+        twin = path.with_suffix(".csv" if fmt == "parquet" else ".parquet")
+        if twin.exists():
+            twin.unlink()
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".{fmt}")
+        os.close(fd)
+        try:
+            if fmt == "parquet":
+                tables[name].to_parquet(tmp, index=False)
+            else:
+                tables[name].to_csv(tmp, index=False, date_format="%Y-%m-%d")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(path)
+    logger.info("wrote %d tables to %s", len(written), out)
+    return written
+
+
+# --- the contract --------------------------------------------------------------------------
+
+ID, STRING, DATE, NUMBER, INTEGER = "id", "string", "date", "number", "integer"
+
+#: Rules named in messages and in the rejects file. One vocabulary everywhere.
+RULE_MISSING = "missing value"
+RULE_NOT_DATE = "not a date"
+RULE_NOT_NUMBER = "not a number"
+RULE_NOT_INTEGER = "not an integer"
+RULE_MIN = "below minimum"
+RULE_MAX = "above maximum"
+RULE_ALLOWED = "not in allowed values"
+RULE_UNKNOWN_CUSTOMER = "unknown customer"
+RULE_AFTER_AS_OF = "after as-of date"
+RULE_DUPLICATE_ROW = "duplicate row"
+RULE_DUPLICATE_ID = "duplicate customer_id"
+RULE_MISSING_FILE = "required table missing"
+RULE_AMBIGUOUS_FILE = "table given twice"
+RULE_UNREADABLE = "unreadable file"
+RULE_MISSING_COLUMN = "required column missing"
+RULE_EMPTY_TABLE = "empty table"
+RULE_TOO_MANY_INVALID = "too many invalid values"
+
+ACTION_SET_ASIDE = "row set aside"
+ACTION_SET_MISSING = "value set to missing"
+
+#: Rules about data scope rather than format: never escalate to a file-level error however
+#: many rows they hit (a CRM export filtered by store legitimately has visits of others).
+_SCOPE_RULES = {RULE_UNKNOWN_CUSTOMER, RULE_AFTER_AS_OF, RULE_DUPLICATE_ROW}
+
+REJECT_COLUMNS = ["table", "file", "row_number", "column", "rule", "action", "value", "customer_id"]
+PII_MASK = "***"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a contract table.
+
+    Attributes:
+        name: Column name (headers are matched after stripping and lower-casing).
+        kind: One of ``id``, ``string``, ``date``, ``number``, ``integer``.
+        required: Whether the column must be present in the file.
+        min: Inclusive lower bound for numbers.
+        max: Inclusive upper bound for numbers.
+        allowed: Allowed values for strings, if enumerated.
+        pii: Personal data: masked in every message and rejects file.
+        default: Value used where an optional column is absent or empty.
+    """
+
+    name: str
+    kind: str
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    pii: bool = False
+    default: object = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One contract table.
+
+    Attributes:
+        name: Table name, also the file stem.
+        required: Whether the directory must contain it.
+        columns: Column specs in contract order.
+        date_column: The event date checked against the as-of date (None for customers).
+    """
+
+    name: str
+    required: bool
+    columns: tuple[ColumnSpec, ...]
+    date_column: str | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names of all contract columns, in order."""
+        return [c.name for c in self.columns]
+
+
+VISIT_TYPES = ("maintenance", "repair", "warranty", "insurance", "accident", "other")
+APPOINTMENT_STATUSES = ("kept", "cancelled", "no_show")
+OUTREACH_GROUPS = ("treatment", "control")
+
+_CID = ColumnSpec("customer_id", ID)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TableSpec(
+            "customers",
+            True,
+            (
+                _CID,
+                ColumnSpec("dealer_id", STRING, required=False, default="default"),
+                ColumnSpec("region", STRING, required=False),
+                ColumnSpec("vehicle_model", STRING, required=False),
+                ColumnSpec("vehicle_purchase_date", DATE, required=False),
+                ColumnSpec("acquisition_cost", NUMBER, required=False, min=0),
+                ColumnSpec("referrals", INTEGER, required=False, min=0),
+                ColumnSpec("name", STRING, required=False, pii=True),
+                ColumnSpec("phone", STRING, required=False, pii=True),
+            ),
+        ),
+        TableSpec(
+            "service_visits",
+            True,
+            (
+                _CID,
+                ColumnSpec("visit_date", DATE),
+                ColumnSpec("amount", NUMBER, min=0),
+                ColumnSpec("visit_type", STRING, required=False, allowed=VISIT_TYPES),
+                ColumnSpec("wait_minutes", NUMBER, required=False, min=0),
+                ColumnSpec("mileage_km", NUMBER, required=False, min=0),
+            ),
+            date_column="visit_date",
+        ),
+        TableSpec(
+            "app_sessions",
+            False,
+            (
+                _CID,
+                ColumnSpec("session_date", DATE),
+                ColumnSpec("sessions", INTEGER, required=False, min=1, default=1),
+            ),
+            date_column="session_date",
+        ),
+        TableSpec(
+            "appointments",
+            False,
+            (
+                _CID,
+                ColumnSpec("booked_date", DATE),
+                ColumnSpec("scheduled_date", DATE),
+                ColumnSpec("status", STRING, allowed=APPOINTMENT_STATUSES),
+                ColumnSpec("channel", STRING, required=False),
+            ),
+            date_column="booked_date",
+        ),
+        TableSpec(
+            "surveys",
+            False,
+            (_CID, ColumnSpec("survey_date", DATE), ColumnSpec("score", NUMBER, min=0, max=10)),
+            date_column="survey_date",
+        ),
+        TableSpec(
+            "consultations",
+            False,
+            (_CID, ColumnSpec("contact_date", DATE), ColumnSpec("channel", STRING, required=False)),
+            date_column="contact_date",
+        ),
+        TableSpec(
+            "complaints",
+            False,
+            (
+                _CID,
+                ColumnSpec("complaint_date", DATE),
+                ColumnSpec("category", STRING, required=False),
+            ),
+            date_column="complaint_date",
+        ),
+        TableSpec(
+            "outreach",
+            False,
+            (
+                _CID,
+                ColumnSpec("contact_date", DATE),
+                ColumnSpec("action", STRING),
+                ColumnSpec("cost", NUMBER, min=0),
+                ColumnSpec("group", STRING, allowed=OUTREACH_GROUPS),
+                ColumnSpec("channel", STRING, required=False),
+            ),
+            date_column="contact_date",
+        ),
+    )
+}
+
+OPTIONAL_TABLES = tuple(name for name, spec in TABLES.items() if not spec.required)
+PII_COLUMNS = tuple(c.name for t in TABLES.values() for c in t.columns if c.pii)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A file-level breach of the contract.
+
+    Attributes:
+        file: The offending file (or the expected path of a missing one).
+        rule: What was broken, from the ``RULE_*`` vocabulary.
+        column: The column concerned, if any.
+        detail: A sentence saying what was found.
+        examples: Up to five offending rows, personal data masked.
+    """
+
+    file: str
+    rule: str
+    column: str | None = None
+    detail: str = ""
+    examples: pd.DataFrame | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f", column '{self.column}'" if self.column else "")
+        text = f"{where}: {self.rule}" + (f" — {self.detail}" if self.detail else "")
+        if self.examples is not None and len(self.examples):
+            rows = self.examples.to_string(index=False, max_colwidth=40)
+            text += "\n    " + rows.replace("\n", "\n    ")
+        return text
+
+
+class ContractError(ValueError):
+    """A data directory breaks the contract; carries every file-level violation found."""
+
+    def __init__(self, violations: list[Violation]):
+        self.violations = list(violations)
+        lines = [f"data contract violated ({len(self.violations)} problem(s)):"]
+        lines += [f"  - {v}" for v in self.violations]
+        super().__init__("\n".join(lines))
+
+
+# --- the validated data set ---------------------------------------------------------------
+
+
+@dataclass
+class DataSet:
+    """A validated data directory.
+
+    Attributes:
+        source: The directory read.
+        tables: Valid rows per table, typed; optional tables that were absent are missing.
+        rejects: Every row-level problem, one row each (see ``REJECT_COLUMNS``).
+        files: The file read for each table.
+        as_of: The cut-off date used, if any.
+        columns_present: For each table, the contract columns the file actually had.
+        rows_read: Rows in each file before anything was set aside.
+    """
+
+    source: Path
+    tables: dict[str, pd.DataFrame]
+    rejects: pd.DataFrame
+    files: dict[str, Path]
+    as_of: pd.Timestamp | None
+    columns_present: dict[str, tuple[str, ...]]
+    rows_read: dict[str, int]
+
+    def has(self, table: str) -> bool:
+        """Whether ``table`` was supplied (an empty but present file counts as supplied)."""
+        return table in self.tables
+
+    def table(self, table: str) -> pd.DataFrame | None:
+        """The valid rows of ``table``, or None when the signal is not collected."""
+        return self.tables.get(table)
+
+    @property
+    def customers(self) -> pd.DataFrame:
+        """The customers table."""
+        return self.tables["customers"]
+
+    @property
+    def service_visits(self) -> pd.DataFrame:
+        """The service_visits table."""
+        return self.tables["service_visits"]
+
+    @property
+    def signals(self) -> dict[str, bool]:
+        """Which optional tables (signals) are present."""
+        return {name: name in self.tables for name in OPTIONAL_TABLES}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per contract table: file, rows read, valid, rejected, customers, dates."""
+        rows = []
+        reject_counts = (
+            self.rejects.loc[self.rejects["action"] == ACTION_SET_ASIDE, "table"].value_counts()
+            if len(self.rejects)
+            else pd.Series(dtype="int64")
+        )
+        for name, spec in TABLES.items():
+            df = self.tables.get(name)
+            if df is None:
+                rows.append({"table": name, "file": "-", "status": "not collected"})
+                continue
+            dates = df[spec.date_column] if spec.date_column else None
+            rows.append(
+                {
+                    "table": name,
+                    "file": self.files[name].name,
+                    "status": "ok",
+                    "rows": self.rows_read[name],
+                    "valid": len(df),
+                    "set_aside": int(reject_counts.get(name, 0)),
+                    "customers": int(df["customer_id"].nunique()),
+                    "first_date": _fmt_date(dates.min()) if dates is not None else "",
+                    "last_date": _fmt_date(dates.max()) if dates is not None else "",
+                }
+            )
+        out = pd.DataFrame(rows)
+        for col in ("rows", "valid", "set_aside", "customers"):
+            out[col] = out[col].astype("Int64")
+        return out.fillna({"first_date": "", "last_date": ""})
+
+
+def _fmt_date(value: object) -> str:
+    return "" if pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+# --- reading -------------------------------------------------------------------------------
+
+_SUFFIXES = (".parquet", ".csv")
+
+
+def read_data_dir(
+    data_dir: str | Path,
+    as_of: str | pd.Timestamp | None = None,
+    max_invalid_share: float = 0.2,
+) -> DataSet:
+    """Read and validate a data directory against the contract.
+
+    File-level breaches (a missing required table or column, an unreadable or empty required
+    file, duplicate or empty customer ids, a column whose values are mostly unparseable or out
+    of range) raise one :class:`ContractError` listing every breach found. Row-level problems
+    are set aside into ``DataSet.rejects`` and the valid rows go on: an event row breaking a
+    rule on a required column is set aside; an invalid value in an optional column is set to
+    missing and the row is kept. Customer rows are never set aside, so no customer is lost.
+
+    Args:
+        data_dir: Directory with ``<table>.parquet`` or ``<table>.csv`` files.
+        as_of: Cut-off date; events dated after it are set aside. None skips the check.
+        max_invalid_share: Largest share of a file's rows that may break one format rule
+            (parse, range, allowed values) before the column is refused as a whole — a
+            systematic problem such as a wrong date format is an error, not a reject.
+
+    Returns:
+        The validated :class:`DataSet`.
+
+    Raises:
+        ContractError: The directory breaks the contract.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise ContractError([Violation(str(root), "data directory not found")])
+    cutoff = None if as_of is None else pd.Timestamp(as_of).normalize()
+    files, violations = _locate_files(root)
+    raw: dict[str, pd.DataFrame] = {}
+    for name, path in files.items():
+        try:
+            raw[name] = _read_raw(path)
+        except Exception as exc:  # any reader failure is the file's fault, reported as such
+            violations.append(Violation(str(path), RULE_UNREADABLE, detail=str(exc)[:200]))
+            continue
+        spec = TABLES[name]
+        missing = [c.name for c in spec.columns if c.required and c.name not in raw[name]]
+        for col in missing:
+            violations.append(
+                Violation(
+                    str(path),
+                    RULE_MISSING_COLUMN,
+                    col,
+                    f"found columns: {', '.join(map(str, raw[name].columns)) or 'none'}",
+                )
+            )
+        if spec.required and not missing and len(raw[name]) == 0:
+            violations.append(Violation(str(path), RULE_EMPTY_TABLE, detail="no data rows"))
+    if violations:
+        raise ContractError(violations)
+
+    problems: list[pd.DataFrame] = []
+    tables: dict[str, pd.DataFrame] = {}
+    known_ids: pd.Index | None = None
+    for name, spec in TABLES.items():  # customers first: the others are checked against it
+        if name not in raw:
+            continue
+        df, found, bad = _clean_table(spec, raw[name], files[name], max_invalid_share)
+        violations += bad
+        if name == "customers":
+            violations += _check_customer_ids(df, raw[name], files[name])
+            known_ids = pd.Index(df["customer_id"].dropna().unique())
+        elif known_ids is not None:
+            df, scope = _apply_scope_rules(spec, df, raw[name], files[name], known_ids, cutoff)
+            found.append(scope)
+        problems += found
+        tables[name] = df
+    if violations:
+        raise ContractError(violations)
+
+    for name, df in tables.items():
+        # Contract columns first, in contract order; extra columns follow untouched.
+        order = TABLES[name].column_names + [
+            c for c in df.columns if c not in TABLES[name].column_names
+        ]
+        tables[name] = df[order].reset_index(drop=True)
+    rejects = pd.concat([p for p in problems if len(p)] or [_empty_rejects()], ignore_index=True)
+    data = DataSet(
+        source=root,
+        tables=tables,
+        rejects=rejects.sort_values(["table", "row_number", "column"], kind="stable").reset_index(
+            drop=True
+        ),
+        files=files,
+        as_of=cutoff,
+        columns_present={n: tuple(c for c in TABLES[n].column_names if c in raw[n]) for n in raw},
+        rows_read={n: len(r) for n, r in raw.items()},
+    )
+    n_aside = data.rejects.loc[data.rejects["action"] == ACTION_SET_ASIDE, ["table", "row_number"]]
+    logger.info(
+        "read %s: %d tables, %d customers, %d rows set aside, %d values set to missing",
+        root,
+        len(tables),
+        len(data.customers),
+        len(n_aside.drop_duplicates()),
+        int((data.rejects["action"] == ACTION_SET_MISSING).sum()),
+    )
+    return data
+
+
+def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
+    """Write the rejects table (CSV or Parquet by suffix), atomically; PII is already masked."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if path.suffix == ".parquet":
+            rejects.to_parquet(tmp, index=False)
+        else:
+            rejects.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == "row_number" else "str") for c in REJECT_COLUMNS}
+    )
+
+
+def _locate_files(root: Path) -> tuple[dict[str, Path], list[Violation]]:
+    files: dict[str, Path] = {}
+    violations = []
+    for name, spec in TABLES.items():
+        found = [root / f"{name}{s}" for s in _SUFFIXES if (root / f"{name}{s}").is_file()]
+        if len(found) > 1:
+            violations.append(
+                Violation(
+                    str(root / name),
+                    RULE_AMBIGUOUS_FILE,
+                    detail=f"both {found[0].name} and {found[1].name} exist; keep one",
+                )
+            )
+        elif found:
+            files[name] = found[0]
+        elif spec.required:
+            violations.append(
+                Violation(
+                    str(root / f"{name}.parquet"),
+                    RULE_MISSING_FILE,
+                    detail=f"expected {name}.parquet or {name}.csv in {root}",
+                )
+            )
+    return files, violations
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        # Everything as text: ids keep leading zeros and each cell is parsed (and blamed) below.
+        df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
+    else:
+        df = pd.read_parquet(path)
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    df.index = pd.RangeIndex(1, len(df) + 1, name="row_number")
+    return df
+
+
+def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
+    """Parse one raw column to its contract type; returns (values, rule for unparseable)."""
+    if col.kind in (ID, STRING):
+        if pd.api.types.is_float_dtype(s) and (s.dropna() % 1 == 0).all():
+            s = s.astype("Int64")  # ids stored as floats in Parquet: 12.0 means "12"
+        text = s.astype("str").where(s.notna()).str.strip()
+        return text.mask(text == ""), None
+    if col.kind == DATE:
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_localize(None)
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return s.astype("datetime64[ns]"), RULE_NOT_DATE
+        parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)
+        return parsed.astype("datetime64[ns]"), RULE_NOT_DATE
+    values = pd.to_numeric(s, errors="coerce").astype("float64")
+    values = values.mask(np.isinf(values))
+    if col.kind == INTEGER:
+        return values, RULE_NOT_INTEGER
+    return values, RULE_NOT_NUMBER
+
+
+def _value_schema(spec: TableSpec, present: list[ColumnSpec]) -> pa.DataFrameSchema:
+    """The pandera schema for parsed values: missing, range and allowed-value rules."""
+    columns = {}
+    for col in present:
+        checks = []
+        if col.min is not None:
+            checks.append(pa.Check.ge(col.min, error=RULE_MIN))
+        if col.max is not None:
+            checks.append(pa.Check.le(col.max, error=RULE_MAX))
+        if col.allowed is not None:
+            checks.append(pa.Check.isin(list(col.allowed), error=RULE_ALLOWED))
+        if col.kind == INTEGER:
+            checks.append(
+                pa.Check(lambda s: s % 1 == 0, element_wise=False, error=RULE_NOT_INTEGER)
+            )
+        columns[col.name] = pa.Column(checks=checks, nullable=not col.required, coerce=False)
+    return pa.DataFrameSchema(columns, name=spec.name)
+
+
+def _clean_table(
+    spec: TableSpec, raw: pd.DataFrame, path: Path, max_invalid_share: float
+) -> tuple[pd.DataFrame, list[pd.DataFrame], list[Violation]]:
+    """Type every column, set aside or blank invalid cells, escalate systematic problems."""
+    df = raw.copy()
+    present = [c for c in spec.columns if c.name in raw.columns]
+    cells = []  # (row_number, column, rule) of every invalid cell
+    for col in present:
+        parsed, rule = _parse(col, raw[col.name])
+        unparseable = parsed.isna() & raw[col.name].notna()
+        if rule is not None and unparseable.any():
+            cells.append(_cells(unparseable[unparseable].index, col.name, rule))
+        df[col.name] = parsed
+    try:
+        _value_schema(spec, present).validate(df[[c.name for c in present]], lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        fc = fc[fc["index"].notna() & fc["column"].notna()]
+        rule = fc["check"].astype(str).map(_pandera_rule)
+        cells.append(
+            pd.DataFrame(
+                {"row_number": fc["index"].astype("int64"), "column": fc["column"], "rule": rule}
+            )
+        )
+    cells_df = pd.concat(cells, ignore_index=True) if cells else _cells([], "", "")
+    # A missing value that failed to parse is reported once, as unparseable.
+    cells_df = cells_df.drop_duplicates(["row_number", "column"], keep="first")
+
+    violations = []
+    n = max(len(df), 1)
+    for (column, rule), grp in cells_df.groupby(["column", "rule"], sort=True):
+        if len(grp) / n > max_invalid_share and len(grp) > 1:
+            violations.append(
+                Violation(
+                    str(path),
+                    RULE_TOO_MANY_INVALID,
+                    column,
+                    f"rule '{rule}' fails in {len(grp)} of {len(df)} rows "
+                    f"({len(grp) / n:.0%} > max_invalid_share {max_invalid_share:.0%})",
+                    _examples(raw, grp["row_number"], [column]),
+                )
+            )
+
+    required = {c.name for c in present if c.required}
+    is_required = cells_df["column"].isin(required)
+    if spec.name == "customers":
+        # Customer rows are never set aside (no customer may be lost): an invalid id is a
+        # file-level error raised by _check_customer_ids, any other invalid cell is blanked.
+        is_required = cells_df["column"] == "customer_id"
+    aside = cells_df[is_required]
+    blank = cells_df[~is_required]
+    for column, grp in blank.groupby("column", sort=True):
+        df.loc[grp["row_number"].to_numpy(), column] = np.nan
+    if spec.name != "customers":
+        df = df.drop(index=aside["row_number"].unique())
+    for col in spec.columns:
+        if col.name not in df.columns:
+            df[col.name] = col.default if col.default is not None else np.nan
+            if col.kind == DATE:
+                df[col.name] = df[col.name].astype("datetime64[ns]")
+            elif col.kind in (ID, STRING):
+                df[col.name] = df[col.name].astype("str").where(df[col.name].notna())
+        elif col.default is not None:
+            df[col.name] = df[col.name].fillna(col.default)
+    found = [
+        _rejects(spec, path, raw, aside, ACTION_SET_ASIDE),
+        _rejects(spec, path, raw, blank, ACTION_SET_MISSING),
+    ]
+    if spec.name == "customers":
+        found = found[1:]
+    return df, found, violations
+
+
+def _pandera_rule(check: str) -> str:
+    if check == "not_nullable":
+        return RULE_MISSING
+    for rule in (RULE_MIN, RULE_MAX, RULE_ALLOWED, RULE_NOT_INTEGER):
+        if rule in check:
+            return rule
+    return check
+
+
+def _check_customer_ids(df: pd.DataFrame, raw: pd.DataFrame, path: Path) -> list[Violation]:
+    violations = []
+    empty = df.index[df["customer_id"].isna()]
+    if len(empty):
+        violations.append(
+            Violation(
+                str(path),
+                RULE_MISSING,
+                "customer_id",
+                f"{len(empty)} customer row(s) without an id",
+                _examples(raw, empty, ["customer_id"]),
+            )
+        )
+    dup = df["customer_id"].notna() & df["customer_id"].duplicated(keep=False)
+    if dup.any():
+        ids = df.loc[dup, "customer_id"]
+        violations.append(
+            Violation(
+                str(path),
+                RULE_DUPLICATE_ID,
+                "customer_id",
+                f"{ids.nunique()} id(s) appear more than once, e.g. {', '.join(ids.unique()[:5])}",
+                _examples(raw, ids.index, ["customer_id"]),
+            )
+        )
+    return violations
+
+
+def _apply_scope_rules(
+    spec: TableSpec,
+    df: pd.DataFrame,
+    raw: pd.DataFrame,
+    path: Path,
+    known_ids: pd.Index,
+    cutoff: pd.Timestamp | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Set aside events of unknown customers, after the cut-off, and exact duplicates."""
+    found = []
+    unknown = ~df["customer_id"].isin(known_ids)
+    found.append(_cells(df.index[unknown], "customer_id", RULE_UNKNOWN_CUSTOMER))
+    df = df[~unknown]
+    if cutoff is not None:
+        late = df[spec.date_column].dt.normalize() > cutoff
+        found.append(_cells(df.index[late], spec.date_column, RULE_AFTER_AS_OF))
+        df = df[~late]
+    dup = df.duplicated(keep="first")
+    found.append(_cells(df.index[dup], "", RULE_DUPLICATE_ROW))
+    df = df[~dup]
+    cells = pd.concat(found, ignore_index=True)
+    return df, _rejects(spec, path, raw, cells, ACTION_SET_ASIDE)
+
+
+def _cells(rows, column: str, rule: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row_number": pd.Series(np.asarray(rows, dtype="int64")),
+            "column": column,
+            "rule": rule,
+        }
+    )
+
+
+def _rejects(
+    spec: TableSpec, path: Path, raw: pd.DataFrame, cells: pd.DataFrame, action: str
+) -> pd.DataFrame:
+    """Turn invalid cells into rejects rows, with the raw value (masked if personal)."""
+    if not len(cells):
+        return _empty_rejects()
+    rows = cells["row_number"].to_numpy()
+    values = pd.Series("", index=cells.index, dtype="str")
+    for column, grp in cells.groupby("column", sort=False):
+        if column in raw.columns:
+            if column in PII_COLUMNS:
+                values[grp.index] = PII_MASK
+            else:
+                vals = raw.loc[grp["row_number"].to_numpy(), column]
+                values[grp.index] = vals.astype("str").where(vals.notna(), "").to_numpy()
+    cid = raw["customer_id"].reindex(rows) if "customer_id" in raw.columns else None
+    return pd.DataFrame(
+        {
+            "table": spec.name,
+            "file": path.name,
+            "row_number": rows,
+            "column": cells["column"].to_numpy(),
+            "rule": cells["rule"].to_numpy(),
+            "action": action,
+            "value": values.to_numpy(),
+            "customer_id": ""
+            if cid is None
+            else cid.astype("str").where(cid.notna(), "").to_numpy(),
+        }
+    )
+
+
+def _examples(raw: pd.DataFrame, rows, columns: list[str]) -> pd.DataFrame:
+    """Up to five offending raw rows: row number, customer id and the named columns."""
+    cols = [c for c in dict.fromkeys(["customer_id", *columns]) if c in raw.columns]
+    ex = raw.loc[list(rows)[:5], cols].reset_index()
+    for c in cols:
+        if c in PII_COLUMNS:
+            ex[c] = PII_MASK
+    return ex

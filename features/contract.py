@@ -372,32 +372,22 @@ def read_data_dir(
     as_of: str | pd.Timestamp | None = None,
     max_invalid_share: float = 0.2,
 ) -> DataSet:
-    """Read and validate a data directory against the contract.
-
-    File-level breaches (a missing required table or column, an unreadable or empty required
-    file, duplicate or empty customer ids, a column whose values are mostly unparseable or out
-    of range) raise one :class:`ContractError` listing every breach found. Row-level problems
-    are set aside into ``DataSet.rejects`` and the valid rows go on: an event row breaking a
-    rule on a required column is set aside; an invalid value in an optional column is set to
-    missing and the row is kept. Customer rows are never set aside, so no customer is lost.
+    """Read a data directory and validate it against the contract.
 
     Args:
         data_dir: Directory with ``<table>.parquet`` or ``<table>.csv`` files.
         as_of: Cut-off date; events dated after it are set aside. None skips the check.
-        max_invalid_share: Largest share of a file's rows that may break one format rule
-            (parse, range, allowed values) before the column is refused as a whole — a
-            systematic problem such as a wrong date format is an error, not a reject.
+        max_invalid_share: See :func:`validate_tables`.
 
     Returns:
         The validated :class:`DataSet`.
 
     Raises:
-        ContractError: The directory breaks the contract.
+        ContractError: The directory breaks the contract (see :func:`validate_tables`).
     """
     root = Path(data_dir)
     if not root.is_dir():
         raise ContractError([Violation(str(root), "data directory not found")])
-    cutoff = None if as_of is None else pd.Timestamp(as_of).normalize()
     files, violations = _locate_files(root)
     raw: dict[str, pd.DataFrame] = {}
     for name, path in files.items():
@@ -405,8 +395,60 @@ def read_data_dir(
             raw[name] = _read_raw(path)
         except Exception as exc:  # any reader failure is the file's fault, reported as such
             violations.append(Violation(str(path), RULE_UNREADABLE, detail=str(exc)[:200]))
+    if violations:
+        raise ContractError(violations)
+    return validate_tables(raw, as_of, max_invalid_share, files=files, source=root)
+
+
+def validate_tables(
+    raw: dict[str, pd.DataFrame],
+    as_of: str | pd.Timestamp | None = None,
+    max_invalid_share: float = 0.2,
+    files: dict[str, Path] | None = None,
+    source: Path | None = None,
+) -> DataSet:
+    """Validate contract tables given as frames (as read from files, or built in memory).
+
+    File-level breaches (a missing required table or column, an empty required table,
+    duplicate or empty customer ids, a column whose values are mostly unparseable or out of
+    range) raise one :class:`ContractError` listing every breach found. Row-level problems
+    are set aside into ``DataSet.rejects`` and the valid rows go on: an event row breaking a
+    rule on a required column is set aside; an invalid value in an optional column is set to
+    missing and the row is kept. Customer rows are never set aside, so no customer is lost.
+
+    Args:
+        raw: Table name to frame. Values may be text (CSV) or typed (Parquet); names not in
+            the contract are ignored.
+        as_of: Cut-off date; events dated after it are set aside. None skips the check.
+        max_invalid_share: Largest share of a table's rows that may break one format rule
+            (parse, range, allowed values) before the column is refused as a whole — a
+            systematic problem such as a wrong date format is an error, not a reject.
+        files: The file each table came from, for messages; defaults to ``<table>``.
+        source: The directory the tables came from, if any.
+
+    Returns:
+        The validated :class:`DataSet`.
+
+    Raises:
+        ContractError: The tables break the contract.
+    """
+    cutoff = None if as_of is None else pd.Timestamp(as_of).normalize()
+    files = dict(files or {})
+    raw = {name: _normalise_raw(df) for name, df in raw.items() if name in TABLES}
+    violations = []
+    for name, spec in TABLES.items():
+        path = files.setdefault(name, Path(name))
+        if name not in raw:
+            if spec.required:
+                violations.append(
+                    Violation(
+                        str(source / f"{name}.parquet") if source else name,
+                        RULE_MISSING_FILE,
+                        detail=f"expected {name}.parquet or {name}.csv"
+                        + (f" in {source}" if source else ""),
+                    )
+                )
             continue
-        spec = TABLES[name]
         missing = [c.name for c in spec.columns if c.required and c.name not in raw[name]]
         for col in missing:
             violations.append(
@@ -449,20 +491,20 @@ def read_data_dir(
         tables[name] = df[order].reset_index(drop=True)
     rejects = pd.concat([p for p in problems if len(p)] or [_empty_rejects()], ignore_index=True)
     data = DataSet(
-        source=root,
+        source=source if source is not None else Path("."),
         tables=tables,
         rejects=rejects.sort_values(["table", "row_number", "column"], kind="stable").reset_index(
             drop=True
         ),
-        files=files,
+        files={n: files[n] for n in tables},
         as_of=cutoff,
         columns_present={n: tuple(c for c in TABLES[n].column_names if c in raw[n]) for n in raw},
         rows_read={n: len(r) for n, r in raw.items()},
     )
     n_aside = data.rejects.loc[data.rejects["action"] == ACTION_SET_ASIDE, ["table", "row_number"]]
     logger.info(
-        "read %s: %d tables, %d customers, %d rows set aside, %d values set to missing",
-        root,
+        "validated %s: %d tables, %d customers, %d rows set aside, %d values set to missing",
+        source or "tables",
         len(tables),
         len(data.customers),
         len(n_aside.drop_duplicates()),
@@ -498,7 +540,7 @@ def _empty_rejects() -> pd.DataFrame:
 def _locate_files(root: Path) -> tuple[dict[str, Path], list[Violation]]:
     files: dict[str, Path] = {}
     violations = []
-    for name, spec in TABLES.items():
+    for name in TABLES:
         found = [root / f"{name}{s}" for s in _SUFFIXES if (root / f"{name}{s}").is_file()]
         if len(found) > 1:
             violations.append(
@@ -510,14 +552,6 @@ def _locate_files(root: Path) -> tuple[dict[str, Path], list[Violation]]:
             )
         elif found:
             files[name] = found[0]
-        elif spec.required:
-            violations.append(
-                Violation(
-                    str(root / f"{name}.parquet"),
-                    RULE_MISSING_FILE,
-                    detail=f"expected {name}.parquet or {name}.csv in {root}",
-                )
-            )
     return files, violations
 
 
@@ -527,6 +561,12 @@ def _read_raw(path: Path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
     else:
         df = pd.read_parquet(path)
+    return df
+
+
+def _normalise_raw(df: pd.DataFrame) -> pd.DataFrame:
+    # Headers from hand-made exports often carry stray spaces or capitals.
+    df = df.copy()
     df.columns = [str(c).strip().lower() for c in df.columns]
     df.index = pd.RangeIndex(1, len(df) + 1, name="row_number")
     return df

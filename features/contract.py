@@ -572,6 +572,9 @@ def _normalise_raw(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+_TZ_SUFFIX = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
     """Parse one raw column to its contract type; returns (values, rule for unparseable)."""
     if col.kind in (ID, STRING):
@@ -584,6 +587,10 @@ def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
             s = s.dt.tz_localize(None)
         if pd.api.types.is_datetime64_any_dtype(s):
             return s.astype("datetime64[ns]"), RULE_NOT_DATE
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            # Keep the wall-clock time of "Z" / "+08:00" suffixes, as for tz-aware Parquet: a
+            # column mixing offsets (or offsets and none) otherwise makes to_datetime raise.
+            s = s.astype("str").where(s.notna()).str.replace(_TZ_SUFFIX, r"\1", regex=True)
         parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)

@@ -1,0 +1,288 @@
+"""Shared fixtures: small, valid contract tables and a writer for data directories.
+
+The factories follow the scikit-survival style (fixtures returning builder functions), so a
+test states only what differs from a valid input::
+
+    def test_something(make_tables, write_dir):
+        tables = make_tables(surveys=None)              # drop an optional table
+        tables["service_visits"].loc[0, "amount"] = "-5"  # break one cell
+        data_dir = write_dir(tables, fmt="csv")
+
+Every value in :func:`make_tables` is text, exactly as a CSV export would carry it, so a
+test can put any bad value into any cell without fighting dtypes. ``write_dir(...,
+fmt="parquet")`` converts the valid columns to their typed form first (dates, numbers), so
+the same tables give a realistic typed Parquet directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+# The package is not necessarily installed (``pip install -e .``): make the repository root
+# importable so ``pytest`` works from a plain checkout, as ``python -m pytest`` would.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+#: The as-of date the default tables are consistent with (every event is on or before it).
+AS_OF = "2024-06-30"
+
+#: Customer ids of the default tables; leading zeros on purpose (they must survive CSV).
+CUSTOMER_IDS = ("00101", "00102", "00103", "00104", "00105")
+
+#: Distinctive personal data: tests assert these never leak into messages or rejects files.
+NAMES = (
+    "Zebulon Quixwood",
+    "Ottoline Brackenfirth",
+    "Percival Yarrowgate",
+    "Mirabel Thistlewick",
+    "Evander Clovemarsh",
+)
+PHONES = (
+    "+86-139-7771-0001",
+    "+86-139-7771-0002",
+    "+86-139-7771-0003",
+    "+86-139-7771-0004",
+    "+86-139-7771-0005",
+)
+
+
+def _customers() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": list(CUSTOMER_IDS),
+            "dealer_id": ["D1", "D1", "D2", "D2", "D1"],
+            "region": ["Shanghai", "Shanghai", "Suzhou", "Hangzhou", "Shanghai"],
+            "vehicle_model": ["A4", "Q5", "A6", "A4", "Q3"],
+            "vehicle_purchase_date": [
+                "2019-04-01",
+                "2020-07-15",
+                "2018-11-30",
+                "2021-02-10",
+                "2022-09-05",
+            ],
+            "acquisition_cost": ["3000", "4500.5", "2800", "5000", "3100"],
+            "referrals": ["0", "2", "1", "0", "3"],
+            "name": list(NAMES),
+            "phone": list(PHONES),
+        }
+    )
+
+
+def _service_visits() -> pd.DataFrame:
+    # 10 rows, 2 per customer; every row valid and distinct.
+    rows = [
+        ("00101", "2023-01-10", "850.00", "maintenance", "45", "30500"),
+        ("00101", "2023-07-12", "1200.50", "repair", "90", "36200"),
+        ("00102", "2023-02-03", "650", "maintenance", "30", "18000"),
+        ("00102", "2024-01-20", "0", "warranty", "60", "25500"),
+        ("00103", "2023-03-15", "2300", "accident", "120", "52000"),
+        ("00103", "2023-09-01", "900", "maintenance", "40", "58000"),
+        ("00104", "2023-05-05", "780", "insurance", "55", "9000"),
+        ("00104", "2024-03-18", "1500", "repair", "75", "15000"),
+        ("00105", "2023-11-11", "400", "other", "20", "3000"),
+        ("00105", "2024-05-30", "620", "maintenance", "35", "8000"),
+    ]
+    cols = ["customer_id", "visit_date", "amount", "visit_type", "wait_minutes", "mileage_km"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _app_sessions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["00101", "00101", "00102", "00104"],
+            "session_date": ["2024-01-05", "2024-02-05", "2024-03-01", "2024-04-10"],
+            "sessions": ["1", "3", "2", "1"],
+        }
+    )
+
+
+def _appointments() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["00101", "00103", "00104"],
+            "booked_date": ["2023-07-01", "2023-08-20", "2024-03-01"],
+            "scheduled_date": ["2023-07-12", "2023-09-01", "2024-03-18"],
+            "status": ["kept", "no_show", "cancelled"],
+            "channel": ["app", "phone", "app"],
+        }
+    )
+
+
+def _surveys() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["00101", "00102", "00103", "00105"],
+            "survey_date": ["2023-07-15", "2023-02-10", "2023-09-05", "2024-06-01"],
+            "score": ["9", "7", "3", "10"],
+        }
+    )
+
+
+def _consultations() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["00102", "00104"],
+            "contact_date": ["2023-06-01", "2024-02-14"],
+            "channel": ["phone", "wechat"],
+        }
+    )
+
+
+def _complaints() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["00103"],
+            "complaint_date": ["2023-09-10"],
+            "category": ["wait time"],
+        }
+    )
+
+
+def _outreach() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["00102", "00103", "00104", "00105"],
+            "contact_date": ["2024-04-01", "2024-04-01", "2024-04-02", "2024-04-02"],
+            "action": ["sms_coupon", "advisor_call", "sms_coupon", "manager_call"],
+            "cost": ["5", "30", "5", "80"],
+            "group": ["treatment", "control", "treatment", "control"],
+            "channel": ["sms", "phone", "sms", "phone"],
+        }
+    )
+
+
+_BUILDERS: dict[str, Callable[[], pd.DataFrame]] = {
+    "customers": _customers,
+    "service_visits": _service_visits,
+    "app_sessions": _app_sessions,
+    "appointments": _appointments,
+    "surveys": _surveys,
+    "consultations": _consultations,
+    "complaints": _complaints,
+    "outreach": _outreach,
+}
+
+#: The tables every data directory must hold.
+REQUIRED_TABLES = ("customers", "service_visits")
+
+#: Row counts of the default tables, for hand-computed expectations.
+DEFAULT_ROWS = {name: len(build()) for name, build in _BUILDERS.items()}
+
+
+@pytest.fixture
+def as_of() -> str:
+    """The as-of date the default tables are consistent with."""
+    return AS_OF
+
+
+@pytest.fixture
+def customer_ids() -> tuple[str, ...]:
+    """Customer ids of the default tables (text, with leading zeros)."""
+    return CUSTOMER_IDS
+
+
+@pytest.fixture
+def pii_values() -> tuple[str, ...]:
+    """Every name and phone in the default customers table (must never leak anywhere)."""
+    return NAMES + PHONES
+
+
+@pytest.fixture
+def make_tables() -> Callable[..., dict[str, pd.DataFrame]]:
+    """Factory for a small valid set of every contract table, all values as text.
+
+    Call ``make_tables(**overrides)``: each keyword is a table name; a DataFrame replaces
+    that table, ``None`` removes it (to test a missing table). ``optional=False`` leaves out
+    the optional tables not named in ``overrides`` (only customers and service_visits: a
+    faster valid input for tests about those). Every call returns fresh copies, so tests may
+    mutate the result freely.
+
+    The default tables: 5 customers (ids ``00101``..``00105``, with ``name`` and ``phone``
+    from ``NAMES``/``PHONES``), 10 service visits (2 per customer), and small valid
+    app_sessions, appointments, surveys, consultations, complaints and outreach tables; row
+    counts in ``DEFAULT_ROWS``. All events are dated on or before ``AS_OF``.
+    """
+
+    def _make(optional: bool = True, **overrides: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+        unknown = set(overrides) - set(_BUILDERS)
+        if unknown:
+            raise KeyError(f"not contract tables: {sorted(unknown)}")
+        names = [n for n in _BUILDERS if optional or n in REQUIRED_TABLES or n in overrides]
+        tables = {name: _BUILDERS[name]() for name in names}
+        for name, frame in overrides.items():
+            if frame is None:
+                tables.pop(name)
+            else:
+                tables[name] = frame.copy()
+        return tables
+
+    return _make
+
+
+_DATE_COLUMNS = {
+    "vehicle_purchase_date",
+    "visit_date",
+    "session_date",
+    "booked_date",
+    "scheduled_date",
+    "survey_date",
+    "contact_date",
+    "complaint_date",
+}
+_NUMBER_COLUMNS = {"acquisition_cost", "amount", "wait_minutes", "mileage_km", "score", "cost"}
+_INTEGER_COLUMNS = {"referrals", "sessions"}
+
+
+def to_typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Convert the text columns of a contract table to their typed form, where they parse.
+
+    Dates become ``datetime64``, numbers ``float64``, integers ``int64`` (``Int64`` with
+    gaps); a column that does not parse completely is left as text, as a sloppy Parquet
+    export would carry it. Ids and strings stay text.
+    """
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if col in _DATE_COLUMNS:
+            parsed = pd.to_datetime(s, errors="coerce", format="ISO8601")
+        elif col in _NUMBER_COLUMNS | _INTEGER_COLUMNS:
+            parsed = pd.to_numeric(s, errors="coerce")
+        else:
+            continue
+        if (parsed.notna() | s.isna()).all():
+            if col in _INTEGER_COLUMNS and (parsed.dropna() % 1 == 0).all():
+                parsed = parsed.astype("Int64")
+            out[col] = parsed
+    return out
+
+
+@pytest.fixture
+def write_dir(tmp_path: Path) -> Callable[..., Path]:
+    """Factory writing contract tables as a data directory under ``tmp_path``.
+
+    Call ``write_dir(tables, fmt="csv" | "parquet", name="data")``; returns the directory.
+    CSV is written verbatim (text as given); Parquet first converts columns with
+    :func:`to_typed`. Each call with a new ``name`` makes a separate directory; the same
+    ``name`` twice adds to (and may overwrite files in) the same directory.
+    """
+
+    def _write(tables: dict[str, pd.DataFrame], fmt: str = "csv", name: str = "data") -> Path:
+        if fmt not in {"csv", "parquet"}:
+            raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
+        out = tmp_path / name
+        out.mkdir(parents=True, exist_ok=True)
+        for table, df in tables.items():
+            path = out / f"{table}.{fmt}"
+            if fmt == "csv":
+                df.to_csv(path, index=False)
+            else:
+                to_typed(df).to_parquet(path, index=False)
+        return out
+
+    return _write

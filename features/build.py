@@ -1,0 +1,540 @@
+"""Customer features as of a date T, from events strictly before T.
+
+Every event table is indexed once (:class:`FeatureIndex`): rows are sorted by
+(customer, day) and turned into integer day numbers, cumulative sums and a few running
+statistics. A feature of customer *c* as of day *t* is then a lookup: the events of *c*
+before *t* are the contiguous block ``[start[c], pos(c, t))`` found by one binary search,
+a window ``[t - w, t)`` is ``[pos(c, t - w), pos(c, t))``, counts and sums are differences
+of cumulative sums. Queries are vectors of (customer, day) pairs, so one call computes all
+customers at one snapshot, or every outreach row at its own contact date, without any
+per-customer Python loop and without copying the event tables per snapshot.
+
+Conventions (see ``features/dictionary.py`` for every feature):
+
+* Day granularity: event timestamps are floored to the day; "before T" means day < T.
+* "Last N days" is the window ``[T - N, T)``.
+* An optional table that is absent gives NaN for all its features (counts too): not
+  collected is not zero. If the table is present, a customer without events gets count 0
+  and NaN for "days since" / rates / means.
+* Appointment statuses are known once the appointment has happened: rates use
+  appointments resolved before T (``max(booked, scheduled) < T``); "days since last booking"
+  and "upcoming appointment" use ``booked_date < T`` only.
+* Outreach "contacts received" counts the treatment group only (control rows were picked
+  but deliberately not contacted).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.config import FeaturizeConfig
+from features.contract import DataSet
+from features.dictionary import CATEGORICAL_FEATURES, feature_names
+
+logger = logging.getLogger(__name__)
+
+_OFFSET = 1_000_000  # added to day numbers so that they are positive
+_STRIDE = 4_000_000  # > any shifted day number: key = customer * stride + shifted day
+
+KEYS = ["customer_id", "as_of"]
+
+
+def to_days(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Dates to int64 day numbers since 1970-01-01 (floored to the day; NaT → int64 min)."""
+    arr = np.asarray(values, dtype="datetime64[ns]")
+    out = arr.astype("datetime64[D]").astype(np.int64)
+    return np.where(np.isnat(arr), np.iinfo(np.int64).min, out)
+
+
+def _day_number(when: str | pd.Timestamp) -> int:
+    return int(to_days(np.array([pd.Timestamp(when).to_datetime64()]))[0])
+
+
+class _Events:
+    """One event stream sorted by (customer, day), with prefix sums for O(log n) queries."""
+
+    def __init__(
+        self,
+        codes: np.ndarray,
+        days: np.ndarray,
+        n_customers: int,
+        values: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        order = np.lexsort((days, codes))
+        self.codes = codes[order]
+        self.days = days[order]
+        self.key = self.codes * _STRIDE + (self.days + _OFFSET)
+        self.start = np.searchsorted(self.codes, np.arange(n_customers + 1))
+        self.values = {k: np.asarray(v, dtype="float64")[order] for k, v in (values or {}).items()}
+        self._cum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._sparse: dict[str, list[np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def pos(self, codes: np.ndarray, t: np.ndarray | int) -> np.ndarray:
+        """Index of the first event of each customer on or after day t (end of "before t")."""
+        return np.searchsorted(self.key, codes * _STRIDE + (np.asarray(t) + _OFFSET), "left")
+
+    def first(self, codes: np.ndarray) -> np.ndarray:
+        """Index of each customer's first event."""
+        return self.start[codes]
+
+    def _cumsums(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in self._cum:
+            v = self.values[name] if name != "_one" else np.ones(len(self))
+            ok = ~np.isnan(v)
+            s = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+            n = np.concatenate([[0], np.cumsum(ok)])
+            self._cum[name] = (s, n)
+        return self._cum[name]
+
+    def count(self, lo: np.ndarray, hi: np.ndarray, name: str = "_one") -> np.ndarray:
+        """Number of events (with a non-missing ``name``) in index range [lo, hi)."""
+        _, n = self._cumsums(name)
+        return (n[hi] - n[lo]).astype("float64")
+
+    def sum(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
+        """Sum of the non-missing ``name`` over index range [lo, hi)."""
+        s, _ = self._cumsums(name)
+        return s[hi] - s[lo]
+
+    def mean(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
+        """Mean of the non-missing ``name`` over [lo, hi); NaN where there is none."""
+        n = self.count(lo, hi, name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, self.sum(lo, hi, name) / n, np.nan)
+
+    def at(self, idx: np.ndarray, valid: np.ndarray, name: str | None = None) -> np.ndarray:
+        """Value (or day when ``name`` is None) at ``idx`` where ``valid``, else NaN."""
+        src = self.days if name is None else self.values[name]
+        safe = np.where(valid, idx, 0)
+        if len(src) == 0:
+            return np.full(len(idx), np.nan)
+        return np.where(valid, src[safe].astype("float64"), np.nan)
+
+    def min(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
+        """Minimum of ``name`` over [lo, hi) (sparse table, O(1) a query); NaN if empty."""
+        if name not in self._sparse:
+            levels = [self.values[name]]
+            k = 1
+            while (1 << k) <= len(self):
+                prev, half = levels[-1], 1 << (k - 1)
+                levels.append(np.fmin(prev[:-half], prev[half:]))
+                k += 1
+            self._sparse[name] = levels
+        levels = self._sparse[name]
+        length = hi - lo
+        out = np.full(len(lo), np.nan)
+        ok = length > 0
+        if not ok.any():
+            return out
+        lvl = np.zeros(len(lo), dtype=np.int64)
+        lvl[ok] = np.floor(np.log2(length[ok])).astype(np.int64)
+        for k in np.unique(lvl[ok]):
+            m = ok & (lvl == k)
+            tab = levels[k]
+            out[m] = np.fmin(tab[lo[m]], tab[hi[m] - (1 << k)])
+        return out
+
+
+@dataclass
+class FeatureIndex:
+    """The data set prepared once for fast feature and label queries.
+
+    Attributes:
+        customer_ids: Customer ids, sorted; a customer's code is its position here.
+        customers: The customers table in the same order.
+        events: Event streams by name (see :func:`prepare`).
+        signals: Which optional tables are present.
+        data_end: Last day with data (the data set's as-of date, else the latest event).
+        config: The settings used.
+        categories: Category levels of the categorical features (fixed for all snapshots).
+        columns_present: Contract columns each table's file had (from the data set).
+    """
+
+    customer_ids: np.ndarray
+    customers: pd.DataFrame
+    events: dict[str, _Events]
+    signals: dict[str, bool]
+    data_end: pd.Timestamp
+    config: FeaturizeConfig
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    columns_present: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def n_customers(self) -> int:
+        """Number of customers."""
+        return len(self.customer_ids)
+
+    def codes_of(self, customer_ids: pd.Series | np.ndarray) -> np.ndarray:
+        """Customer codes of the given ids (-1 for unknown ids)."""
+        return pd.Index(self.customer_ids).get_indexer(np.asarray(customer_ids, dtype=object))
+
+
+def _codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
+    codes = index.get_indexer(ids.to_numpy(dtype=object))
+    if (codes < 0).any():
+        raise ValueError(f"{int((codes < 0).sum())} event row(s) name an unknown customer_id")
+    return codes.astype(np.int64)
+
+
+def _in_categories(series: pd.Series, keywords: tuple[str, ...]) -> np.ndarray:
+    low = series.astype("str").str.casefold()
+    hit = np.zeros(len(series), dtype=bool)
+    for kw in keywords:
+        hit |= low.str.contains(kw.casefold(), regex=False).fillna(False).to_numpy(dtype=bool)
+    return np.where(series.isna().to_numpy(), np.nan, hit.astype("float64"))
+
+
+def _running_median_gap(ev: _Events) -> _Events:
+    """Gaps between a customer's distinct visit days, with the running median of the gaps."""
+    distinct = np.ones(len(ev), dtype=bool)
+    distinct[1:] = (ev.codes[1:] != ev.codes[:-1]) | (ev.days[1:] != ev.days[:-1])
+    codes, days = ev.codes[distinct], ev.days[distinct]
+    has_prev = np.zeros(len(codes), dtype=bool)
+    has_prev[1:] = codes[1:] == codes[:-1]
+    gap = np.zeros(len(codes), dtype="float64")
+    gap[1:] = days[1:] - days[:-1]
+    codes, days, gap = codes[has_prev], days[has_prev], gap[has_prev]
+    if len(gap):
+        med = (
+            pd.Series(gap).groupby(codes, sort=False).expanding().median().to_numpy(dtype="float64")
+        )
+    else:
+        med = np.empty(0)
+    return _Events(codes, days, len(ev.start) - 1, {"gap": gap, "median_gap": med})
+
+
+def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureIndex:
+    """Index a validated data set once for features and labels at any dates.
+
+    Args:
+        data: The validated data set.
+        config: Settings; defaults when None.
+
+    Returns:
+        The :class:`FeatureIndex`.
+    """
+    cfg = config or FeaturizeConfig()
+    cust = data.customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    ids = pd.Index(cust["customer_id"].to_numpy(dtype=object))
+    n = len(ids)
+    ev: dict[str, _Events] = {}
+    ends: list[int] = []
+
+    v = data.service_visits
+    vc, vd = _codes(ids, v["customer_id"]), to_days(v["visit_date"])
+    ends.append(int(vd.max()) if len(vd) else np.iinfo(np.int64).min)
+    vtype = v["visit_type"]
+    typed = vtype.notna().to_numpy()
+    ev["visits"] = _Events(
+        vc,
+        vd,
+        n,
+        {
+            "amount": v["amount"].to_numpy(dtype="float64"),
+            "maintenance": np.where(typed, (vtype == "maintenance").to_numpy(dtype=bool), np.nan),
+            "repair": np.where(typed, (vtype == "repair").to_numpy(dtype=bool), np.nan),
+            "typed": np.where(typed, 1.0, np.nan),
+        },
+    )
+    paid = (v["amount"] > 0).to_numpy()
+    ev["paid_visits"] = _Events(vc[paid], vd[paid], n)
+    wait = v["wait_minutes"].notna().to_numpy()
+    ev["waits"] = _Events(vc[wait], vd[wait], n, {"wait": v["wait_minutes"].to_numpy()[wait]})
+    km = v["mileage_km"].notna().to_numpy()
+    ev["mileage"] = _Events(vc[km], vd[km], n, {"km": v["mileage_km"].to_numpy()[km]})
+    ev["gaps"] = _running_median_gap(ev["visits"])
+
+    if data.has("app_sessions"):
+        a = data.tables["app_sessions"]
+        ad = to_days(a["session_date"])
+        ends.append(int(ad.max()) if len(ad) else ends[0])
+        ev["app"] = _Events(
+            _codes(ids, a["customer_id"]),
+            ad,
+            n,
+            {"sessions": a["sessions"].fillna(1).to_numpy(dtype="float64")},
+        )
+    if data.has("appointments"):
+        p = data.tables["appointments"]
+        pc, booked, sched = (
+            _codes(ids, p["customer_id"]),
+            to_days(p["booked_date"]),
+            to_days(p["scheduled_date"]),
+        )
+        ends.append(int(booked.max()) if len(booked) else ends[0])
+        status = p["status"]
+        ev["bookings"] = _Events(pc, booked, n)
+        ev["appointments"] = _Events(
+            pc,
+            np.maximum(booked, sched),
+            n,
+            {
+                "cancelled": (status == "cancelled").to_numpy(dtype="float64"),
+                "no_show": (status == "no_show").to_numpy(dtype="float64"),
+            },
+        )
+    if data.has("surveys"):
+        s = data.tables["surveys"]
+        sd = to_days(s["survey_date"])
+        ends.append(int(sd.max()) if len(sd) else ends[0])
+        ev["surveys"] = _Events(
+            _codes(ids, s["customer_id"]), sd, n, {"score": s["score"].to_numpy(dtype="float64")}
+        )
+    if data.has("complaints"):
+        c = data.tables["complaints"]
+        cd = to_days(c["complaint_date"])
+        ends.append(int(cd.max()) if len(cd) else ends[0])
+        ev["complaints"] = _Events(
+            _codes(ids, c["customer_id"]),
+            cd,
+            n,
+            {"price": _in_categories(c["category"], cfg.price_complaint_keywords)},
+        )
+    if data.has("consultations"):
+        q = data.tables["consultations"]
+        qd = to_days(q["contact_date"])
+        ends.append(int(qd.max()) if len(qd) else ends[0])
+        ev["consultations"] = _Events(_codes(ids, q["customer_id"]), qd, n)
+    if data.has("outreach"):
+        o = data.tables["outreach"]
+        od = to_days(o["contact_date"])
+        ends.append(int(od.max()) if len(od) else ends[0])
+        treated = (o["group"] == "treatment").to_numpy(dtype=bool)
+        ev["contacts"] = _Events(_codes(ids, o["customer_id"])[treated], od[treated], n)
+
+    if data.as_of is not None:
+        data_end = pd.Timestamp(data.as_of).normalize()
+    else:
+        data_end = pd.Timestamp(max(ends), unit="D")
+    categories = {
+        col: sorted(cust[col].dropna().astype("str").unique().tolist())
+        for col in CATEGORICAL_FEATURES
+    }
+    logger.debug("indexed %d customers, data end %s", n, data_end.date())
+    return FeatureIndex(
+        customer_ids=ids.to_numpy(),
+        customers=cust,
+        events=ev,
+        signals=dict(data.signals),
+        data_end=data_end,
+        config=cfg,
+        categories=categories,
+        columns_present=dict(data.columns_present),
+    )
+
+
+def _since(t: np.ndarray, day: np.ndarray) -> np.ndarray:
+    return t - day  # NaN day stays NaN
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> pd.DataFrame:
+    """Features of (customer, day) pairs, each from that customer's events before that day.
+
+    Args:
+        index: The prepared data set.
+        codes: Customer codes (positions in ``index.customer_ids``).
+        t: Day numbers (see :func:`to_days`), one per code or a scalar.
+
+    Returns:
+        One row per pair, columns in :func:`features.dictionary.feature_names` order
+        (no key columns; the caller adds them).
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    t = np.broadcast_to(np.asarray(t, dtype=np.int64), codes.shape)
+    tf = t.astype("float64")
+    cfg = index.config
+    ev = index.events
+    m = len(codes)
+    f: dict[str, np.ndarray] = {}
+    nan = np.full(m, np.nan)
+
+    # --- visits: recency, frequency, monetary ---
+    vis = ev["visits"]
+    v0, vt = vis.first(codes), vis.pos(codes, t)
+    has = vt > v0
+    last_visit = vis.at(vt - 1, has)
+    f["days_since_last_visit"] = _since(tf, last_visit)
+    pv = ev["paid_visits"]
+    p_end = pv.pos(codes, t)
+    f["days_since_last_paid_visit"] = _since(tf, pv.at(p_end - 1, p_end > pv.first(codes)))
+    gp = ev["gaps"]
+    g_end = gp.pos(codes, t)
+    med = gp.at(g_end - 1, g_end > gp.first(codes), "median_gap")
+    f["median_visit_interval_days"] = med
+    f["recency_interval_ratio"] = _ratio(f["days_since_last_visit"], med)
+    pos_w = {w: vis.pos(codes, t - w) for w in (90, 180, 360, 365)}
+    for w in (90, 180, 365):
+        f[f"visits_{w}d"] = vis.count(pos_w[w], vt)
+    f["visits_lifetime"] = vis.count(v0, vt)
+    for w in (90, 180, 365):
+        f[f"spend_{w}d"] = vis.sum(pos_w[w], vt, "amount")
+    f["spend_lifetime"] = vis.sum(v0, vt, "amount")
+    n_typed = vis.count(v0, vt, "typed")
+    f["maintenance_share"] = _ratio(vis.sum(v0, vt, "maintenance"), n_typed)
+    f["repair_share"] = _ratio(vis.sum(v0, vt, "repair"), n_typed)
+    f["visits_trend_180d"] = f["visits_180d"] - vis.count(pos_w[360], pos_w[180])
+    f["spend_trend_180d"] = f["spend_180d"] - vis.sum(pos_w[360], pos_w[180], "amount")
+    mk = ev["mileage"]
+    k0, kt = mk.first(codes), mk.pos(codes, t)
+    two = kt - k0 >= 2
+    km_days = mk.at(kt - 1, two) - mk.at(k0, two)
+    km_diff = mk.at(kt - 1, two, "km") - mk.at(k0, two, "km")
+    f["mileage_km_per_day"] = np.where(
+        km_days > 0, km_diff / np.where(km_days > 0, km_days, 1), nan
+    )
+    wt = ev["waits"]
+    w0, wend = wt.first(codes), wt.pos(codes, t)
+    f["wait_minutes_last"] = wt.at(wend - 1, wend > w0, "wait")
+    f["wait_minutes_mean_365d"] = wt.mean(wt.pos(codes, t - 365), wend, "wait")
+    f["tenure_days"] = _since(tf, vis.at(v0, has))
+
+    # --- app ---
+    if "app" in ev:
+        app = ev["app"]
+        a0, aend = app.first(codes), app.pos(codes, t)
+        f["app_sessions_30d"] = app.sum(app.pos(codes, t - 30), aend, "sessions")
+        f["app_sessions_90d"] = app.sum(app.pos(codes, t - 90), aend, "sessions")
+        f["days_since_last_app_session"] = _since(tf, app.at(aend - 1, aend > a0))
+        f["app_inactive"] = (f["app_sessions_30d"] <= cfg.app_inactive_max_sessions).astype(float)
+    else:
+        for name in ("app_sessions_30d", "app_sessions_90d", "days_since_last_app_session"):
+            f[name] = nan
+        f["app_inactive"] = nan
+
+    # --- appointments ---
+    if "appointments" in ev:
+        ap, bk = ev["appointments"], ev["bookings"]
+        aend = ap.pos(codes, t)
+        astart = ap.pos(codes, t - 365)
+        n_app = ap.count(astart, aend)
+        f["appointments_365d"] = n_app
+        f["cancellations_365d"] = ap.sum(astart, aend, "cancelled")
+        f["no_shows_365d"] = ap.sum(astart, aend, "no_show")
+        f["cancellation_rate_365d"] = _ratio(f["cancellations_365d"], n_app)
+        f["no_show_rate_365d"] = _ratio(f["no_shows_365d"], n_app)
+        bend = bk.pos(codes, t)
+        f["days_since_last_booking"] = _since(tf, bk.at(bend - 1, bend > bk.first(codes)))
+        # booked before T but not yet resolved: an appointment still to come
+        f["upcoming_appointment"] = (
+            bk.count(bk.first(codes), bend) - ap.count(ap.first(codes), aend) > 0
+        ).astype(float)
+    else:
+        for name in (
+            "appointments_365d",
+            "cancellations_365d",
+            "no_shows_365d",
+            "cancellation_rate_365d",
+            "no_show_rate_365d",
+            "days_since_last_booking",
+            "upcoming_appointment",
+        ):
+            f[name] = nan
+
+    # --- satisfaction ---
+    if "surveys" in ev:
+        sv = ev["surveys"]
+        s0, send = sv.first(codes), sv.pos(codes, t)
+        sstart = sv.pos(codes, t - 365)
+        f["survey_score_last"] = sv.at(send - 1, send > s0, "score")
+        f["survey_score_mean_365d"] = sv.mean(sstart, send, "score")
+        f["survey_score_min_365d"] = sv.min(sstart, send, "score")
+        f["survey_score_mean"] = sv.mean(s0, send, "score")
+        f["survey_score_trend"] = f["survey_score_last"] - sv.at(send - 2, send - 2 >= s0, "score")
+    else:
+        for name in (
+            "survey_score_last",
+            "survey_score_mean_365d",
+            "survey_score_min_365d",
+            "survey_score_mean",
+            "survey_score_trend",
+        ):
+            f[name] = nan
+    if "complaints" in ev:
+        cp = ev["complaints"]
+        c0, cend = cp.first(codes), cp.pos(codes, t)
+        cstart = cp.pos(codes, t - 365)
+        f["complaints_365d"] = cp.count(cstart, cend)
+        price_known = "category" in index.columns_present.get("complaints", ())
+        f["price_complaints_365d"] = cp.sum(cstart, cend, "price") if price_known else nan
+        f["days_since_last_complaint"] = _since(tf, cp.at(cend - 1, cend > c0))
+    else:
+        f["complaints_365d"] = nan
+        f["price_complaints_365d"] = nan
+        f["days_since_last_complaint"] = nan
+
+    # --- consultations ---
+    if "consultations" in ev:
+        cs = ev["consultations"]
+        f["consultations_90d"] = cs.count(cs.pos(codes, t - 90), cs.pos(codes, t))
+        f["no_consultation_quarter"] = (f["consultations_90d"] == 0).astype(float)
+    else:
+        f["consultations_90d"] = nan
+        f["no_consultation_quarter"] = nan
+
+    # --- outreach history ---
+    if "contacts" in ev:
+        ct = ev["contacts"]
+        cend = ct.pos(codes, t)
+        f["contacts_365d"] = ct.count(ct.pos(codes, t - 365), cend)
+        f["days_since_last_contact"] = _since(tf, ct.at(cend - 1, cend > ct.first(codes)))
+    else:
+        f["contacts_365d"] = nan
+        f["days_since_last_contact"] = nan
+
+    # --- customer ---
+    cust = index.customers
+    purchase = to_days(cust["vehicle_purchase_date"])[codes]
+    known = (purchase != np.iinfo(np.int64).min) & (purchase < t)
+    f["vehicle_age_days"] = np.where(known, tf - purchase.astype("float64"), np.nan)
+    f["referrals"] = cust["referrals"].to_numpy(dtype="float64")[codes]
+
+    out = pd.DataFrame(f)
+    for col in CATEGORICAL_FEATURES:
+        values = cust[col].to_numpy(dtype=object)[codes]
+        out[col] = pd.Categorical(values, categories=index.categories[col])
+    return out[feature_names()]
+
+
+def build_features(
+    data: DataSet,
+    as_of: str | pd.Timestamp,
+    config: FeaturizeConfig | None = None,
+    *,
+    index: FeatureIndex | None = None,
+) -> pd.DataFrame:
+    """One feature row per customer as of ``as_of``, from events strictly before it.
+
+    Args:
+        data: The validated data set (ignored when ``index`` is given).
+        as_of: The as-of date T (time of day is ignored).
+        config: Settings; defaults when None.
+        index: A :func:`prepare` result to reuse across dates (faster for many dates).
+
+    Returns:
+        Columns ``customer_id``, ``as_of`` (datetime64[ns]) and the dictionary's features,
+        one row per customer in ``customers``, sorted by ``customer_id``.
+    """
+    idx = index if index is not None else prepare(data, config)
+    t = _day_number(as_of)
+    feats = compute_features(idx, np.arange(idx.n_customers), t)
+    keys = pd.DataFrame(
+        {
+            "customer_id": pd.Series(idx.customer_ids, dtype="str"),
+            "as_of": pd.Series(
+                np.full(idx.n_customers, pd.Timestamp(as_of).normalize().to_datetime64())
+            ).astype("datetime64[ns]"),
+        }
+    )
+    return pd.concat([keys, feats], axis=1)

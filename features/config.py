@@ -1,0 +1,91 @@
+"""Settings of the feature layer; the fields mirror the ``featurize:`` block of params.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FeaturizeConfig:
+    """Feature, label and baseline settings (defaults are the documented choices).
+
+    Attributes:
+        snapshot_freq: Pandas offset alias of the snapshot calendar (``"MS"`` = month start).
+        snapshot_start: First snapshot date (ISO); None = first visit + ``min_history_days``.
+        snapshot_end: Last snapshot date (ISO); None = the last date whose horizon is observed.
+        min_history_days: Warm-up before the first automatic snapshot.
+        horizon_days: Churn horizon: churn = no visit in ``[T, T + horizon_days)``.
+        eligibility_days: A customer is labelled at T if they visited in ``[T - this, T)``…
+        eligibility_min_visits: …at least this many times.
+        response_window_days: Recovery = a visit in ``(contact, contact + this]``.
+        app_inactive_max_sessions: "App inactive" = at most this many sessions in 30 days.
+        long_wait_minutes: A wait at least this long is a service-hurt signal (scorecard).
+        price_complaint_keywords: Complaint categories containing one of these (case-folded)
+            are price complaints (scorecard "reason solvable" = 3 instead of 5).
+        baseline_missing: How a signal that is not collected / not observed enters the
+            baselines: ``"zero"`` (adds no points, see docs/baselines.md) or ``"mean"``
+            (the mean points of customers that have it, per as-of date).
+        pre_churn_low: Formula score from which a customer is "entering pre-churn".
+        pre_churn_high: Formula score above which a customer is "high risk".
+        lapse_bounds_days: Scorecard lapse-duration bounds (0–3 / 3–6 / 6–12 months).
+        satisfaction_bounds: Scorecard satisfaction bounds: ``< low`` → 1, ``> high`` → 5.
+        scorecard_missing_satisfaction_points: Points when no survey was ever answered.
+    """
+
+    snapshot_freq: str = "MS"
+    snapshot_start: str | None = None
+    snapshot_end: str | None = None
+    min_history_days: int = 365
+    horizon_days: int = 180
+    eligibility_days: int = 365
+    eligibility_min_visits: int = 1
+    response_window_days: int = 60
+    app_inactive_max_sessions: int = 1
+    long_wait_minutes: float = 60.0
+    price_complaint_keywords: tuple[str, ...] = field(
+        default=("price", "cost", "fee", "expensive", "价格", "费用", "收费", "贵")
+    )
+    baseline_missing: str = "zero"
+    pre_churn_low: float = 60.0
+    pre_churn_high: float = 75.0
+    lapse_bounds_days: tuple[int, int, int] = (90, 180, 365)
+    satisfaction_bounds: tuple[float, float] = (6.0, 8.0)
+    scorecard_missing_satisfaction_points: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.baseline_missing not in {"zero", "mean"}:
+            raise ValueError(
+                f"baseline_missing must be 'zero' or 'mean', not {self.baseline_missing!r}"
+            )
+        for name in ("horizon_days", "eligibility_days", "response_window_days"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.eligibility_min_visits < 0:
+            raise ValueError("eligibility_min_visits must be >= 0")
+        if list(self.lapse_bounds_days) != sorted(self.lapse_bounds_days):
+            raise ValueError("lapse_bounds_days must be increasing")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> FeaturizeConfig:
+        """Build from a params.yaml block; unknown keys are an error (typos fail loudly).
+
+        Args:
+            params: The ``featurize:`` block (may be None or empty).
+
+        Returns:
+            The config with the block's values over the defaults.
+
+        Raises:
+            ValueError: A key is not a field of this config.
+        """
+        params = dict(params or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown featurize params: {', '.join(unknown)}")
+        for key in ("price_complaint_keywords", "lapse_bounds_days", "satisfaction_bounds"):
+            if key in params and params[key] is not None:
+                params[key] = tuple(params[key])
+        return cls(**params)

@@ -882,7 +882,10 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
     def cust(idx: np.ndarray) -> pd.Series:
         return pd.Series(cid.to_numpy()[idx], dtype="str")
 
-    def sort(df: pd.DataFrame, date_col: str) -> pd.DataFrame:
+    def sort(df: pd.DataFrame, date_col: str, key: list[str] | None = None) -> pd.DataFrame:
+        # Two events can collide on one day (e.g. surveys after visits days apart); a real
+        # export holds each once, and the contract sets exact duplicates aside.
+        df = df.drop_duplicates(subset=key, keep="first")
         return df.sort_values(["customer_id", date_col], kind="stable").reset_index(drop=True)
 
     names, phones = _fake_people(sim.rng, n)
@@ -960,6 +963,7 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
             }
         ),
         "survey_date",
+        key=["customer_id", "survey_date"],
     )
     co = _concat(sim.events["consultations"], 3)
     tables["consultations"] = sort(
@@ -1156,7 +1160,7 @@ def summarize(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -
         future = np.unique(codes[(vday > td) & (vday <= td + 180)])
         if active.size:
             churn[str(t_.date())] = float(1 - np.isin(active, future).mean())
-    rates = np.array(list(churn.values())) if churn else np.array([np.nan])
+    rates = np.array(list(churn.values()))
 
     o = truth["outreach"]
     o = o[~o["censored"]]
@@ -1206,9 +1210,10 @@ def summarize(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -
     return {
         "customers": n_cust,
         "churn_rate_180d": {
-            "mean": float(np.nanmean(rates)),
-            "min": float(np.nanmin(rates)),
-            "max": float(np.nanmax(rates)),
+            # None when the window is too short for a 365-day look-back plus 180 days ahead.
+            "mean": float(rates.mean()) if rates.size else None,
+            "min": float(rates.min()) if rates.size else None,
+            "max": float(rates.max()) if rates.size else None,
             "by_month": churn,
         },
         "winback": winback,
@@ -1275,12 +1280,12 @@ def main(
         json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
     )
     logger.info(
-        "simulated %d customers, %d years in %.1fs: %.1f events/customer, churn %.3f",
+        "simulated %d customers, %d years in %.1fs: %.1f events/customer, churn %s",
         config.customers,
         config.years,
         runtime,
         summary["events_per_customer"],
-        summary["churn_rate_180d"]["mean"],
+        _fmt(summary["churn_rate_180d"]["mean"]),
     )
     for stage, row in summary["winback"].items():
         logger.info(

@@ -508,7 +508,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
 
 
 def build_features(
-    data: DataSet,
+    data: DataSet | None,
     as_of: str | pd.Timestamp,
     config: FeaturizeConfig | None = None,
     *,
@@ -517,7 +517,7 @@ def build_features(
     """One feature row per customer as of ``as_of``, from events strictly before it.
 
     Args:
-        data: The validated data set (ignored when ``index`` is given).
+        data: The validated data set (may be None when ``index`` is given).
         as_of: The as-of date T (time of day is ignored).
         config: Settings; defaults when None.
         index: A :func:`prepare` result to reuse across dates (faster for many dates).
@@ -526,7 +526,9 @@ def build_features(
         Columns ``customer_id``, ``as_of`` (datetime64[ns]) and the dictionary's features,
         one row per customer in ``customers``, sorted by ``customer_id``.
     """
-    idx = index if index is not None else prepare(data, config)
+    if index is None and data is None:
+        raise ValueError("build_features needs a data set or a prepared index")
+    idx = index if index is not None else prepare(data, config)  # type: ignore[arg-type]
     t = _day_number(as_of)
     feats = compute_features(idx, np.arange(idx.n_customers), t)
     keys = pd.DataFrame(

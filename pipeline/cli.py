@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import simulate, validate
+from pipeline import featurize, simulate, validate
 from pipeline.common import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 app.command("simulate")(simulate.main)
 app.command("validate")(validate.main)
+app.command("featurize")(featurize.main)
+app.command("features")(featurize.features)
 
 
 @app.command("demo")

@@ -284,6 +284,7 @@ class _Sim:
         big = np.int32(2**30)
         self.state = np.full(n, ATTACHED, np.int8)
         self.reason = np.zeros(n, np.int8)
+        self.last_reason = np.zeros(n, np.int8)  # reason of the latest defection, kept
         self.defect_day = np.full(n, -big, np.int32)
         self.first_defect_day = np.full(n, -big, np.int32)
         self.n_defections = np.zeros(n, np.int16)
@@ -324,7 +325,9 @@ class _Sim:
         self.moved_on[old[moved]] = event_day[moved]
         self.move_day[old[moved]] = event_day[moved]
         self.state[old[defd]] = DEFECTED
-        self.reason[old[defd]] = rng.choice([PRICE, SERVICE, SHOCK], defd.sum(), p=[0.6, 0.3, 0.1])
+        self.last_reason[old[defd]] = self.reason[old[defd]] = rng.choice(
+            [PRICE, SERVICE, SHOCK], defd.sum(), p=[0.6, 0.3, 0.1]
+        )
         self.defect_day[old[defd]] = event_day[defd]
         self.first_defect_day[old[defd]] = event_day[defd]
         self.n_defections[old[defd]] = 1
@@ -394,6 +397,7 @@ class _Sim:
             reason = np.minimum(reason, SHOCK)
         self.state[idx] = DEFECTED
         self.reason[idx] = reason
+        self.last_reason[idx] = reason
         self.defect_day[idx] = t
         first = self.first_defect_day[idx] < -(2**29)
         self.first_defect_day[idx[first]] = t
@@ -1053,7 +1057,7 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
             "first_defection_date": opt_dates(sim.first_defect_day),
             "defection_date": opt_dates(sim.defect_day),
             "defection_reason": pd.Series(
-                np.where(sim.defect_day < never, "none", REASON_NAMES[sim.reason]), dtype="str"
+                np.where(sim.defect_day < never, "none", REASON_NAMES[sim.last_reason]), dtype="str"
             ),
             "n_defections": sim.n_defections.astype(np.int64),
             "moved_date": opt_dates(sim.moved_on),

@@ -75,6 +75,7 @@ RULE_MISSING_FILE = "required table missing"
 RULE_AMBIGUOUS_FILE = "table given twice"
 RULE_UNREADABLE = "unreadable file"
 RULE_MISSING_COLUMN = "required column missing"
+RULE_DUPLICATE_COLUMN = "column given twice"
 RULE_EMPTY_TABLE = "empty table"
 RULE_TOO_MANY_INVALID = "too many invalid values"
 
@@ -449,6 +450,16 @@ def validate_tables(
                     )
                 )
             continue
+        header = raw[name].columns
+        for col in dict.fromkeys(header[header.duplicated() & header.isin(spec.column_names)]):
+            violations.append(
+                Violation(
+                    str(path),
+                    RULE_DUPLICATE_COLUMN,
+                    col,
+                    "the header names it more than once (ignoring spaces and capitals)",
+                )
+            )
         missing = [c.name for c in spec.columns if c.required and c.name not in raw[name]]
         for col in missing:
             violations.append(

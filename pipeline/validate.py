@@ -102,6 +102,13 @@ def main(
         cfg["as_of"] = as_of
     if max_invalid_share is not None:
         cfg["max_invalid_share"] = max_invalid_share
+    if cfg["as_of"] is not None:
+        try:
+            pd.Timestamp(cfg["as_of"])
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"not a date: {cfg['as_of']!r} (use YYYY-MM-DD)", param_hint="'--as-of'"
+            ) from exc
     try:
         data = read_data_dir(data_dir, cfg["as_of"], cfg["max_invalid_share"])
     except ContractError as exc:

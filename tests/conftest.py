@@ -17,7 +17,7 @@ the same tables give a realistic typed Parquet directory.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -200,8 +200,9 @@ def make_tables() -> Callable[..., dict[str, pd.DataFrame]]:
     Call ``make_tables(**overrides)``: each keyword is a table name; a DataFrame replaces
     that table, ``None`` removes it (to test a missing table). ``optional=False`` leaves out
     the optional tables not named in ``overrides`` (only customers and service_visits: a
-    faster valid input for tests about those). Every call returns fresh copies, so tests may
-    mutate the result freely.
+    faster valid input for tests about those); ``optional=["surveys", ...]`` keeps just the
+    optional tables listed. Every call returns fresh copies, so tests may mutate the result
+    freely.
 
     The default tables: 5 customers (ids ``00101``..``00105``, with ``name`` and ``phone``
     from ``NAMES``/``PHONES``), 10 service visits (2 per customer), and small valid
@@ -209,11 +210,15 @@ def make_tables() -> Callable[..., dict[str, pd.DataFrame]]:
     counts in ``DEFAULT_ROWS``. All events are dated on or before ``AS_OF``.
     """
 
-    def _make(optional: bool = True, **overrides: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-        unknown = set(overrides) - set(_BUILDERS)
+    def _make(
+        optional: bool | Iterable[str] = True, **overrides: pd.DataFrame | None
+    ) -> dict[str, pd.DataFrame]:
+        keep = set(_BUILDERS) if optional is True else set(optional or ())
+        unknown = (set(overrides) | keep) - set(_BUILDERS)
         if unknown:
             raise KeyError(f"not contract tables: {sorted(unknown)}")
-        names = [n for n in _BUILDERS if optional or n in REQUIRED_TABLES or n in overrides]
+        keep |= set(REQUIRED_TABLES) | set(overrides)
+        names = [n for n in _BUILDERS if n in keep]
         tables = {name: _BUILDERS[name]() for name in names}
         for name, frame in overrides.items():
             if frame is None:

@@ -18,6 +18,7 @@ from features.contract import (
     RULE_AFTER_AS_OF,
     RULE_ALLOWED,
     RULE_AMBIGUOUS_FILE,
+    RULE_DUPLICATE_COLUMN,
     RULE_DUPLICATE_ID,
     RULE_DUPLICATE_ROW,
     RULE_EMPTY_TABLE,
@@ -105,8 +106,22 @@ def test_missing_required_column(make_tables, write_dir):
     assert "service_visits.csv, column 'visit_date': required column missing" in str(exc)
 
 
+def test_contract_column_given_twice_after_header_normalisation(make_tables, write_dir):
+    # Regression: "Amount" next to "amount" collapsed to two "amount" columns and crashed
+    # with a TypeError instead of a ContractError.
+    tables = make_tables(optional=False)
+    tables["service_visits"]["Amount "] = tables["service_visits"]["amount"]
+    tables["service_visits"]["Notes"] = "x"  # extra columns may repeat: they are not read
+    tables["service_visits"]["notes"] = "y"
+    exc = _refused(write_dir(tables))
+    v = _only(exc, RULE_DUPLICATE_COLUMN, "amount")
+    assert len(exc.violations) == 1
+    assert v.file.endswith("service_visits.csv")
+    assert "service_visits.csv, column 'amount': column given twice" in str(exc)
+
+
 def test_missing_required_column_in_optional_table(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["surveys"])
     tables["surveys"] = tables["surveys"].drop(columns="score")
     exc = _refused(write_dir(tables))
     v = _only(exc, RULE_MISSING_COLUMN, "score")
@@ -193,7 +208,7 @@ def test_empty_required_table_parquet(make_tables, write_dir):
 
 
 def test_empty_optional_table_is_present_not_missing(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["complaints"])
     tables["complaints"] = tables["complaints"].iloc[:0]
     data = read_data_dir(write_dir(tables))
     assert data.has("complaints")
@@ -202,7 +217,7 @@ def test_empty_optional_table_is_present_not_missing(make_tables, write_dir):
 
 
 def test_both_csv_and_parquet_of_one_table(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["surveys"])
     data_dir = write_dir(tables)
     write_dir({"surveys": tables["surveys"]}, fmt="parquet")  # same directory
     exc = _refused(data_dir)
@@ -213,7 +228,7 @@ def test_both_csv_and_parquet_of_one_table(make_tables, write_dir):
 
 
 def test_corrupt_parquet_is_unreadable(make_tables, write_dir):
-    data_dir = write_dir(make_tables(), fmt="parquet")
+    data_dir = write_dir(make_tables(optional=["appointments"]), fmt="parquet")
     (data_dir / "appointments.parquet").write_bytes(b"PAR1 this is not really parquet")
     exc = _refused(data_dir)
     v = _only(exc, RULE_UNREADABLE)
@@ -222,7 +237,7 @@ def test_corrupt_parquet_is_unreadable(make_tables, write_dir):
 
 
 def test_non_utf8_csv_is_unreadable(make_tables, write_dir):
-    data_dir = write_dir(make_tables())
+    data_dir = write_dir(make_tables(optional=["complaints"]))
     (data_dir / "complaints.csv").write_bytes(b"customer_id,complaint_date\n\xff\xfe,2024\n")
     exc = _refused(data_dir)
     v = _only(exc, RULE_UNREADABLE)
@@ -230,7 +245,7 @@ def test_non_utf8_csv_is_unreadable(make_tables, write_dir):
 
 
 def test_empty_csv_file_is_unreadable(make_tables, write_dir):
-    data_dir = write_dir(make_tables())
+    data_dir = write_dir(make_tables(optional=False))
     (data_dir / "customers.csv").write_bytes(b"")
     exc = _refused(data_dir)
     assert _only(exc, RULE_UNREADABLE).file.endswith("customers.csv")
@@ -324,7 +339,7 @@ def test_unparseable_date_in_one_row_is_set_aside(make_tables, write_dir):
 
 
 def test_out_of_range_survey_score(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["surveys"])
     tables["surveys"].loc[1, "score"] = "11"
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(data, "surveys", 2, "score", RULE_MAX, ACTION_SET_ASIDE, "11", "00102")
@@ -332,14 +347,14 @@ def test_out_of_range_survey_score(make_tables, write_dir):
 
 
 def test_negative_survey_score(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["surveys"])
     tables["surveys"].loc[0, "score"] = "-1"
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(data, "surveys", 1, "score", RULE_MIN, ACTION_SET_ASIDE, "-1", "00101")
 
 
 def test_bad_appointment_status(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["appointments"])
     tables["appointments"].loc[2, "status"] = "Maybe"
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(
@@ -349,7 +364,7 @@ def test_bad_appointment_status(make_tables, write_dir):
 
 
 def test_bad_outreach_group(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["outreach"])
     tables["outreach"].loc[3, "group"] = "holdout"
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(
@@ -369,14 +384,14 @@ def test_negative_amount(make_tables, write_dir):
 
 
 def test_missing_required_value_in_event(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["outreach"])
     tables["outreach"].loc[0, "cost"] = None
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(data, "outreach", 1, "cost", RULE_MISSING, ACTION_SET_ASIDE, "", "00102")
 
 
 def test_fractional_sessions_blanked_then_defaulted(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["app_sessions"])
     tables["app_sessions"].loc[1, "sessions"] = "2.5"
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(
@@ -386,7 +401,7 @@ def test_fractional_sessions_blanked_then_defaulted(make_tables, write_dir):
 
 
 def test_unknown_customer_is_set_aside(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["complaints"])
     tables["complaints"].loc[0, "customer_id"] = "99999"
     data = read_data_dir(write_dir(tables))
     _assert_one_reject(
@@ -415,7 +430,7 @@ def test_unknown_customers_never_escalate(make_tables, write_dir):
 
 
 def test_event_after_as_of_is_set_aside(make_tables, write_dir, as_of):
-    tables = make_tables()
+    tables = make_tables(optional=["surveys"])
     tables["surveys"].loc[3, "survey_date"] = "2024-07-01"
     tables["service_visits"].loc[9, "visit_date"] = "2024-06-30T18:45:00"  # on the day: kept
     data = read_data_dir(write_dir(tables), as_of=as_of)
@@ -593,7 +608,7 @@ def test_headers_with_spaces_and_capitals_are_accepted(make_tables, write_dir):
 
 
 def test_values_with_surrounding_spaces_are_stripped(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["appointments"])
     tables["service_visits"].loc[0, "customer_id"] = " 00101 "
     tables["appointments"].loc[0, "status"] = " kept"
     data = read_data_dir(write_dir(tables))
@@ -628,7 +643,7 @@ def test_missing_optional_table_is_not_collected(make_tables, write_dir):
 
 
 def test_absent_optional_column_gets_default(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["app_sessions"])
     tables["app_sessions"] = tables["app_sessions"].drop(columns="sessions")
     tables["customers"] = tables["customers"].drop(columns=["dealer_id", "region", "name"])
     data = read_data_dir(write_dir(tables))
@@ -640,7 +655,7 @@ def test_absent_optional_column_gets_default(make_tables, write_dir):
 
 
 def test_empty_optional_cell_gets_default(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=["app_sessions"])
     tables["app_sessions"].loc[2, "sessions"] = None
     data = read_data_dir(write_dir(tables))
     assert data.table("app_sessions")["sessions"].tolist() == [1, 3, 1, 1]
@@ -648,7 +663,7 @@ def test_empty_optional_cell_gets_default(make_tables, write_dir):
 
 
 def test_extra_columns_pass_through(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=False)
     tables["service_visits"]["advisor"] = [f"adv{i}" for i in range(10)]
     tables["customers"]["loyalty_tier"] = ["gold", "", "silver", "gold", "bronze"]
     data = read_data_dir(write_dir(tables))
@@ -660,7 +675,7 @@ def test_extra_columns_pass_through(make_tables, write_dir):
 
 
 def test_unknown_table_files_are_ignored(make_tables, write_dir):
-    tables = make_tables()
+    tables = make_tables(optional=False)
     tables["warranty_claims"] = pd.DataFrame({"x": ["1"]})
     data = read_data_dir(write_dir(tables))
     assert "warranty_claims" not in data.tables
@@ -692,7 +707,7 @@ def test_pii_never_in_error_message(make_tables, write_dir, pii_values):
 def test_pii_columns_are_masked_in_examples(make_tables, write_dir, pii_values):
     from features.contract import _examples
 
-    raw = make_tables()["customers"]
+    raw = make_tables(optional=False)["customers"]
     ex = _examples(raw, [0, 1], ["name", "phone", "region"])
     assert ex["name"].tolist() == [PII_MASK, PII_MASK]
     assert ex["phone"].tolist() == [PII_MASK, PII_MASK]
@@ -700,7 +715,7 @@ def test_pii_columns_are_masked_in_examples(make_tables, write_dir, pii_values):
 
 
 def test_pii_never_in_rejects_file(make_tables, write_dir, pii_values, tmp_path, as_of):
-    tables = make_tables()
+    tables = make_tables(optional=["consultations"])
     tables["customers"].loc[0, "referrals"] = "-3"
     tables["service_visits"].loc[0, "customer_id"] = "X-1"  # unknown customer
     tables["service_visits"].loc[1, "amount"] = "-5"

@@ -329,8 +329,12 @@ class DataSet:
     def summary(self) -> pd.DataFrame:
         """One row per contract table: file, rows read, valid, rejected, customers, dates."""
         rows = []
+        # Rows, not rejects: a row breaking two rules has two rejects but is set aside once.
+        aside = self.rejects.loc[
+            self.rejects["action"] == ACTION_SET_ASIDE, ["table", "row_number"]
+        ]
         reject_counts = (
-            self.rejects.loc[self.rejects["action"] == ACTION_SET_ASIDE, "table"].value_counts()
+            aside.drop_duplicates()["table"].value_counts()
             if len(self.rejects)
             else pd.Series(dtype="int64")
         )

@@ -37,6 +37,7 @@ from features.contract import (
     ContractError,
     read_data_dir,
     validate_tables,
+    write_data_dir,
     write_rejects,
 )
 
@@ -338,6 +339,21 @@ def test_unparseable_date_in_one_row_is_set_aside(make_tables, write_dir):
     assert data.rows_read["service_visits"] == 10
 
 
+def test_row_breaking_two_rules_is_one_row_set_aside(make_tables, write_dir):
+    # Regression: summary() counted rejects, not rows (rows 10, valid 9, set_aside 2).
+    tables = make_tables(optional=False)
+    tables["service_visits"].loc[0, "amount"] = "-1"
+    tables["service_visits"].loc[0, "visit_date"] = "x"
+    data = read_data_dir(write_dir(tables))
+    rej = _rejects(data, "service_visits")
+    assert rej[["row_number", "column", "rule", "action"]].values.tolist() == [
+        [1, "amount", RULE_MIN, ACTION_SET_ASIDE],
+        [1, "visit_date", RULE_NOT_DATE, ACTION_SET_ASIDE],
+    ]
+    row = data.summary().set_index("table").loc["service_visits"]
+    assert (row["rows"], row["valid"], row["set_aside"]) == (10, 9, 1)
+
+
 def test_out_of_range_survey_score(make_tables, write_dir):
     tables = make_tables(optional=["surveys"])
     tables["surveys"].loc[1, "score"] = "11"
@@ -595,6 +611,17 @@ def test_validate_tables_in_memory_matches_csv(make_tables, write_dir):
     from_csv = read_data_dir(write_dir(tables))
     for name in TABLES:
         pd.testing.assert_frame_equal(in_memory.tables[name], from_csv.tables[name])
+
+
+def test_write_data_dir_round_trip_never_leaves_both_formats(make_tables, write_dir, tmp_path):
+    tables = read_data_dir(write_dir(make_tables())).tables
+    out = tmp_path / "out"
+    write_data_dir(tables, out, fmt="csv")
+    write_data_dir(tables, out, fmt="parquet")  # replaces the CSV twins
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.parquet" for n in TABLES)
+    again = read_data_dir(out)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(again.tables[name], tables[name])
 
 
 def test_headers_with_spaces_and_capitals_are_accepted(make_tables, write_dir):

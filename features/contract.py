@@ -596,6 +596,9 @@ def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
         if pd.api.types.is_float_dtype(s) and (s.dropna() % 1 == 0).all():
             s = s.astype("Int64")  # ids stored as floats in Parquet: 12.0 means "12"
         text = s.astype("str").where(s.notna()).str.strip()
+        if col.allowed is not None:
+            # Enumerations are codes, not prose: "Kept" from a hand-made export means "kept".
+            text = text.str.lower()
         return text.mask(text == ""), None
     if col.kind == DATE:
         if isinstance(s.dtype, pd.DatetimeTZDtype):

@@ -16,18 +16,11 @@ the same tables give a realistic typed Parquet directory.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-# The package is not necessarily installed (``pip install -e .``): make the repository root
-# importable so ``pytest`` works from a plain checkout, as ``python -m pytest`` would.
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
 
 #: The as-of date the default tables are consistent with (every event is on or before it).
 AS_OF = "2024-06-30"

@@ -782,3 +782,13 @@ def test_dates_with_mixed_utc_offsets_keep_wall_time(make_tables, write_dir):
         pd.Timestamp("2023-07-12 09:30"),
         pd.Timestamp("2023-02-03 23:15"),
     ]
+
+
+def test_enumerated_values_are_case_insensitive(make_tables):
+    tables = make_tables(optional=["appointments"])
+    appts = tables["appointments"].copy()
+    appts["status"] = appts["status"].str.upper()
+    tables["appointments"] = appts
+    data = validate_tables(tables)
+    assert set(data.table("appointments")["status"]) <= {"kept", "cancelled", "no_show"}
+    assert len(data.table("appointments")) == len(appts)

@@ -177,7 +177,7 @@ class FeatureIndex:
 
 
 def _codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
-    codes = index.get_indexer(ids.to_numpy(dtype=object))
+    codes = pd.Categorical(ids, categories=index).codes
     if (codes < 0).any():
         raise ValueError(f"{int((codes < 0).sum())} event row(s) name an unknown customer_id")
     return codes.astype(np.int64)
@@ -222,7 +222,7 @@ def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureInde
     """
     cfg = config or FeaturizeConfig()
     cust = data.customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    ids = pd.Index(cust["customer_id"].to_numpy(dtype=object))
+    ids = pd.Index(cust["customer_id"])
     n = len(ids)
     ev: dict[str, _Events] = {}
     ends: list[int] = []

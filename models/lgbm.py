@@ -1,0 +1,158 @@
+"""A LightGBM booster with its feature contract and an optional probability calibrator.
+
+This is the unit that is trained, saved under ``out/<stage>/``, logged to MLflow, explained
+with SHAP and used for scoring. It owns the model/feature contract: the exact feature list and
+the categorical levels seen in training, so a scoring frame that does not match fails with a
+clear message instead of silently mis-aligning columns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+logger = logging.getLogger(__name__)
+
+BOOSTER_FILE = "booster.txt"
+META_FILE = "model.json"
+BIAS_COLUMN = "bias"
+
+
+class FeatureMismatchError(ValueError):
+    """A frame handed to a model lacks features the model was trained on, or has bad types."""
+
+
+@dataclass
+class CalibratedBooster:
+    """A trained LightGBM booster plus everything needed to use it safely.
+
+    Attributes:
+        booster: The trained booster (binary objective, raw score = log-odds).
+        features: Feature names in the booster's column order.
+        categories: For each categorical feature, its levels in training order; unseen levels
+            at prediction time become missing (LightGBM's treatment of unknown categories).
+        calibrator: Maps the booster's probability to a calibrated probability; None when the
+            model is uncalibrated.
+        meta: Free-form JSON-able facts saved with the model (training window, params, ...).
+    """
+
+    booster: lgb.Booster
+    features: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    calibrator: IsotonicRegression | None = None
+    meta: dict = field(default_factory=dict)
+
+    def frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Select and type the model's features from ``X`` (extra columns are ignored).
+
+        Raises:
+            FeatureMismatchError: Required features are absent or a numeric feature is not
+                numeric.
+        """
+        missing = [f for f in self.features if f not in X.columns]
+        if missing:
+            raise FeatureMismatchError(
+                f"model expects {len(self.features)} features; {len(missing)} missing from the "
+                f"input: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}. "
+                "Rebuild features with the featurize settings the model was trained with."
+            )
+        out = X.loc[:, self.features].copy()
+        for name in self.features:
+            if name in self.categories:
+                values = out[name].astype("str").where(out[name].notna())
+                out[name] = pd.Categorical(values, categories=self.categories[name])
+            elif not (
+                pd.api.types.is_numeric_dtype(out[name]) or pd.api.types.is_bool_dtype(out[name])
+            ):
+                raise FeatureMismatchError(
+                    f"feature {name!r} must be numeric, got dtype {out[name].dtype}"
+                )
+            else:
+                out[name] = out[name].astype("float64")
+        return out
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's uncalibrated probability for each row."""
+        return self.booster.predict(self.frame(X), num_threads=_threads())
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """The calibrated probability for each row (uncalibrated if no calibrator)."""
+        raw = self.predict_raw(X)
+        if self.calibrator is None:
+            return raw
+        return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-row SHAP values from LightGBM's native TreeSHAP (``pred_contrib=True``).
+
+        Values are in log-odds of the uncalibrated model; each row sums to the raw score.
+
+        Returns:
+            One column per feature plus ``bias`` (the expected raw score), index as ``X``.
+        """
+        contrib = self.booster.predict(self.frame(X), pred_contrib=True, num_threads=_threads())
+        return pd.DataFrame(contrib, columns=[*self.features, BIAS_COLUMN], index=X.index)
+
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory: ``booster.txt`` (LightGBM text) and ``model.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(path / BOOSTER_FILE))
+        meta = {
+            "features": self.features,
+            "categories": self.categories,
+            "calibrator": None
+            if self.calibrator is None
+            else {
+                "x": self.calibrator.X_thresholds_.tolist(),
+                "y": self.calibrator.y_thresholds_.tolist(),
+            },
+            "meta": self.meta,
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CalibratedBooster:
+        """Load a model saved with :meth:`save`."""
+        path = Path(path)
+        if not (path / BOOSTER_FILE).is_file() or not (path / META_FILE).is_file():
+            raise FileNotFoundError(f"no saved model in {path} (need {BOOSTER_FILE}, {META_FILE})")
+        meta = json.loads((path / META_FILE).read_text())
+        calibrator = None
+        if meta["calibrator"] is not None:
+            calibrator = _isotonic_from_thresholds(
+                np.asarray(meta["calibrator"]["x"]), np.asarray(meta["calibrator"]["y"])
+            )
+        return cls(
+            booster=lgb.Booster(model_file=str(path / BOOSTER_FILE)),
+            features=list(meta["features"]),
+            categories={k: list(v) for k, v in meta["categories"].items()},
+            calibrator=calibrator,
+            meta=meta.get("meta", {}),
+        )
+
+
+def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> IsotonicRegression:
+    """Fit an isotonic calibrator of raw probabilities on a held-out slice."""
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    return iso.fit(np.asarray(raw, dtype="float64"), np.asarray(y, dtype="float64"))
+
+
+def _isotonic_from_thresholds(x: np.ndarray, y: np.ndarray) -> IsotonicRegression:
+    # Refitting on the thresholds themselves reproduces the same step function exactly:
+    # isotonic regression of an already monotone sequence is the identity on its points.
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    return iso.fit(x, y)
+
+
+def _threads() -> int:
+    # Fixed thread count: LightGBM results are deterministic for a given thread count.
+    return 2

@@ -25,6 +25,7 @@ import typer
 from tqdm import tqdm
 
 from features.contract import write_data_dir
+from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -441,9 +442,8 @@ class _Sim:
             self.dealer_wait[self.dealer[idx]] * wait_factor * np.exp(0.5 * rng.standard_normal(m))
         )
         age_days = t - self.purchase[idx]
-        mileage = np.round(
-            np.maximum(self.km_per_day[idx] * age_days + 40 * rng.standard_normal(m), 0.0)
-        )
+        # Odometers never run backwards: the reading is the owner's steady usage since purchase.
+        mileage = np.round(np.maximum(self.km_per_day[idx] * age_days, 0.0))
         # Experience: waits beyond the owner's patience and repeat repairs hurt.
         severity = np.clip(wait / self.patience[idx] - 1.0, 0, 2) + 1.0 * repeat
         self.sat[idx] = np.clip(self.sat[idx] - 0.15 * severity + 0.02 * (severity == 0), 0, 1)
@@ -1236,21 +1236,13 @@ def summarize(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _load_params(path: Path) -> dict[str, Any]:
-    import yaml
-
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
-    return dict(doc.get("simulate") or {})
-
-
 def main(
     customers: Annotated[
         int | None, typer.Option(help="Number of customers (default 20000).")
     ] = None,
     years: Annotated[int | None, typer.Option(help="Years of emitted history (default 3).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default 42).")] = None,
-    out: Annotated[Path, typer.Option(help="Output data directory.")] = Path("data/raw"),
+    out: Annotated[Path, typer.Option(help="Output data directory.")] = Path("out/simulate"),
     fmt: Annotated[str, typer.Option(help="File format: parquet or csv.")] = "parquet",
     params: Annotated[
         Path | None,
@@ -1258,6 +1250,7 @@ def main(
             help="params.yaml whose `simulate:` block sets the config; flags override it."
         ),
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Simulate a 4S dealership's after-sales customers and write them as contract tables.
 
@@ -1265,8 +1258,8 @@ def main(
     OUT/truth/*.parquet (for evaluation code only) and the measured base rates to
     OUT/truth/base_rates.json.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    block = _load_params(params) if params is not None else {}
+    setup_logging(verbose)
+    block = load_params("simulate", params)
     for key, value in (("customers", customers), ("years", years), ("seed", seed)):
         if value is not None:
             block[key] = value

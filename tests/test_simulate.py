@@ -241,19 +241,48 @@ def test_summarize_reports_base_rates(small):
     assert s["events"]["service_visits"] == len(tables["service_visits"])
 
 
-@pytest.mark.slow
-def test_base_rates_in_target_ranges():
+#: The product owner's win-back targets: share of each stage won back by a fitting action.
+SPEC_WINBACK = {
+    "pre_churn": (0.45, 0.55),
+    "early": (0.30, 0.40),
+    "deep": (0.15, 0.25),
+    "lost": (0.05, 0.10),
+}
+
+
+@pytest.fixture(scope="module")
+def base_rates():
     tables, truth = simulate(SimulationConfig(customers=8000, years=3, seed=11))
-    s = summarize(tables, truth)
+    return summarize(tables, truth)
+
+
+@pytest.mark.slow
+def test_base_rates_realistic(base_rates):
+    s = base_rates
     tiers = s["value_tiers"]
     assert 0.12 <= tiers["high"] <= 0.25
     assert 0.30 <= tiers["mid"] <= 0.40
     assert 35 <= s["events_per_customer"] <= 60
     assert 0.2 <= s["churn_rate_180d"]["mean"] <= 0.5
-    targets = {"pre_churn": (0.40, 0.55), "early": (0.30, 0.42), "deep": (0.15, 0.30)}
-    targets["lost"] = (0.05, 0.10)
-    for stage, (lo, hi) in targets.items():
+    best = [s["winback"][stage]["true_best_action_rate"] for stage in SPEC_WINBACK]
+    # the longer the lapse, the harder the win-back
+    assert best == sorted(best, reverse=True)
+    lo, hi = SPEC_WINBACK["lost"]
+    assert lo <= s["winback"]["lost"]["true_best_action_rate"] <= hi
+    for stage in SPEC_WINBACK:
         row = s["winback"][stage]
-        assert lo <= row["true_best_action_rate"] <= hi, (stage, row["true_best_action_rate"])
         # realised: control returns clearly below treated returns
         assert row["control"]["rate"] < row["treatment_all"]["rate"], stage
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: long-interval owners who are still attached sit in the deep stage and "
+    "return at their natural rate, so deep measures ~0.29 (spec 0.15-0.25) and pre-churn ~0.44 "
+    "(spec 0.45-0.55); see docs/simulator.md. Strict: passing means the gap is closed.",
+)
+def test_base_rates_in_spec_ranges(base_rates):
+    for stage, (lo, hi) in SPEC_WINBACK.items():
+        rate = base_rates["winback"][stage]["true_best_action_rate"]
+        assert lo <= rate <= hi, (stage, rate)

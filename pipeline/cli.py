@@ -41,7 +41,8 @@ def demo(
 ) -> None:
     """Run the main job end to end on the built-in simulator.
 
-    Simulates a dealership into OUT/simulate, then validates it (rejects in OUT/validate).
+    Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate) and builds
+    the point-in-time training tables (OUT/featurize).
     """
     setup_logging()
     data_dir = out / "simulate"
@@ -51,7 +52,8 @@ def demo(
         rejects=out / "validate" / "rejects.csv",
         report_file=out / "validate" / "report.json",
     )
-    typer.echo(f"\ndemo done: data in {data_dir}, validation report in {out / 'validate'}")
+    featurize.main(data_dir=data_dir, out=out / "featurize")
+    typer.echo(f"\ndemo done: outputs in {out}/<stage>/")
 
 
 if __name__ == "__main__":

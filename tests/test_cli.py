@@ -1,0 +1,41 @@
+"""The `winback` command: every subcommand answers --help, and the demo runs end to end."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+runner = CliRunner()
+COMMANDS = sorted(get_command(app).commands)
+
+
+def test_expected_commands_are_registered():
+    assert {"simulate", "validate", "featurize", "features", "demo"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_demo_small_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["demo", "--out", str(out), "--customers", "400", "--years", "2", "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    customers = pd.read_parquet(out / "simulate" / "customers.parquet")
+    assert len(customers) == 400
+    report = json.loads((out / "validate" / "report.json").read_text())
+    assert report["customers"] == 400
+    assert report["rows_set_aside"] == 0
+    training = pd.read_parquet(out / "featurize" / "training.parquet")
+    assert training["churn"].isin([0, 1]).all()
+    assert training["customer_id"].isin(customers["customer_id"]).all()
+    assert not {"name", "phone"} & set(training.columns)

@@ -4,10 +4,12 @@ Rows are never split at random. Dates are grouped into *periods* (the snapshot d
 training table; calendar months of contact dates for the recovery table) and, oldest to newest:
 
 * ``train`` — the early periods, used to fit the booster;
-* ``valid`` / ``calib`` — the last ``holdout_periods`` periods that still end before the gap,
-  divided between early stopping (``valid``) and probability calibration (``calib``) by a
-  deterministic hash of ``customer_id`` (so both see the same, most recent time slice, and a
-  customer is in only one of them);
+* ``valid`` / ``calib`` — a share ``holdout_share`` of customers (chosen by a deterministic
+  hash of ``customer_id``) at the last ``holdout_periods`` periods before the gap, divided
+  between early stopping (``valid``) and probability calibration (``calib``) by the same hash.
+  Those customers are **left out of train entirely**: consecutive snapshots of one customer
+  have nearly the same features and overlapping label windows, so a booster validated on
+  customers it was trained on memorises them and early stopping never stops;
 * a **gap** of at least the label window: every row used for fitting, early stopping or
   calibration has ``date + gap_days <= test_start``, so no label window of a fitted row reaches
   into the test period (pass ``horizon_days`` for churn, whose window is ``[T, T + h)``, and
@@ -42,9 +44,10 @@ class SplitConfig:
 
     Attributes:
         test_periods: Number of latest periods in the test slice.
-        holdout_periods: Number of latest pre-gap periods held out for valid + calib.
+        holdout_periods: Number of latest pre-gap periods that form valid + calib.
         gap_days: Minimum days between a fitted row's date and the first test date.
-        calib_share: Share of holdout customers (by hash) that go to ``calib``.
+        holdout_share: Share of customers (by hash) held out of train for valid + calib.
+        calib_share: Share of the held-out customers that go to ``calib`` (rest: ``valid``).
         min_train_periods: Fewest periods the train slice may have.
         freq: Pandas period alias to group dates into periods (``"M"`` = calendar month);
             None = each distinct date is a period (the snapshot calendar).
@@ -54,6 +57,7 @@ class SplitConfig:
     test_periods: int = 3
     holdout_periods: int = 2
     gap_days: int = 180
+    holdout_share: float = 0.2
     calib_share: float = 0.5
     min_train_periods: int = 1
     freq: str | None = None
@@ -64,8 +68,8 @@ class SplitConfig:
             raise ValueError("test_periods, holdout_periods and min_train_periods must be >= 1")
         if self.gap_days < 0:
             raise ValueError("gap_days must be >= 0")
-        if not 0.0 < self.calib_share < 1.0:
-            raise ValueError("calib_share must be in (0, 1)")
+        if not 0.0 < self.calib_share < 1.0 or not 0.0 < self.holdout_share < 1.0:
+            raise ValueError("holdout_share and calib_share must be in (0, 1)")
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None, **defaults: Any) -> SplitConfig:
@@ -158,11 +162,12 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
         raise SplitError(_too_short(n, uniq, what, config, gap_periods))
     holdout_start = fit_periods[len(fit_periods) - config.holdout_periods]
     test_mask = period >= test_start_period
-    hold_mask = fit_mask & (period >= holdout_start)
-    train_mask = fit_mask & (period < holdout_start)
-    bucket = customer_bucket(table["customer_id"], config.seed)
-    calib_mask = hold_mask & (bucket < config.calib_share)
-    valid_mask = hold_mask & ~(bucket < config.calib_share)
+    bucket = pd.Series(customer_bucket(table["customer_id"], config.seed), index=table.index)
+    held = bucket < config.holdout_share
+    hold_mask = fit_mask & (period >= holdout_start) & held
+    train_mask = fit_mask & ~held
+    calib_mask = hold_mask & (bucket < config.holdout_share * config.calib_share)
+    valid_mask = hold_mask & ~calib_mask
     masks = {"train": train_mask, "valid": valid_mask, "calib": calib_mask, "test": test_mask}
     for name, mask in masks.items():
         if not mask.any():
@@ -174,6 +179,7 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
         "date_col": date_col,
         "freq": config.freq,
         "gap_days": config.gap_days,
+        "holdout_share": config.holdout_share,
         "calib_share": config.calib_share,
         "seed": config.seed,
         "train_start": _day(dates[train_mask].min()),
@@ -186,6 +192,7 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
         "rows": {k: int(m.sum()) for k, m in masks.items()},
         "periods": {
             "train": int(period[train_mask].nunique()),
+            "train_customers": int(table.loc[train_mask.to_numpy(), "customer_id"].nunique()),
             "holdout": int(period[hold_mask].nunique()),
             "gap": gap_periods,
             "test": config.test_periods,
@@ -225,12 +232,15 @@ def apply_boundaries(table: pd.DataFrame, boundaries: dict[str, Any]) -> dict[st
     dates = pd.to_datetime(table[boundaries["date_col"]]).dt.normalize()
     ts = {k: pd.Timestamp(boundaries[k]) for k in ("train_start", "holdout_start", "fit_end")}
     test_start = pd.Timestamp(boundaries["test_start"])
-    hold = (dates >= ts["holdout_start"]) & (dates <= ts["fit_end"])
-    bucket = customer_bucket(table["customer_id"], boundaries["seed"]) < boundaries["calib_share"]
+    bucket = pd.Series(customer_bucket(table["customer_id"], boundaries["seed"]), index=table.index)
+    held = bucket < boundaries["holdout_share"]
+    calib = bucket < boundaries["holdout_share"] * boundaries["calib_share"]
+    fit = dates <= ts["fit_end"]
+    hold = fit & (dates >= ts["holdout_start"]) & held
     masks = {
-        "train": (dates >= ts["train_start"]) & (dates < ts["holdout_start"]),
-        "valid": hold & ~bucket,
-        "calib": hold & bucket,
+        "train": fit & (dates >= ts["train_start"]) & ~held,
+        "valid": hold & ~calib,
+        "calib": hold & calib,
         "test": dates >= test_start,
     }
     return {k: table.loc[m.to_numpy()].copy() for k, m in masks.items()}

@@ -1,0 +1,243 @@
+"""Churn-risk model: LightGBM on the stacked snapshot table, split by time, isotonic-calibrated.
+
+The booster is fitted on the ``train`` slice of :func:`models.split.time_split`, stops early on
+``valid`` and is calibrated on ``calib`` (both the most recent pre-gap snapshots); ``test`` is
+never touched here. LightGBM parameters come from params.yaml (``train.churn.lgbm``) and are
+passed to :func:`lightgbm.train` unchanged, apart from filling ``seed`` from the block's seed
+when the block does not set one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from features.dictionary import CATEGORICAL_FEATURES, feature_names
+from models.lgbm import CalibratedBooster, fit_isotonic
+from models.split import SplitConfig, TimeSplit, time_split
+
+logger = logging.getLogger(__name__)
+
+TARGET = "churn"
+DATE_COL = "as_of"
+# ``referrals`` is a static customer attribute that may count referrals made after T (see the
+# feature dictionary), so it could leak the future; it is left out unless asked for.
+DEFAULT_EXCLUDE = ("referrals",)
+DEFAULT_LGBM: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbosity": -1,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Settings of one LightGBM model (the ``train.churn`` / ``train.recovery`` blocks).
+
+    Attributes:
+        lgbm: Parameters passed straight to :func:`lightgbm.train`.
+        num_boost_round: Upper bound on boosting rounds.
+        early_stopping_rounds: Stop when the valid log-loss has not improved for this many.
+        features: ``"all"`` (every dictionary feature present in the table) or a list.
+        exclude: Features left out of ``features``.
+        calibrate: Fit an isotonic calibrator on the ``calib`` slice.
+        split: :class:`models.split.SplitConfig` fields.
+        seed: LightGBM ``seed`` unless ``lgbm`` sets one; also the split's hash salt.
+    """
+
+    lgbm: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_LGBM))
+    num_boost_round: int = 2000
+    early_stopping_rounds: int = 100
+    features: str | list[str] = "all"
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    calibrate: bool = True
+    split: SplitConfig = field(default_factory=SplitConfig)
+    seed: int = 42
+
+    @classmethod
+    def from_params(
+        cls, params: dict[str, Any] | None, split_defaults: dict[str, Any] | None = None
+    ) -> ModelConfig:
+        """Build from a params block; unknown keys are an error (typos fail loudly).
+
+        Args:
+            params: E.g. the ``train.churn`` block.
+            split_defaults: Split settings used where ``params["split"]`` is silent (the
+                gap follows the featurize horizon / response window).
+        """
+        params = dict(params or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown model params: {', '.join(unknown)}")
+        seed = int(params.get("seed", 42))
+        split = SplitConfig.from_params(
+            params.pop("split", None), **{"seed": seed, **(split_defaults or {})}
+        )
+        if "lgbm" in params:
+            params["lgbm"] = dict(params["lgbm"] or {})
+        if "exclude" in params:
+            params["exclude"] = tuple(params["exclude"] or ())
+        if isinstance(params.get("features"), list | tuple):
+            params["features"] = list(params["features"])
+        return cls(**params, split=split)
+
+    def lgbm_params(self) -> dict[str, Any]:
+        """The LightGBM parameters, with ``seed`` from the block when not set explicitly."""
+        out = dict(self.lgbm)
+        out.setdefault("seed", self.seed)
+        return out
+
+
+def select_features(table: pd.DataFrame, config: ModelConfig) -> list[str]:
+    """The model's feature list: configured features present in ``table``, minus exclusions.
+
+    Raises:
+        ValueError: An explicitly listed feature is absent, or nothing is left.
+    """
+    if config.features == "all":
+        chosen = [f for f in feature_names() if f in table.columns]
+    else:
+        missing = [f for f in config.features if f not in table.columns]
+        if missing:
+            raise ValueError(f"configured features missing from the table: {missing}")
+        chosen = list(config.features)
+    chosen = [f for f in chosen if f not in set(config.exclude)]
+    if not chosen:
+        raise ValueError("no features left to train on (check features/exclude)")
+    return chosen
+
+
+def categories_of(table: pd.DataFrame, features: list[str]) -> dict[str, list[str]]:
+    """Levels of each categorical feature as seen in ``table`` (sorted, as strings)."""
+    out = {}
+    for name in features:
+        if name in CATEGORICAL_FEATURES or isinstance(table[name].dtype, pd.CategoricalDtype):
+            values = table[name].dropna().astype("str").unique()
+            out[name] = sorted(values.tolist())
+    return out
+
+
+def fit_booster(
+    model: CalibratedBooster,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    target: str,
+    config: ModelConfig,
+) -> lgb.Booster:
+    """Fit LightGBM on ``train`` with early stopping on ``valid`` (frames typed by ``model``)."""
+    params = config.lgbm_params()
+    dtrain = lgb.Dataset(
+        model.frame(train), label=train[target].astype("float64").to_numpy(), free_raw_data=False
+    )
+    dvalid = lgb.Dataset(
+        model.frame(valid), label=valid[target].astype("float64").to_numpy(), reference=dtrain
+    )
+    callbacks = [lgb.log_evaluation(period=0)]
+    if config.early_stopping_rounds > 0:
+        callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
+    return lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=callbacks,
+    )
+
+
+def _rate(y: pd.Series) -> float:
+    return round(float(y.mean()), 6) if len(y) else float("nan")
+
+
+def train_churn(
+    training: pd.DataFrame, config: ModelConfig | None = None, split: TimeSplit | None = None
+) -> tuple[CalibratedBooster, dict[str, Any]]:
+    """Train and calibrate the churn-risk model on the out-of-time split of ``training``.
+
+    Args:
+        training: The featurize stage's ``training.parquet`` (``customer_id``, ``as_of``,
+            features, ``churn``).
+        config: Model settings; defaults when None.
+        split: A precomputed split of ``training``; computed from ``config.split`` when None.
+
+    Returns:
+        The calibrated model (its ``meta`` holds the split and best iteration) and a JSON-able
+        info dict: best iteration, split boundaries, rows and churn rates per slice, and the
+        valid/calib ROC-AUC (the test slice is not scored here).
+
+    Raises:
+        models.split.SplitError: Too few snapshots for the split.
+        ValueError: Missing target or features.
+    """
+    cfg = config or ModelConfig()
+    if TARGET not in training.columns:
+        raise ValueError(f"the training table has no {TARGET!r} column")
+    split = split or time_split(training, DATE_COL, cfg.split)
+    features = select_features(training, cfg)
+    model = CalibratedBooster(
+        booster=None,  # type: ignore[arg-type]  # set right below, frame() does not need it
+        features=features,
+        categories=categories_of(split.train, features),
+    )
+    logger.info(
+        "churn model: %d features, %d train rows (churn rate %.3f), early stopping on %d rows",
+        len(features),
+        len(split.train),
+        _rate(split.train[TARGET]),
+        len(split.valid),
+    )
+    model.booster = fit_booster(model, split.train, split.valid, TARGET, cfg)
+    best = int(model.booster.best_iteration or model.booster.current_iteration())
+    y_cal = split.calib[TARGET].to_numpy()
+    raw_cal = model.predict_raw(split.calib)
+    if cfg.calibrate:
+        model.calibrator = fit_isotonic(raw_cal, y_cal)
+    info: dict[str, Any] = {
+        "model": "churn",
+        "best_iteration": best,
+        "n_features": len(features),
+        "features": features,
+        "split": split.boundaries,
+        "rows": {k: len(split[k]) for k in ("train", "valid", "calib", "test")},
+        "positive_rate": {k: _rate(split[k][TARGET]) for k in ("train", "valid", "calib", "test")},
+        "valid_auc": _auc(split.valid[TARGET], model.predict_raw(split.valid)),
+        "calib_auc": _auc(y_cal, raw_cal),
+        "calibrated": cfg.calibrate,
+        "lgbm_params": cfg.lgbm_params(),
+    }
+    model.meta = {
+        "model": "churn",
+        "target": TARGET,
+        "best_iteration": best,
+        "split": split.boundaries,
+    }
+    logger.info(
+        "churn model: best iteration %d, valid ROC-AUC %.4f, calib ROC-AUC %.4f",
+        best,
+        info["valid_auc"],
+        info["calib_auc"],
+    )
+    return model, info
+
+
+def _auc(y, score) -> float:
+    y = np.asarray(y, dtype="float64")
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return round(float(roc_auc_score(y, score)), 6)

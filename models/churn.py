@@ -124,10 +124,15 @@ def select_features(table: pd.DataFrame, config: ModelConfig) -> list[str]:
 
 
 def categories_of(table: pd.DataFrame, features: list[str]) -> dict[str, list[str]]:
-    """Levels of each categorical feature as seen in ``table`` (sorted, as strings)."""
+    """Levels of each categorical (or string) feature as seen in ``table`` (sorted strings)."""
     out = {}
     for name in features:
-        if name in CATEGORICAL_FEATURES or isinstance(table[name].dtype, pd.CategoricalDtype):
+        dtype = table[name].dtype
+        if (
+            name in CATEGORICAL_FEATURES
+            or isinstance(dtype, pd.CategoricalDtype)
+            or pd.api.types.is_string_dtype(dtype)
+        ):
             values = table[name].dropna().astype("str").unique()
             out[name] = sorted(values.tolist())
     return out

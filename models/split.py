@@ -48,6 +48,9 @@ class SplitConfig:
         gap_days: Minimum days between a fitted row's date and the first test date.
         holdout_share: Share of customers (by hash) held out of train for valid + calib.
         calib_share: Share of the held-out customers that go to ``calib`` (rest: ``valid``).
+        exclude_holdout_customers: Keep held-out customers out of train at every date (the
+            churn table, where snapshots of one customer repeat); when False, only their rows
+            in the holdout periods are held out (the outreach log, where they rarely repeat).
         min_train_periods: Fewest periods the train slice may have.
         freq: Pandas period alias to group dates into periods (``"M"`` = calendar month);
             None = each distinct date is a period (the snapshot calendar).
@@ -59,6 +62,7 @@ class SplitConfig:
     gap_days: int = 180
     holdout_share: float = 0.2
     calib_share: float = 0.5
+    exclude_holdout_customers: bool = True
     min_train_periods: int = 1
     freq: str | None = None
     seed: int = 0
@@ -165,7 +169,10 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
     bucket = pd.Series(customer_bucket(table["customer_id"], config.seed), index=table.index)
     held = bucket < config.holdout_share
     hold_mask = fit_mask & (period >= holdout_start) & held
-    train_mask = fit_mask & ~held
+    if config.exclude_holdout_customers:
+        train_mask = fit_mask & ~held
+    else:
+        train_mask = fit_mask & ~hold_mask
     calib_mask = hold_mask & (bucket < config.holdout_share * config.calib_share)
     valid_mask = hold_mask & ~calib_mask
     masks = {"train": train_mask, "valid": valid_mask, "calib": calib_mask, "test": test_mask}
@@ -181,6 +188,7 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
         "gap_days": config.gap_days,
         "holdout_share": config.holdout_share,
         "calib_share": config.calib_share,
+        "exclude_holdout_customers": config.exclude_holdout_customers,
         "seed": config.seed,
         "train_start": _day(dates[train_mask].min()),
         "train_end": _day(dates[train_mask].max()),
@@ -238,7 +246,9 @@ def apply_boundaries(table: pd.DataFrame, boundaries: dict[str, Any]) -> dict[st
     fit = dates <= ts["fit_end"]
     hold = fit & (dates >= ts["holdout_start"]) & held
     masks = {
-        "train": fit & (dates >= ts["train_start"]) & ~held,
+        "train": fit
+        & (dates >= ts["train_start"])
+        & (~held if boundaries.get("exclude_holdout_customers", True) else ~hold),
         "valid": hold & ~calib,
         "calib": hold & calib,
         "test": dates >= test_start,

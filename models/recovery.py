@@ -1,0 +1,288 @@
+"""Win-back (recovery) model: P(return within the response window | features, action) and uplift.
+
+Fitted on the labelled rows of the featurize stage's ``recovery.parquet`` (one row per outreach
+contact, features as of the contact day). The control group (``group == "control"``, action
+``none``) was randomized, so the difference between an action's predicted return probability
+and the predicted return probability without contact is that action's **uplift**: what the
+store buys with the action, beyond the customers who would come back anyway.
+
+Two meta-learners on LightGBM (chosen with ``learner`` in params):
+
+* ``"s"`` (S-learner): one booster over the features plus ``action`` (a categorical with level
+  ``none`` for control); ``p_a`` = prediction with the row's action set to ``a``.
+* ``"t"`` (T-learner): one booster per arm (``none`` and each action), each on its own rows.
+
+Probabilities are the boosters' own (not isotonic-calibrated): an isotonic step function maps
+nearby probabilities to the same value, which would zero out small uplifts and tie the ranking.
+The info dict reports the calibration error on the held-out ``calib`` slice instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.churn import ModelConfig, categories_of, fit_booster, select_features
+from models.lgbm import CalibratedBooster
+from models.metrics import expected_calibration_error, qini_coefficient
+from models.split import TimeSplit, time_split
+
+logger = logging.getLogger(__name__)
+
+TARGET = "recovered"
+DATE_COL = "contact_date"
+ACTION = "action"
+CONTROL = "none"
+UPLIFT_FILE = "uplift.json"
+LEARNERS = ("s", "t")
+
+
+@dataclass
+class UpliftModel:
+    """Return probability per action and uplift over no contact.
+
+    Attributes:
+        learner: ``"s"`` or ``"t"``.
+        actions: Treatment actions (without ``none``), in a fixed order.
+        boosters: ``{"s": model}`` for the S-learner; ``{arm: model}`` per arm (``none`` and
+            each action) for the T-learner.
+        action_shares: Share of each action among treated training rows (used to score
+            control rows in a Qini evaluation).
+        meta: JSON-able facts saved with the model.
+    """
+
+    learner: str
+    actions: list[str]
+    boosters: dict[str, CalibratedBooster]
+    action_shares: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        """The customer features the model needs (without ``action``)."""
+        first = next(iter(self.boosters.values()))
+        return [f for f in first.features if f != ACTION]
+
+    def _p(self, frame: pd.DataFrame, arm: str) -> np.ndarray:
+        if self.learner == "s":
+            x = frame.loc[:, self.features].copy()
+            x[ACTION] = arm
+            return self.boosters["s"].predict_proba(x)
+        return self.boosters[arm].predict_proba(frame)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return probability for every arm and uplift of every action, per row.
+
+        Args:
+            frame: Rows with the model's features (an ``action`` column is ignored).
+
+        Returns:
+            Index as ``frame``; ``p_none``, ``p_<action>`` and ``uplift_<action>``
+            (= ``p_<action> - p_none``) for each action, and ``best_action`` (the action with
+            the largest uplift, or ``none`` when no action's uplift is positive).
+        """
+        out = pd.DataFrame(index=frame.index)
+        out[f"p_{CONTROL}"] = self._p(frame, CONTROL)
+        for a in self.actions:
+            out[f"p_{a}"] = self._p(frame, a)
+        for a in self.actions:
+            out[f"uplift_{a}"] = out[f"p_{a}"] - out[f"p_{CONTROL}"]
+        up = out[[f"uplift_{a}" for a in self.actions]].to_numpy()
+        best = np.asarray(self.actions, dtype=object)[np.argmax(up, axis=1)]
+        best = np.where(up.max(axis=1) > 0, best, CONTROL)
+        out["best_action"] = pd.Series(best, index=frame.index, dtype="str")
+        return out
+
+    def received_uplift(self, frame: pd.DataFrame, predictions: pd.DataFrame | None = None):
+        """The uplift score for a Qini evaluation of outreach rows.
+
+        Treated rows get the predicted uplift of the action they received; control rows the
+        mean predicted uplift over actions weighted by the training action shares (what a
+        randomly drawn treatment would have done for them).
+
+        Returns:
+            Float array aligned with ``frame``.
+        """
+        pred = self.predict(frame) if predictions is None else predictions
+        weights = np.array([self.action_shares.get(a, 0.0) for a in self.actions])
+        weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1.0)
+        ups = pred[[f"uplift_{a}" for a in self.actions]].to_numpy()
+        mean_up = ups @ weights
+        score = mean_up.copy()
+        acts = frame[ACTION].astype("str").to_numpy()
+        for j, a in enumerate(self.actions):
+            score = np.where(acts == a, ups[:, j], score)
+        return score
+
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory: ``uplift.json`` and one model sub-directory per booster."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for key, booster in self.boosters.items():
+            booster.save(path / key)
+        meta = {
+            "learner": self.learner,
+            "actions": self.actions,
+            "boosters": list(self.boosters),
+            "action_shares": self.action_shares,
+            "meta": self.meta,
+        }
+        (path / UPLIFT_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> UpliftModel:
+        """Load a model saved with :meth:`save`."""
+        path = Path(path)
+        if not (path / UPLIFT_FILE).is_file():
+            raise FileNotFoundError(f"no saved uplift model in {path} (need {UPLIFT_FILE})")
+        meta = json.loads((path / UPLIFT_FILE).read_text())
+        return cls(
+            learner=meta["learner"],
+            actions=list(meta["actions"]),
+            boosters={k: CalibratedBooster.load(path / k) for k in meta["boosters"]},
+            action_shares={k: float(v) for k, v in meta["action_shares"].items()},
+            meta=meta.get("meta", {}),
+        )
+
+
+def labelled_rows(recovery: pd.DataFrame) -> pd.DataFrame:
+    """Outreach rows whose response window is observed, with a 0/1 ``recovered``."""
+    rows = recovery.loc[recovery["labelled"].astype(bool) & recovery[TARGET].notna()].copy()
+    rows[TARGET] = rows[TARGET].astype("int64")
+    rows[ACTION] = rows[ACTION].astype("str")
+    return rows
+
+
+def _fit_one(
+    rows: TimeSplit | dict[str, pd.DataFrame], features: list[str], config: ModelConfig
+) -> CalibratedBooster:
+    model = CalibratedBooster(
+        booster=None,  # type: ignore[arg-type]  # set right below, frame() does not need it
+        features=features,
+        categories=categories_of(rows["train"], features),
+    )
+    model.booster = fit_booster(model, rows["train"], rows["valid"], TARGET, config)
+    return model
+
+
+def train_recovery(
+    recovery: pd.DataFrame,
+    config: ModelConfig | None = None,
+    learner: str = "s",
+    split: TimeSplit | None = None,
+) -> tuple[UpliftModel, dict[str, Any]]:
+    """Train the win-back model on the labelled outreach rows, split by contact date.
+
+    Args:
+        recovery: The featurize stage's ``recovery.parquet``.
+        config: Model settings (``split.gap_days`` should exceed the response window).
+        learner: ``"s"`` or ``"t"`` (see the module doc).
+        split: A precomputed split of the labelled rows; computed from ``config.split`` when
+            None.
+
+    Returns:
+        The model and a JSON-able info dict (split, rows, best iterations, valid Qini and
+        calib ECE).
+
+    Raises:
+        ValueError: Unknown learner, no labelled rows, or no control / treated rows.
+        models.split.SplitError: Too few months of contacts for the split.
+    """
+    cfg = config or ModelConfig()
+    if learner not in LEARNERS:
+        raise ValueError(f"learner must be one of {LEARNERS}, not {learner!r}")
+    rows = labelled_rows(recovery)
+    if rows.empty:
+        raise ValueError("the outreach log has no labelled rows (response windows not observed)")
+    actions = sorted(a for a in rows[ACTION].unique() if a != CONTROL)
+    if not actions or not (rows[ACTION] == CONTROL).any():
+        raise ValueError("uplift needs both control (action 'none') and treated outreach rows")
+    split = split or time_split(rows, DATE_COL, cfg.split)
+    features = select_features(rows, cfg)
+    treated = split.train.loc[split.train[ACTION] != CONTROL, ACTION]
+    shares = {a: round(float((treated == a).mean()), 6) for a in actions}
+    logger.info(
+        "recovery model (%s-learner): %d features, %d train rows, actions %s",
+        learner,
+        len(features),
+        len(split.train),
+        ", ".join(actions),
+    )
+    boosters: dict[str, CalibratedBooster] = {}
+    if learner == "s":
+        boosters["s"] = _fit_one(split, [*features, ACTION], cfg)
+        # ``action`` levels must include every arm even if one is rare in the train slice.
+        boosters["s"].categories[ACTION] = [CONTROL, *actions]
+    else:
+        for arm in [CONTROL, *actions]:
+            part = {k: split[k].loc[split[k][ACTION] == arm] for k in ("train", "valid")}
+            if part["train"].empty or part["valid"].empty:
+                raise ValueError(f"the T-learner has no train/valid rows for arm {arm!r}")
+            boosters[arm] = _fit_one(part, features, cfg)
+    model = UpliftModel(
+        learner=learner,
+        actions=actions,
+        boosters=boosters,
+        action_shares=shares,
+        meta={"model": "recovery", "target": TARGET, "split": split.boundaries},
+    )
+    info = {
+        "model": "recovery",
+        "learner": learner,
+        "actions": actions,
+        "action_shares": shares,
+        "best_iteration": {
+            k: int(b.booster.best_iteration or b.booster.current_iteration())
+            for k, b in boosters.items()
+        },
+        "n_features": len(features),
+        "features": features,
+        "split": split.boundaries,
+        "rows": {k: len(split[k]) for k in ("train", "valid", "calib", "test")},
+        "positive_rate": {
+            k: round(float(split[k][TARGET].mean()), 6) for k in ("train", "valid", "calib", "test")
+        },
+        "control_rows": {
+            k: int((split[k][ACTION] == CONTROL).sum()) for k in ("train", "valid", "calib", "test")
+        },
+        "valid_qini": _qini(model, split.valid),
+        "calib_qini": _qini(model, split.calib),
+        "calib_ece": _ece(model, split.calib),
+        "lgbm_params": cfg.lgbm_params(),
+    }
+    model.meta["best_iteration"] = info["best_iteration"]
+    logger.info(
+        "recovery model: valid Qini %.4f, calib Qini %.4f, calib ECE %.4f",
+        info["valid_qini"],
+        info["calib_qini"],
+        info["calib_ece"],
+    )
+    return model, info
+
+
+def treatment_indicator(frame: pd.DataFrame) -> np.ndarray:
+    """1 for treated outreach rows, 0 for control rows."""
+    return (frame[ACTION].astype("str") != CONTROL).astype("int64").to_numpy()
+
+
+def _qini(model: UpliftModel, frame: pd.DataFrame) -> float:
+    t = treatment_indicator(frame)
+    if t.sum() == 0 or t.sum() == len(t):
+        return float("nan")
+    return round(qini_coefficient(frame[TARGET], t, model.received_uplift(frame)), 6)
+
+
+def _ece(model: UpliftModel, frame: pd.DataFrame) -> float:
+    pred = model.predict(frame)
+    acts = frame[ACTION].astype("str").to_numpy()
+    p = pred[f"p_{CONTROL}"].to_numpy().copy()
+    for a in model.actions:
+        p = np.where(acts == a, pred[f"p_{a}"].to_numpy(), p)
+    return round(expected_calibration_error(frame[TARGET], p), 6)

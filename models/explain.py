@@ -92,7 +92,9 @@ def _number(x: float, decimals: int, signed: bool = False) -> str:
     return "0" if text in {"-0", "+0"} else text
 
 
-def format_values(values: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:
+def format_values(
+    values: np.ndarray, unit: str, signed: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Render values of one feature as English and Chinese display strings.
 
     Vectorised over distinct rounded values: each distinct value is formatted once and the
@@ -103,6 +105,7 @@ def format_values(values: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray
         values: The raw values (numbers, or strings for categorical features; NaN/None is
             missing).
         unit: The feature dictionary's unit; unknown units show the bare number.
+        signed: Show a ``+`` on positive numbers (for changes such as ``*_trend_*``).
 
     Returns:
         ``(english, chinese)``: object arrays of the same length as ``values``.
@@ -134,10 +137,10 @@ def format_values(values: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray
             u_en[i] = u_zh[i] = f"{_number(x, decimals)}%"
         elif fmt.style == "cny":
             body = _number(abs(x), decimals)
-            sign = "-" if x < 0 else ""
+            sign = "-" if x < 0 else ("+" if signed and x > 0 else "")
             u_en[i], u_zh[i] = f"{sign}¥{body}", f"{sign}{body}元"
         else:
-            body = _number(x, decimals, signed=fmt.style == "signed")
+            body = _number(x, decimals, signed=signed or fmt.style == "signed")
             one = fmt.en_one is not None and abs(x) == 1
             u_en[i] = body + (fmt.en_one if one else fmt.en)
             u_zh[i] = body + fmt.zh
@@ -233,7 +236,8 @@ def top_reasons(
                 feat = feats[f]
                 info = lookup.loc[feat]
                 col = X[feat].to_numpy()[rows]
-                v_en, v_zh = format_values(col, str(info["unit"]))
+                # changes ("..._trend...") read better with an explicit sign
+                v_en, v_zh = format_values(col, str(info["unit"]), signed="trend" in feat)
                 name[rows] = feat
                 raw[rows] = _raw_text(col)
                 en[rows] = f"{info['label_en']}: " + v_en
@@ -339,7 +343,9 @@ def has_categorical_splits(model: CalibratedBooster) -> bool:
     return any(walk(t["tree_structure"]) for t in model.booster.dump_model()["tree_info"])
 
 
-def _independent_values(model: CalibratedBooster, frame: pd.DataFrame) -> np.ndarray | None:
+def _independent_values(
+    model: CalibratedBooster, frame: pd.DataFrame, categorical: bool
+) -> np.ndarray | None:
     """shap's own TreeSHAP on the dumped trees (not LightGBM's); None where unsupported.
 
     shap's tree parser does not implement LightGBM's categorical splits, so boosters with
@@ -347,7 +353,7 @@ def _independent_values(model: CalibratedBooster, frame: pd.DataFrame) -> np.nda
     tree path), so any failure is logged and treated as "not available".
     """
     shap = import_shap()
-    if has_categorical_splits(model):
+    if categorical:
         return None
     try:
         explainer = shap.TreeExplainer(model.booster)
@@ -377,7 +383,8 @@ def shap_consistency(model: CalibratedBooster, X_sample: pd.DataFrame) -> dict[s
     native = contrib.loc[:, model.features].to_numpy()
     raw = model.booster.predict(frame, raw_score=True, num_threads=2)
     additivity = np.abs(contrib.sum(axis=1).to_numpy() - raw)
-    independent = _independent_values(model, frame) if len(frame) else None
+    categorical = has_categorical_splits(model)
+    independent = _independent_values(model, frame, categorical) if len(frame) else None
     return {
         "rows": len(frame),
         "features": len(model.features),
@@ -386,7 +393,7 @@ def shap_consistency(model: CalibratedBooster, X_sample: pd.DataFrame) -> dict[s
         if independent is None
         else float(np.max(np.abs(native - independent))),
         "max_additivity_error": float(additivity.max()) if len(frame) else 0.0,
-        "categorical_splits": has_categorical_splits(model),
+        "categorical_splits": categorical,
     }
 
 
@@ -787,9 +794,19 @@ def build_report(inputs: ReportInputs) -> str:
     meta = inputs.model_meta or {}
     lines = ["# winback churn model: evaluation and explanations", ""]
     facts = []
-    for key in ("trained_at", "train_window", "test_window", "split", "best_iteration"):
+    split = meta.get("split") if isinstance(meta.get("split"), Mapping) else {}
+    for what, a, b in (
+        ("train", "train_start", "train_end"),
+        ("validation and calibration", "holdout_start", "holdout_end"),
+        ("out-of-time test", "test_start", "test_end"),
+    ):
+        if split.get(a) and split.get(b):
+            facts.append(f"- **{what}**: {split[a]} .. {split[b]}")
+    if split.get("gap_days") is not None:
+        facts.append(f"- **gap before the test period**: {split['gap_days']} days")
+    for key in ("best_iteration", "trained_at"):
         if key in meta:
-            facts.append(f"- **{key.replace('_', ' ')}**: `{json.dumps(meta[key], default=str)}`")
+            facts.append(f"- **{key.replace('_', ' ')}**: {json.dumps(meta[key], default=str)}")
     if facts:
         lines += [*facts, ""]
     lines += evaluation_section(inputs.evaluation, inputs.evaluation_figures)

@@ -173,7 +173,7 @@ def churn_frame(
     Returns:
         ``customer_id``, ``as_of``, ``churn``, ``value_tier``, the other ``segment_by``
         columns, ``model`` (probability) and ``formula`` (playbook risk points), for the rows
-        where both scores exist. ``attrs["dropped"]`` counts rows set aside (no formula score:
+        where both scores exist (index of ``test`` kept). ``attrs["dropped"]`` counts rows set aside (no formula score:
         never visited; or no model score).
 
     Raises:
@@ -196,7 +196,8 @@ def churn_frame(
         logger.info(
             "churn evaluation: %d of %d rows set aside (no formula score)", dropped, len(out)
         )
-    out = out.loc[keep].reset_index(drop=True)
+    # the index of ``test`` is kept so callers can find each row's features again
+    out = out.loc[keep]
     out["churn"] = out["churn"].astype("int64")
     out.attrs["dropped"] = dropped
     return out
@@ -339,7 +340,7 @@ def recovery_frame(
         ``customer_id``, ``as_of``, ``action``, ``treatment`` (1/0), ``recovered`` (0/1),
         ``uplift_<action>`` per action, ``uplift_model`` (overall score, see the module
         docstring), ``scorecard`` and ``churn_risk``; only labelled rows with a known group
-        and (for treated rows) an action the model predicts. ``attrs["dropped"]`` counts the
+        and (for treated rows) an action the model predicts; index of ``test`` kept. ``attrs["dropped"]`` counts the
         rows set aside.
 
     Raises:
@@ -349,20 +350,22 @@ def recovery_frame(
     if len(predictions) != len(test) or len(np.asarray(churn_proba)) != len(test):
         raise ValueError("predictions and churn probabilities must have one row per test row")
     actions = list(weights)
+    if not actions:
+        raise ValueError("no treatment actions to evaluate (empty action weights)")
     missing = [a for a in actions if f"uplift_{a}" not in predictions.columns]
     if missing:
         raise ValueError(f"uplift predictions lack column(s) for action(s): {missing}")
-    out = test[KEYS].reset_index(drop=True).copy()
+    out = test[KEYS].copy()
     out["action"] = test["action"].astype("str").to_numpy()
     out["treatment"] = (test["group"] == "treatment").astype("int64").to_numpy()
     group_known = test["group"].isin(["treatment", "control"]).to_numpy()
     out["recovered"] = test["recovered"].to_numpy()
-    pred = predictions.reset_index(drop=True)
+    pred = predictions
     uplift = np.column_stack([pred[f"uplift_{a}"].to_numpy(dtype="float64") for a in actions])
     for i, a in enumerate(actions):
         out[f"uplift_{a}"] = uplift[:, i]
     w = np.array([weights[a] for a in actions], dtype="float64")
-    expected = uplift @ (w / w.sum()) if len(actions) else np.full(len(out), np.nan)
+    expected = uplift @ (w / w.sum())
     received = pd.Series(out["action"]).map({a: i for i, a in enumerate(actions)})
     pos = received.fillna(-1).astype("int64").to_numpy()
     own = np.where(pos >= 0, uplift[np.arange(len(out)), np.clip(pos, 0, None)], np.nan)
@@ -381,7 +384,7 @@ def recovery_frame(
             dropped,
             len(out),
         )
-    out = out.loc[keep].reset_index(drop=True)
+    out = out.loc[keep]
     out["recovered"] = out["recovered"].astype("int64")
     out.attrs["dropped"] = dropped
     out.attrs["actions"] = actions

@@ -1,0 +1,470 @@
+"""Stage ``evaluate``: out-of-time evaluation against the playbook baselines; champion/challenger.
+
+Usage: ``python -m pipeline.evaluate out/featurize out/train --out out/evaluate
+[--params params.yaml]`` (the DVC stage; ``winback evaluate`` is the same code).
+
+Reads the featurize outputs (``training.parquet``, ``recovery.parquet``) and the train outputs
+(``churn/``, ``recovery/``, ``run.json``), scores the out-of-time test slices that the models'
+own saved split boundaries define, and writes to OUT:
+
+* ``metrics.json`` — DVC metrics (churn model vs formula, uplift model vs scorecard vs churn
+  risk, champion/challenger decisions);
+* ``segments.csv`` — churn metrics per value tier and per dealer;
+* ``recovery_by_action.csv`` — the recovery comparison per action;
+* ``plots/<kind>.csv`` — plot data in long format with a ``model`` column (roc, pr,
+  calibration, lift, qini, qini_by_action) and ``plots/<kind>/<model>.csv`` — the same rows one
+  file per curve, which is what ``dvc plots`` overlays (its templates colour lines by file);
+* ``figures/*.png`` — the same curves drawn for humans;
+* ``promotion.json`` — for each registered model, whether the new version became ``champion``
+  and why.
+
+The metrics, tables, plots and decisions are also logged into the training's MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from features.config import FeaturizeConfig
+from models import evaluate as ev
+from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.split import apply_boundaries
+from pipeline.common import load_params, setup_logging
+
+logger = logging.getLogger(__name__)
+
+CHURN_NAME = "winback-churn"
+RECOVERY_NAME = "winback-recovery"
+CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
+NO_OUTREACH = "no outreach log with labelled control and treated rows: churn evaluated alone"
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation produces (pure data; written by :func:`write_outputs`).
+
+    Attributes:
+        metrics: JSON-able nested metrics (``churn``, ``recovery``; ``promotion`` once decided).
+        segments: Per-segment churn table (:func:`models.evaluate.churn_segments`).
+        curves: Plot data by kind (``roc``, ``pr``, ``lift``, ``calibration``, ``qini``, …).
+        churn_rows: The churn test rows with both scores (:func:`models.evaluate.churn_frame`).
+        churn_test: Their feature rows (same index), to score another churn model on them.
+        recovery_rows: The recovery test rows with the three rankings, or None.
+        recovery_test: Their feature rows (same index), or None.
+    """
+
+    metrics: dict[str, Any]
+    segments: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+    churn_rows: pd.DataFrame
+    churn_test: pd.DataFrame
+    recovery_rows: pd.DataFrame | None = None
+    recovery_test: pd.DataFrame | None = None
+
+
+def churn_test_rows(training: pd.DataFrame, boundaries: dict[str, Any]) -> pd.DataFrame:
+    """The out-of-time test slice of the training table, from the saved split boundaries."""
+    return apply_boundaries(training, boundaries)["test"]
+
+
+def recovery_test_rows(recovery: pd.DataFrame, boundaries: dict[str, Any]) -> pd.DataFrame:
+    """The later campaigns: labelled outreach rows in the recovery split's test slice."""
+    labelled = recovery.loc[recovery["labelled"].astype(bool) & recovery["recovered"].notna()]
+    return apply_boundaries(labelled, boundaries)["test"]
+
+
+def evaluate_models(
+    training: pd.DataFrame,
+    recovery: pd.DataFrame | None,
+    churn_model: CalibratedBooster,
+    uplift_model: Any | None,
+    config: ev.EvaluateConfig | None = None,
+    featurize_config: FeaturizeConfig | None = None,
+) -> Evaluation:
+    """Evaluate the churn model (and the uplift model, if any) on their out-of-time test rows.
+
+    Args:
+        training: The featurize stage's training table.
+        recovery: Its recovery table (None or empty without an outreach log).
+        churn_model: The trained churn model; ``meta["split"]`` holds its split boundaries.
+        uplift_model: The trained uplift model (:class:`models.recovery.UpliftModel`:
+            ``predict``, ``action_shares``, ``meta["split"]``), or None.
+        config: Evaluation settings; defaults when None.
+        featurize_config: Settings of the baselines; defaults when None.
+
+    Returns:
+        The metrics, segment table, plot data and the scored rows.
+    """
+    cfg = config or ev.EvaluateConfig()
+    split = churn_model.meta["split"]
+    test = churn_test_rows(training, split)
+    churn_rows = ev.churn_frame(test, churn_model.predict_proba(test), cfg, featurize_config)
+    churn = ev.evaluate_churn(churn_rows, cfg)
+    churn["test_start"], churn["test_end"] = split.get("test_start"), split.get("test_end")
+    curves = ev.churn_curves(churn_rows, cfg)
+    metrics: dict[str, Any] = {"churn": churn}
+    rec_rows = rec_test = None
+    if uplift_model is None or recovery is None or recovery.empty:
+        metrics["recovery"] = {"available": False, "note": NO_OUTREACH}
+        logger.info(NO_OUTREACH)
+    else:
+        rec_split = uplift_model.meta["split"]
+        rec_test = recovery_test_rows(recovery, rec_split)
+        rec_rows = score_recovery(rec_test, uplift_model, churn_model, featurize_config)
+        rec = ev.evaluate_recovery(rec_rows, cfg)
+        rec.update(
+            available=True,
+            test_start=rec_split.get("test_start"),
+            test_end=rec_split.get("test_end"),
+            action_weights=dict(uplift_model.action_shares),
+        )
+        metrics["recovery"] = rec
+        curves.update(ev.recovery_curves(rec_rows, cfg))
+    return Evaluation(
+        metrics=metrics,
+        segments=ev.churn_segments(churn_rows, cfg),
+        curves=curves,
+        churn_rows=churn_rows,
+        churn_test=test.loc[churn_rows.index],
+        recovery_rows=rec_rows,
+        recovery_test=rec_test,
+    )
+
+
+def score_recovery(
+    test: pd.DataFrame,
+    uplift_model: Any,
+    churn_model: CalibratedBooster,
+    featurize_config: FeaturizeConfig | None = None,
+) -> pd.DataFrame:
+    """Recovery test rows scored by the uplift model, the scorecard and the churn risk."""
+    return ev.recovery_frame(
+        test,
+        uplift_model.predict(test),
+        churn_model.predict_proba(test),
+        uplift_model.action_shares,
+        featurize_config,
+    )
+
+
+def churn_score(
+    model: CalibratedBooster, evaluation: Evaluation, config: ev.EvaluateConfig | None = None
+) -> float:
+    """The decisive churn metric of any churn model on exactly the evaluation's test rows.
+
+    Raises:
+        models.lgbm.FeatureMismatchError: The model cannot score these rows.
+    """
+    cfg = config or ev.EvaluateConfig()
+    frame = evaluation.churn_rows.assign(model=model.predict_proba(evaluation.churn_test))
+    return float(ev.evaluate_churn(frame, cfg)["model"][cfg.churn_metric])
+
+
+def recovery_score(
+    model: Any,
+    evaluation: Evaluation,
+    churn_model: CalibratedBooster,
+    config: ev.EvaluateConfig | None = None,
+    featurize_config: FeaturizeConfig | None = None,
+) -> float:
+    """The decisive recovery metric (overall, uplift model) of any uplift model on the rows.
+
+    Raises:
+        ValueError: No recovery rows in the evaluation, or the model lacks an action.
+        models.lgbm.FeatureMismatchError: The model cannot score these rows.
+    """
+    cfg = config or ev.EvaluateConfig()
+    if evaluation.recovery_test is None:
+        raise ValueError("the evaluation has no recovery test rows")
+    rows = score_recovery(evaluation.recovery_test, model, churn_model, featurize_config)
+    return float(ev.evaluate_recovery(rows, cfg)[ev.UPLIFT_MODEL][cfg.recovery_metric])
+
+
+def challenge(
+    name: str,
+    version: str | None,
+    candidate_score: float,
+    champion: Any | None,
+    champion_version: str | None,
+    score: Any,
+    promote: Any,
+    metric: str,
+) -> dict[str, Any]:
+    """Champion/challenger for one registered model, on the same out-of-time rows.
+
+    Args:
+        name: Registered model name.
+        version: The candidate's registry version (None when it was not registered).
+        candidate_score: The candidate's metric on the test rows.
+        champion: The current champion model object, or None when there is none.
+        champion_version: Its registry version.
+        score: ``score(model) -> float``: the metric of a model on the same test rows.
+        promote: ``promote(name, version, candidate_score, champion_score) -> decision`` with
+            ``promoted`` and ``reason`` (:func:`models.tracking.promote_if_better`).
+        metric: Name of the metric, for the record.
+
+    Returns:
+        JSON-able decision: ``model``, ``version``, ``metric``, ``candidate``, ``champion``,
+        ``champion_version``, ``promoted``, ``reason``.
+    """
+    champion_score = None
+    note = ""
+    if champion is not None:
+        try:
+            champion_score = float(score(champion))
+        except (FeatureMismatchError, ValueError, KeyError) as exc:
+            # a champion that cannot score today's feature rows cannot defend its title
+            note = f" (the champion v{champion_version} could not score the test rows: {exc})"
+            logger.warning("champion of %s cannot score the test rows: %s", name, exc)
+    if version is None:
+        decision = {"promoted": False, "reason": "the candidate was not registered"}
+    else:
+        d = promote(name, version, candidate_score, champion_score)
+        decision = {"promoted": bool(d.promoted), "reason": str(d.reason) + note}
+    return {
+        "model": name,
+        "version": version,
+        "metric": metric,
+        "candidate": candidate_score,
+        "champion": champion_score,
+        "champion_version": champion_version,
+        **decision,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# I/O
+
+
+def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of nested metrics as ``{"a.b.c": value}`` (for MLflow), NaN dropped."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_metrics(value, f"{name}."))
+        elif isinstance(value, bool):
+            out[name] = float(value)
+        elif isinstance(value, int | float | np.number) and np.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
+    """Write metrics.json, the tables, the plot data and the figures under ``out``.
+
+    Returns:
+        Every file written.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "metrics.json", out / "segments.csv"]
+    metrics = ev.jsonable(evaluation.metrics)
+    written[0].write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    evaluation.segments.to_csv(written[1], index=False, float_format="%.6g")
+    rec = evaluation.metrics.get("recovery", {})
+    if rec.get("available"):
+        rows = []
+        for action, res in rec["by_action"].items():
+            for scorer in ev.RECOVERY_SCORERS:
+                rows.append({"action": action, "ranking": scorer, **res[scorer]})
+                rows[-1].update({k: res[k] for k in ("n", "n_treated", "n_control")})
+                rows[-1]["observed_uplift"] = res["observed_uplift"]
+        path = out / "recovery_by_action.csv"
+        pd.DataFrame(rows).to_csv(path, index=False, float_format="%.6g")
+        written.append(path)
+    plots = out / "plots"
+    for kind, frame in evaluation.curves.items():
+        plots.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(plots / f"{kind}.csv", index=False, float_format="%.6g")
+        written.append(plots / f"{kind}.csv")
+        if kind == "qini_by_action":
+            continue
+        # one file per curve: DVC's templates colour lines by file, not by a column
+        (plots / kind).mkdir(exist_ok=True)
+        for model, part in frame.groupby("model", sort=False):
+            path = plots / kind / f"{model}.csv"
+            part.to_csv(path, index=False, float_format="%.6g")
+            written.append(path)
+    written += ev.figures(evaluation.curves, out / "figures")
+    return written
+
+
+def _load_uplift(train_dir: Path) -> Any | None:
+    path = train_dir / RECOVERY_DIR
+    if not path.is_dir():
+        return None
+    from models.recovery import UpliftModel
+
+    return UpliftModel.load(path)
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def promote_models(
+    evaluation: Evaluation,
+    churn_model: CalibratedBooster,
+    record: Any,
+    config: ev.EvaluateConfig,
+    featurize_config: FeaturizeConfig,
+) -> dict[str, Any]:
+    """Champion/challenger for both registered models on the evaluation's test rows.
+
+    The current champion of each registered model (if any) is loaded from the registry and
+    scored on exactly the rows the candidate was scored on: ROC-AUC of the churn probability
+    for ``winback-churn``, the Qini coefficient of the uplift ranking for
+    ``winback-recovery`` (by default; ``churn_metric`` / ``recovery_metric`` in params). The
+    candidate gets the ``champion`` alias only if it wins by more than ``min_improvement``.
+
+    Args:
+        evaluation: The candidate's evaluation.
+        churn_model: The candidate churn model (the churn-risk ranking of recovery rows).
+        record: :class:`models.tracking.RunRecord` of the training run (registered versions).
+        config: Evaluation settings.
+        featurize_config: Settings of the baselines.
+
+    Returns:
+        ``{registered name: decision}`` (see :func:`challenge`).
+    """
+    from models import tracking
+
+    metrics = evaluation.metrics
+    tasks = [
+        (
+            CHURN_NAME,
+            metrics["churn"][ev.CHURN_MODEL][config.churn_metric],
+            lambda m: churn_score(m, evaluation, config),
+            config.churn_metric,
+        )
+    ]
+    if metrics["recovery"].get("available"):
+        tasks.append(
+            (
+                RECOVERY_NAME,
+                metrics["recovery"][ev.UPLIFT_MODEL][config.recovery_metric],
+                lambda m: recovery_score(m, evaluation, churn_model, config, featurize_config),
+                config.recovery_metric,
+            )
+        )
+    decisions = {}
+    for name, candidate, score, metric in tasks:
+        version = record.versions.get(name)
+        current = tracking.load_champion(name)
+        champ_version, champion = current if current is not None else (None, None)
+        if champ_version is not None and champ_version == version:
+            champion = None  # re-evaluating the champion itself: nothing to compare
+
+        def promote(n, v, cand, champ, _metric=metric):
+            return tracking.promote_if_better(
+                n, v, cand, champ, min_delta=config.min_improvement, metric=_metric
+            )
+
+        decisions[name] = challenge(
+            name, version, candidate, champion, champ_version, score, promote, metric
+        )
+    return decisions
+
+
+def log_to_run(record: Any, out: Path, evaluation: Evaluation, decisions: dict[str, Any]) -> None:
+    """Log the evaluation's metrics, tables, plot data, figures and decisions into the run."""
+    import mlflow
+
+    from models import tracking
+
+    with tracking.resume_run(record):
+        mlflow.log_metrics(flat_metrics(evaluation.metrics, "test."))
+        mlflow.log_artifacts(str(out), artifact_path="evaluate")
+        for name, d in decisions.items():
+            mlflow.set_tag(f"champion_challenger.{name}", d["reason"])
+    logger.info("evaluation logged into MLflow run %s", record.run_id)
+
+
+def _run_record(train_dir: Path) -> Any | None:
+    from models import tracking
+
+    path = train_dir / tracking.RUN_FILE
+    if not path.is_file():
+        return None
+    record = tracking.RunRecord.load(path)
+    # the URI recorded at training time, unless MLFLOW_TRACKING_URI overrides it
+    tracking.setup(os.environ.get("MLFLOW_TRACKING_URI") or record.tracking_uri, record.experiment)
+    return record
+
+
+def main(
+    featurize_dir: Annotated[
+        Path, typer.Argument(help="Featurize outputs (training.parquet, recovery.parquet).")
+    ],
+    train_dir: Annotated[Path, typer.Argument(help="Train outputs (churn/, recovery/, run.json).")],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/evaluate"),
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml to read the 'evaluate' block from.")
+    ] = None,
+    track: Annotated[
+        bool, typer.Option(help="Log into the training's MLflow run and run champion/challenger.")
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Evaluate the trained models out of time against the playbook baselines.
+
+    Writes OUT/metrics.json (DVC metrics), OUT/segments.csv, OUT/recovery_by_action.csv,
+    OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
+    (TRAIN_DIR/run.json); gives each new registered version the ``champion`` alias only if it
+    beats the current champion on the same test rows.
+    """
+    setup_logging(verbose)
+    cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
+    fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
+    training = pd.read_parquet(featurize_dir / "training.parquet")
+    recovery = _read_table(featurize_dir / "recovery.parquet")
+    churn_model = CalibratedBooster.load(train_dir / CHURN_DIR)
+    uplift_model = _load_uplift(train_dir)
+    evaluation = evaluate_models(training, recovery, churn_model, uplift_model, cfg, fcfg)
+    record = _run_record(train_dir) if track else None
+    decisions: dict[str, Any] = {}
+    if record is not None:
+        decisions = promote_models(evaluation, churn_model, record, cfg, fcfg)
+    elif track:
+        logger.warning(
+            "no %s/run.json: nothing logged to MLflow, no champion/challenger", train_dir
+        )
+    evaluation.metrics["promotion"] = {
+        name: {
+            "promoted": d["promoted"],
+            "version": d["version"],
+            "candidate": d["candidate"],
+            "champion": d["champion"],
+            "reason": d["reason"],
+        }
+        for name, d in decisions.items()
+    }
+    write_outputs(evaluation, out)
+    (out / "promotion.json").write_text(
+        json.dumps(ev.jsonable(decisions), indent=2, ensure_ascii=False) + "\n"
+    )
+    if record is not None:
+        log_to_run(record, out, evaluation, decisions)
+    rec = evaluation.metrics["recovery"]
+    table = ev.comparison_table(evaluation.metrics["churn"], rec if rec.get("available") else None)
+    with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
+        typer.echo(table.to_string(index=False, na_rep="-"))
+    if not rec.get("available"):
+        typer.echo(f"\nrecovery: {NO_OUTREACH}")
+    for d in decisions.values():
+        verdict = "promoted to champion" if d["promoted"] else "not promoted"
+        typer.echo(f"{d['model']} v{d['version']}: {verdict}: {d['reason']}")
+    typer.echo(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

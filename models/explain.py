@@ -459,14 +459,14 @@ def import_shap():
             message=r"The set_(bad|over|under) function",
             category=PendingDeprecationWarning,
         )
+        # shap imports tqdm.auto, which in a notebook without ipywidgets warns once
+        warnings.filterwarnings("ignore", message="IProgress not found")
         import shap
     return shap
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
+    # The backend is the caller's choice (the stage sets Agg; a notebook keeps inline).
     import matplotlib.pyplot as plt
 
     return plt

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import typer
@@ -218,6 +219,7 @@ def main(
 ) -> None:
     """Explain the churn model with SHAP and write the reviewer report."""
     setup_logging(verbose)
+    matplotlib.use("Agg")  # files only, no display needed
     cfg = ExplainConfig.from_params(load_params("explain", params))
     model = CalibratedBooster.load(train_dir / MODEL_SUBDIR)
     training = pd.read_parquet(featurize_dir / "training.parquet")

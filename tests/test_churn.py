@@ -95,7 +95,11 @@ def test_split_refuses_short_data_with_counts():
 
 def test_features_all_minus_exclude():
     df = snapshots(n_customers=5, n_snapshots=2)
-    assert select_features(df, ModelConfig()) == ["days_since_last_visit", "visits_365d", "dealer_id"]
+    assert select_features(df, ModelConfig()) == [
+        "days_since_last_visit",
+        "visits_365d",
+        "dealer_id",
+    ]
     with pytest.raises(ValueError, match="missing"):
         select_features(df, ModelConfig(features=["nope"]))
 

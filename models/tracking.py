@@ -1,0 +1,356 @@
+"""MLflow tracking, model registry and champion/challenger promotion.
+
+* Tracking store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` in the working
+  directory; run artifacts go to ``mlartifacts/`` next to a SQLite file (both git-ignored).
+* One run per training in experiment ``winback``; ``out/train/run.json`` records the run id,
+  experiment, tracking URI and registered versions so the evaluate and explain stages log into
+  the same run (:func:`resume_run`).
+* Models are logged as MLflow pyfunc models wrapping the model directory written by
+  :meth:`models.lgbm.CalibratedBooster.save` / :meth:`models.recovery.UpliftModel.save`
+  (``mlflow.sklearn`` would pickle LightGBM types, which MLflow's default skops format
+  refuses), with a signature and an input example of feature columns only — never names,
+  phone numbers or customer ids — and registered as ``winback-churn`` / ``winback-recovery``.
+* Champion/challenger: a version gets the alias ``champion`` only when it beats the current
+  champion on the same out-of-time test; the decision and the reason are version tags and run
+  tags.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from features.dictionary import feature_dictionary
+from models.lgbm import CalibratedBooster
+from models.recovery import UpliftModel
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+EXPERIMENT = "winback"
+CHURN_NAME = "winback-churn"
+RECOVERY_NAME = "winback-recovery"
+CHAMPION = "champion"
+MODEL_DIR_KEY = "model_dir"
+RUN_FILE = "run.json"
+# Columns that identify a person; an input example or logged table must never carry them.
+PII_COLUMNS = ("name", "phone", "customer_id")
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` (working directory)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def artifact_root(uri: str) -> str | None:
+    """``mlartifacts/`` next to a SQLite tracking file, as a file URI; None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    return (db.resolve().parent / "mlartifacts").as_uri()
+
+
+def setup(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
+    """Point MLflow at the tracking store and make sure the experiment exists.
+
+    Returns:
+        The experiment id.
+    """
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        exp_id = client.create_experiment(experiment, artifact_location=artifact_root(uri))
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested params as ``{"a.b.c": "value"}`` (lists as JSON) for :func:`mlflow.log_params`."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(list(value), ensure_ascii=False)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def numeric_metrics(info: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers in a nested info dict, flattened to ``{"a.b": value}``."""
+    out: dict[str, float] = {}
+    for key, value in info.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(numeric_metrics(value, f"{name}."))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int | float) and value == value:  # NaN != NaN
+            out[name] = float(value)
+    return out
+
+
+@dataclass
+class RunRecord:
+    """What later stages need to log into the training run (``out/train/run.json``)."""
+
+    run_id: str
+    experiment: str
+    experiment_id: str
+    tracking_uri: str
+    versions: dict[str, str]
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON (``path`` may be the file or its directory)."""
+        path = Path(path)
+        if path.suffix != ".json":
+            path = path / RUN_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.__dict__, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunRecord:
+        """Read ``run.json`` (``path`` may be the file or its directory)."""
+        path = Path(path)
+        if path.suffix != ".json":
+            path = path / RUN_FILE
+        return cls(**json.loads(path.read_text()))
+
+
+@contextmanager
+def resume_run(record: RunRecord | str | Path) -> Iterator[mlflow.ActiveRun]:
+    """Re-open the training run (from a :class:`RunRecord` or the path of ``run.json``).
+
+    The tracking URI recorded at training time wins unless ``MLFLOW_TRACKING_URI`` is set.
+    """
+    rec = record if isinstance(record, RunRecord) else RunRecord.load(record)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or rec.tracking_uri
+    setup(uri, rec.experiment)
+    with mlflow.start_run(run_id=rec.run_id) as run:
+        yield run
+
+
+# --- pyfunc wrappers -------------------------------------------------------------------------
+
+
+class ChurnPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper of a :class:`CalibratedBooster` directory: returns ``churn_probability``."""
+
+    def load_context(self, context) -> None:
+        """Load the booster directory logged as the ``model_dir`` artifact."""
+        self.model = CalibratedBooster.load(context.artifacts[MODEL_DIR_KEY])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """Calibrated churn probability per row."""
+        return pd.DataFrame(
+            {"churn_probability": self.model.predict_proba(model_input)}, index=model_input.index
+        )
+
+
+class RecoveryPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper of an :class:`UpliftModel` directory: returns its ``predict`` frame."""
+
+    def load_context(self, context) -> None:
+        """Load the uplift model directory logged as the ``model_dir`` artifact."""
+        self.model = UpliftModel.load(context.artifacts[MODEL_DIR_KEY])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """``p_none``, ``p_<action>``, ``uplift_<action>`` and ``best_action`` per row."""
+        return self.model.predict(model_input)
+
+
+def input_example(frame: pd.DataFrame, features: list[str], n: int | None = 5) -> pd.DataFrame:
+    """The model's feature columns only, typed as the pyfunc signature expects.
+
+    Categoricals become strings and numbers float64, which is also how to hand any frame to
+    a loaded pyfunc model (``n=None`` keeps every row). Personal columns are refused.
+    """
+    leaked = [c for c in features if c in PII_COLUMNS]
+    if leaked:
+        raise ValueError(f"refusing to log personal columns as model input: {leaked}")
+    rows = frame.loc[:, features] if n is None else frame.loc[:, features].head(n)
+    out = rows.reset_index(drop=True).copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(
+            out[col]
+        ):
+            out[col] = out[col].astype("str").where(out[col].notna())
+        else:
+            out[col] = out[col].astype("float64")
+    return out
+
+
+def log_model(
+    model: CalibratedBooster | UpliftModel,
+    model_dir: str | Path,
+    example_frame: pd.DataFrame,
+    registered_name: str | None,
+    artifact_path: str,
+) -> str | None:
+    """Log a saved model directory as a pyfunc model in the active run and register it.
+
+    Args:
+        model: The in-memory model (for the signature's output).
+        model_dir: The directory the model was saved to.
+        example_frame: Rows to draw the input example from (only feature columns are kept).
+        registered_name: Registry name, or None to log without registering.
+        artifact_path: Name of the model inside the run.
+
+    Returns:
+        The registered version (as a string), or None when not registered.
+    """
+    wrapper: mlflow.pyfunc.PythonModel
+    if isinstance(model, UpliftModel):
+        wrapper, features = RecoveryPyfunc(), model.features
+        output = model.predict(example_frame.head(5))
+    else:
+        wrapper, features = ChurnPyfunc(), model.features
+        output = pd.DataFrame({"churn_probability": model.predict_proba(example_frame.head(5))})
+    example = input_example(example_frame, features)
+    signature = infer_signature(example, output.reset_index(drop=True))
+    info = mlflow.pyfunc.log_model(
+        name=artifact_path,
+        python_model=wrapper,
+        artifacts={MODEL_DIR_KEY: str(model_dir)},
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_name,
+        # Stated, not inferred: inference re-loads the model in a subprocess (slow) and the
+        # wrapper needs exactly these libraries.
+        pip_requirements=_requirements(),
+    )
+    version = None if info.registered_model_version is None else str(info.registered_model_version)
+    logger.info(
+        "logged %s model%s", artifact_path, f" as {registered_name} v{version}" * bool(version)
+    )
+    return version
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow")
+    return [f"{p}=={version(p)}" for p in pkgs]
+
+
+def log_feature_dictionary() -> None:
+    """Log the feature dictionary (names, English/Chinese labels) as CSV and JSON artifacts."""
+    fd = feature_dictionary()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feature_dictionary.csv"
+        fd.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="dictionary")
+
+
+def load_registered(name: str, ref: str) -> CalibratedBooster | UpliftModel:
+    """Load a registered version (``ref`` = version number or ``@alias``) as the native model."""
+    uri = f"models:/{name}@{ref[1:]}" if ref.startswith("@") else f"models:/{name}/{ref}"
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+
+
+def load_champion(name: str) -> tuple[str, CalibratedBooster | UpliftModel] | None:
+    """The current champion of ``name`` as ``(version, model)``, or None if there is none."""
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return str(mv.version), load_registered(name, str(mv.version))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of a champion/challenger comparison."""
+
+    promoted: bool
+    reason: str
+
+
+def promote_if_better(
+    name: str,
+    version: str | int,
+    candidate_score: float,
+    champion_score: float | None,
+    higher_is_better: bool = True,
+    min_delta: float = 0.0,
+    metric: str = "score",
+) -> Decision:
+    """Give ``version`` the ``champion`` alias only if it beats the current champion.
+
+    Both scores must come from the same out-of-time test. The decision and its reason are
+    written as tags of the model version (``promotion_decision``, ``promotion_reason``) and of
+    the version's run (``promotion.<name>.decision`` / ``.reason``).
+
+    Args:
+        name: Registered model name.
+        version: The candidate version.
+        candidate_score: The candidate's score on the test.
+        champion_score: The current champion's score on the same test; None when there is no
+            champion (the candidate is then promoted).
+        higher_is_better: Direction of the metric.
+        min_delta: Margin the candidate must beat the champion by.
+        metric: Name of the metric, for the reason text.
+
+    Returns:
+        The decision and a human-readable reason.
+    """
+    client = MlflowClient()
+    version = str(version)
+    current = None
+    try:
+        current = str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        current = None
+    if current == version:
+        decision = Decision(False, f"version {version} is already the champion")
+    elif champion_score is None or current is None:
+        decision = Decision(True, "no champion yet")
+    else:
+        gain = (
+            candidate_score - champion_score
+            if higher_is_better
+            else champion_score - (candidate_score)
+        )
+        verdict = "beats" if gain > min_delta else "does not beat"
+        decision = Decision(
+            gain > min_delta,
+            f"{metric} {candidate_score:.6f} {verdict} champion v{current} ({champion_score:.6f}) "
+            f"by more than {min_delta:g} ({'higher' if higher_is_better else 'lower'} is better)",
+        )
+    if decision.promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "promotion_decision", str(decision.promoted))
+    client.set_model_version_tag(name, version, "promotion_reason", decision.reason)
+    run_id = client.get_model_version(name, version).run_id
+    if run_id:
+        client.set_tag(run_id, f"promotion.{name}.decision", str(decision.promoted))
+        client.set_tag(run_id, f"promotion.{name}.reason", decision.reason)
+    logger.info(
+        "%s v%s: %s (%s)",
+        name,
+        version,
+        "promoted" if decision.promoted else "kept",
+        decision.reason,
+    )
+    return decision

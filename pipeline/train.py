@@ -1,0 +1,272 @@
+"""Stage ``train``: the churn-risk model and the win-back uplift model, tracked in MLflow.
+
+Usage:
+    ``python -m pipeline.train out/featurize --out out/train [--params params.yaml]`` (the DVC
+    stage, on the featurize stage's tables) or on any contract data directory (it is then
+    featurized first with the ``featurize`` block), e.g. ``winback train DATA_DIR``.
+
+Writes ``OUT/churn/`` and ``OUT/recovery/`` (model directories), ``OUT/split.json`` (the
+out-of-time boundaries the evaluate stage uses), ``OUT/train_info.json`` and ``OUT/run.json``
+(the MLflow run and registered versions). A directory without an outreach log trains the churn
+model alone and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import mlflow
+import pandas as pd
+import typer
+
+from features.config import FeaturizeConfig
+from features.contract import ContractError, read_data_dir
+from models import tracking
+from models.churn import ModelConfig, train_churn
+from models.lgbm import CalibratedBooster
+from models.recovery import UpliftModel, labelled_rows, train_recovery
+from pipeline.common import load_params, setup_logging
+
+logger = logging.getLogger(__name__)
+
+TRAINING_FILE = "training.parquet"
+RECOVERY_FILE = "recovery.parquet"
+
+# Defaults of the train block; params.yaml overrides any of them.
+CHURN_SPLIT = {"test_periods": 3, "holdout_periods": 4, "holdout_share": 0.25}
+RECOVERY_SPLIT = {
+    "test_periods": 6,
+    "holdout_periods": 4,
+    "holdout_share": 0.3,
+    "freq": "M",
+    "exclude_holdout_customers": False,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train:`` block of params.yaml.
+
+    Attributes:
+        churn: Churn model settings (``train.churn``).
+        recovery: Recovery model settings (``train.recovery`` without ``learner``).
+        learner: ``"s"`` or ``"t"`` meta-learner for the uplift model.
+        register: Register the models in the MLflow registry.
+        experiment: MLflow experiment name.
+        seed: Default seed of both models.
+    """
+
+    churn: ModelConfig = field(default_factory=ModelConfig)
+    recovery: ModelConfig = field(default_factory=ModelConfig)
+    learner: str = "s"
+    register: bool = True
+    experiment: str = tracking.EXPERIMENT
+    seed: int = 42
+
+    @classmethod
+    def from_params(
+        cls, params: dict[str, Any] | None, featurize: FeaturizeConfig | None = None
+    ) -> TrainConfig:
+        """Build from the ``train`` block; split gaps follow the featurize label windows.
+
+        Raises:
+            ValueError: Unknown keys.
+        """
+        params = dict(params or {})
+        fz = featurize or FeaturizeConfig()
+        known = {"churn", "recovery", "seed", "register", "experiment"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown train params: {', '.join(unknown)}")
+        seed = int(params.get("seed", 42))
+        churn = dict(params.get("churn") or {})
+        recovery = dict(params.get("recovery") or {})
+        learner = str(recovery.pop("learner", "s"))
+        churn.setdefault("seed", seed)
+        recovery.setdefault("seed", seed)
+        return cls(
+            churn=ModelConfig.from_params(churn, {**CHURN_SPLIT, "gap_days": fz.horizon_days}),
+            # The response window is (c, c + w]: a fitted contact needs c + w < test start.
+            recovery=ModelConfig.from_params(
+                recovery, {**RECOVERY_SPLIT, "gap_days": fz.response_window_days + 1}
+            ),
+            learner=learner,
+            register=bool(params.get("register", True)),
+            experiment=str(params.get("experiment", tracking.EXPERIMENT)),
+            seed=seed,
+        )
+
+
+@dataclass
+class TrainResult:
+    """Both models and what was learnt about the training."""
+
+    churn: CalibratedBooster
+    churn_info: dict[str, Any]
+    recovery: UpliftModel | None
+    recovery_info: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+
+
+def train_models(
+    training: pd.DataFrame, recovery: pd.DataFrame | None, config: TrainConfig
+) -> TrainResult:
+    """Train the churn model and, when the outreach log allows, the uplift model.
+
+    Args:
+        training: The stacked snapshot table.
+        recovery: The recovery table (None or empty: no outreach log).
+        config: The train settings.
+
+    Returns:
+        The models, their info dicts and notes on what was skipped and why.
+    """
+    churn, churn_info = train_churn(training, config.churn)
+    notes: list[str] = []
+    if recovery is None or recovery.empty:
+        note = "no outreach log: trained the churn model alone (no win-back/uplift model)"
+        logger.warning(note)
+        return TrainResult(churn, churn_info, None, None, [note])
+    if labelled_rows(recovery).empty:
+        note = "outreach log has no labelled rows yet: trained the churn model alone"
+        logger.warning(note)
+        return TrainResult(churn, churn_info, None, None, [note])
+    model, info = train_recovery(recovery, config.recovery, config.learner)
+    return TrainResult(churn, churn_info, model, info, notes)
+
+
+def load_tables(
+    data_dir: Path, featurize: FeaturizeConfig, max_invalid: float
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """The training and recovery tables of a featurize output or of a contract data directory.
+
+    Returns:
+        ``(training, recovery or None, source)`` where source says which kind was read.
+    """
+    if (data_dir / TRAINING_FILE).is_file():
+        training = pd.read_parquet(data_dir / TRAINING_FILE)
+        rec_path = data_dir / RECOVERY_FILE
+        recovery = pd.read_parquet(rec_path) if rec_path.is_file() else None
+        return training, recovery, "featurized tables"
+    from features.build import prepare
+    from features.labels import recovery_from_index, training_table
+
+    data = read_data_dir(data_dir, None, max_invalid)
+    index = prepare(data, featurize)
+    training = training_table(index, featurize, progress=False)
+    outreach = data.tables.get("outreach")
+    recovery = None if outreach is None else recovery_from_index(outreach, index, featurize)
+    # The raw tables (with names and phone numbers) are not needed past this point.
+    del data
+    return training, recovery, "contract data directory (featurized in memory)"
+
+
+def _json(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def main(
+    data_dir: Annotated[
+        Path, typer.Argument(help="Featurize output (training.parquet) or a contract data dir.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/train"),
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml to read the 'train' (and 'featurize') block.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Train the churn model and the win-back uplift model; log and register them in MLflow.
+
+    Writes OUT/churn/, OUT/recovery/ (model directories), OUT/split.json, OUT/train_info.json
+    and OUT/run.json. The tracking store is MLFLOW_TRACKING_URI, else sqlite:///mlflow.db.
+    """
+    setup_logging(verbose)
+    featurize = FeaturizeConfig.from_params(load_params("featurize", params))
+    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    train_block = load_params("train", params)
+    config = TrainConfig.from_params(train_block, featurize)
+    t0 = time.perf_counter()
+    try:
+        training, recovery, source = load_tables(data_dir, featurize, max_invalid)
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    logger.info("read %s from %s: %d snapshot rows", source, data_dir, len(training))
+    result = train_models(training, recovery, config)
+    out.mkdir(parents=True, exist_ok=True)
+    result.churn.save(out / "churn")
+    split = {"churn": result.churn_info["split"]}
+    if result.recovery is not None:
+        result.recovery.save(out / "recovery")
+        split["recovery"] = result.recovery_info["split"]
+    _json(split, out / "split.json")
+    info = {
+        "source": source,
+        "churn": result.churn_info,
+        "recovery": result.recovery_info,
+        "notes": result.notes,
+        "train_seconds": round(time.perf_counter() - t0, 2),
+    }
+
+    exp_id = tracking.setup(experiment=config.experiment)
+    versions: dict[str, str] = {}
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.log_params(tracking.flatten({"train": train_block, "featurize": featurize.__dict__}))
+        mlflow.log_metrics(tracking.numeric_metrics({"churn": result.churn_info}))
+        mlflow.set_tag("source", source)
+        if result.recovery_info is not None:
+            mlflow.log_metrics(tracking.numeric_metrics({"recovery": result.recovery_info}))
+        if result.notes:
+            mlflow.set_tag("notes", "; ".join(result.notes))
+        mlflow.log_dict(info, "train/train_info.json")
+        mlflow.log_dict(split, "train/split.json")
+        tracking.log_feature_dictionary()
+        v = tracking.log_model(
+            result.churn,
+            out / "churn",
+            training,
+            tracking.CHURN_NAME if config.register else None,
+            "churn",
+        )
+        if v:
+            versions[tracking.CHURN_NAME] = v
+        if result.recovery is not None:
+            v = tracking.log_model(
+                result.recovery,
+                out / "recovery",
+                labelled_rows(recovery),
+                tracking.RECOVERY_NAME if config.register else None,
+                "recovery",
+            )
+            if v:
+                versions[tracking.RECOVERY_NAME] = v
+        record = tracking.RunRecord(
+            run_id=run.info.run_id,
+            experiment=config.experiment,
+            experiment_id=exp_id,
+            tracking_uri=mlflow.get_tracking_uri(),
+            versions=versions,
+        )
+    record.save(out / tracking.RUN_FILE)
+    info["mlflow"] = record.__dict__
+    _json(info, out / "train_info.json")
+    typer.echo(
+        f"churn model: best iteration {result.churn_info['best_iteration']}, valid ROC-AUC "
+        f"{result.churn_info['valid_auc']}; "
+        + (
+            f"recovery model ({config.learner}-learner): valid Qini "
+            f"{result.recovery_info['valid_qini']}"
+            if result.recovery_info
+            else "; ".join(result.notes)
+        )
+        + f"; MLflow run {record.run_id}, versions {versions or 'not registered'}; written to {out}"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)

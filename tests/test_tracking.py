@@ -139,3 +139,27 @@ def test_train_stage_logs_no_personal_data(store):
         text = _text_of(path)
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{path} holds personal data"
+
+
+def test_without_outreach_trains_churn_alone(tiny_churn, caplog):
+    from pipeline.train import TrainConfig, train_models
+
+    _, df = tiny_churn
+    cfg = TrainConfig.from_params(
+        {
+            "churn": {
+                "lgbm": LGBM,
+                "num_boost_round": 20,
+                "early_stopping_rounds": 5,
+                "split": {"test_periods": 2, "holdout_periods": 2},
+            }
+        }
+    )
+    assert cfg.churn.split.gap_days == 180  # follows featurize.horizon_days
+    assert cfg.recovery.split.gap_days == 61  # response window + 1
+    result = train_models(df, None, cfg)
+    assert result.recovery is None and result.recovery_info is None
+    assert "no outreach log" in result.notes[0]
+    assert "no outreach log" in caplog.text
+    with pytest.raises(ValueError, match="unknown train params"):
+        TrainConfig.from_params({"chrun": {}})

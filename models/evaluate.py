@@ -64,10 +64,8 @@ RANDOM = "random"
 TIERS = ("low", "mid", "high")
 UNKNOWN = "unknown"
 CONTROL_ACTION = "none"
-FORMULA_NOTE = (
-    "the playbook formula is a points score, not a probability: ranking metrics only "
-    "(log-loss, Brier and ECE are not defined for it)"
-)
+# short: DVC prints it as a metrics column
+FORMULA_NOTE = "points score, not a probability: ranking metrics only"
 
 
 @dataclass(frozen=True)

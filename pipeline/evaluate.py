@@ -458,6 +458,15 @@ def main(
     table = ev.comparison_table(evaluation.metrics["churn"], rec if rec.get("available") else None)
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
         typer.echo(table.to_string(index=False, na_rep="-"))
+    typer.echo(
+        f"churn: model vs playbook formula ({ev.FORMULA_NOTE}) on the same "
+        f"{evaluation.metrics['churn']['n']} out-of-time rows"
+    )
+    if rec.get("available"):
+        typer.echo(
+            f"recovery: uplift model vs playbook scorecard (baseline) vs churn risk (other) on "
+            f"{rec['n']} later-campaign rows ({rec['n_control']} control)"
+        )
     if not rec.get("available"):
         typer.echo(f"\nrecovery: {NO_OUTREACH}")
     for d in decisions.values():

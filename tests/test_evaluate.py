@@ -400,23 +400,7 @@ def _train(root, name: str, rounds: int):
     return params
 
 
-# Third-party warnings raised while training logs pyfunc models (see the final report; the
-# project-wide filter list in pyproject.toml is engineer A's).
-MLFLOW_WARNINGS = (
-    "ignore:.*Any type hint is inferred as AnyType:UserWarning",
-    "ignore:The ``noload`` loader strategy is deprecated:sqlalchemy.exc.SADeprecationWarning",
-    "ignore::pandas.errors.Pandas4Warning:mlflow.models.utils",
-)
-
-
-def _mlflow_warnings(test):
-    for spec in MLFLOW_WARNINGS:
-        test = pytest.mark.filterwarnings(spec)(test)
-    return test
-
-
 @pytest.mark.slow
-@_mlflow_warnings
 def test_stage_end_to_end_with_champion_challenger(small_run, tmp_path, monkeypatch) -> None:
     from pipeline import evaluate as stage
 

@@ -671,6 +671,8 @@ class ReportInputs:
         sample_rows: Rows the global explanation was computed on.
         sample_note: Where the sample came from (e.g. "test snapshots 2026-02..2026-04").
         top_features: Rows of the top-features table.
+        segments: The evaluate stage's ``segments.csv`` (metrics per value tier and dealer).
+        promotion: The evaluate stage's ``promotion.json`` (champion/challenger decisions).
     """
 
     importance: pd.DataFrame
@@ -683,6 +685,8 @@ class ReportInputs:
     sample_rows: int = 0
     sample_note: str = ""
     top_features: int = 15
+    segments: pd.DataFrame | None = None
+    promotion: dict[str, Any] | None = None
 
 
 def _md_escape(text: Any) -> str:
@@ -786,6 +790,41 @@ def _recovery_rows(evaluation: Mapping[str, Any]) -> list[list[str]]:
     return [[m, *(_fmt_metric(b.get(m)) for b in blocks)] for m in metrics]
 
 
+def _segments_section(
+    segments: pd.DataFrame | None, promotion: Mapping[str, Any] | None
+) -> list[str]:
+    """Per value tier / dealer metrics and the champion/challenger decisions, when present."""
+    lines: list[str] = []
+    if segments is not None and len(segments):
+        cols = [
+            ("segment", "segment", str),
+            ("value", "value", str),
+            ("n", "rows", lambda x: f"{int(x):,}"),
+            ("positive_rate", "churn rate", lambda x: f"{x:.1%}"),
+            ("model_roc_auc", "model ROC-AUC", lambda x: f"{x:.3f}"),
+            ("formula_roc_auc", "formula ROC-AUC", lambda x: f"{x:.3f}"),
+            ("model_ece", "model ECE", lambda x: f"{x:.3f}"),
+        ]
+        cols = [c for c in cols if c[0] in segments.columns]
+        rows = [
+            [fmt(r[c]) if pd.notna(r[c]) else "n/a" for c, _, fmt in cols]
+            for _, r in segments.iterrows()
+        ]
+        lines += ["### By value tier and dealer", ""]
+        lines += _md_table([h for _, h, _ in cols], rows)
+        lines.append("")
+    if promotion:
+        lines += ["### Champion / challenger", ""]
+        for name, d in promotion.items():
+            if isinstance(d, Mapping):
+                verdict = "promoted to champion" if d.get("promoted") else "not promoted"
+                lines.append(
+                    f"- **{name}** v{d.get('version', '?')}: {verdict} ({d.get('reason', '')})"
+                )
+        lines.append("")
+    return lines
+
+
 def build_report(inputs: ReportInputs) -> str:
     """The reviewer report as Markdown (one page: evaluation, global plots, features, cases).
 
@@ -810,6 +849,7 @@ def build_report(inputs: ReportInputs) -> str:
     if facts:
         lines += [*facts, ""]
     lines += evaluation_section(inputs.evaluation, inputs.evaluation_figures)
+    lines += _segments_section(inputs.segments, inputs.promotion)
 
     check = inputs.shap_check
     lines += [

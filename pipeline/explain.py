@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,6 @@ from pipeline.common import load_params, setup_logging
 logger = logging.getLogger(__name__)
 
 MODEL_SUBDIR = "churn"
-RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -160,6 +158,16 @@ def explain_tables(
     return reasons.reset_index(drop=True), check
 
 
+def _evaluation_extras(evaluation: Path | None) -> tuple[pd.DataFrame | None, dict | None]:
+    """The evaluate stage's per-segment table and champion/challenger decisions, if present."""
+    if evaluation is None or not evaluation.is_dir():
+        return None, None
+    seg_file, promo_file = evaluation / "segments.csv", evaluation / "promotion.json"
+    segments = pd.read_csv(seg_file) if seg_file.is_file() else None
+    promotion = json.loads(promo_file.read_text(encoding="utf-8")) if promo_file.is_file() else None
+    return segments, promotion
+
+
 def _copy_evaluation(evaluation: Path | None, figures_dir: Path) -> tuple[dict | None, dict]:
     """Read the evaluate stage's metrics and copy its figures next to ours."""
     if evaluation is None:
@@ -181,23 +189,24 @@ def _copy_evaluation(evaluation: Path | None, figures_dir: Path) -> tuple[dict |
 
 
 def _log_to_run(train_dir: Path, out: Path, check: dict[str, Any]) -> str | None:
-    """Log the report, figures and check into the training's MLflow run, if one is recorded."""
-    run_file = train_dir / RUN_FILE
+    """Log the report, figures and check into the training's MLflow run, if one is recorded.
+
+    The run is resumed through :func:`models.tracking.resume_run` from ``TRAIN_DIR/run.json``
+    (its tracking URI, unless ``MLFLOW_TRACKING_URI`` is set).
+    """
+    from models import tracking
+
+    run_file = train_dir / tracking.RUN_FILE
     if not run_file.is_file():
         logger.info("no %s: report not logged to MLflow", run_file)
         return None
-    info = json.loads(run_file.read_text(encoding="utf-8"))
-    run_id = info.get("run_id") or info.get("churn_run_id")
-    if not run_id:
-        logger.warning("%s has no run_id: report not logged to MLflow", run_file)
-        return None
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or info.get("tracking_uri") or "sqlite:///mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_id=run_id):
+    with tracking.resume_run(run_file) as run:
         mlflow.log_artifacts(str(out), artifact_path="explain")
-        mlflow.log_metric("shap_check_max_abs_diff", check["max_abs_diff_treeexplainer"])
+        mlflow.log_metric("explain.shap_check_max_abs_diff", check["max_abs_diff_treeexplainer"])
+        mlflow.set_tag("explain.shap_check", "passed" if check.get("passed") else "failed")
+        run_id = run.info.run_id
     logger.info("logged the explanation into MLflow run %s", run_id)
     return run_id
 
@@ -242,6 +251,7 @@ def main(
     glob_rows = sample(rows, cfg.sample_size, cfg.seed + 2)
     importance, figs = global_figures(model, glob_rows, figures_dir, dictionary, cfg.top_n)
     metrics, eval_figs = _copy_evaluation(evaluation, figures_dir)
+    segments, promotion = _evaluation_extras(evaluation) if metrics else (None, None)
 
     titles = {"beeswarm": "SHAP summary (beeswarm)", "importance": "Mean |SHAP| per feature"}
     label = dict(zip(importance["feature"], importance["label_en"], strict=True))
@@ -262,6 +272,8 @@ def main(
             model_meta=model.meta,
             sample_rows=len(glob_rows),
             sample_note=note,
+            segments=segments,
+            promotion=promotion,
         )
     )
     (out / "report.md").write_text(report, encoding="utf-8")

@@ -342,11 +342,7 @@ def typer_app(func):
     return app
 
 
-# MLflow 3 + SQLAlchemy 2.1 (known, harmless; also listed in the report to the lead)
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
-# models.tracking's pyfunc wrappers take untyped input (MLflow warns at class definition)
-@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
 def test_report_is_logged_into_the_training_run(tmp_path: Path, monkeypatch):
     import mlflow
 

@@ -271,16 +271,19 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     written[0].write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     evaluation.segments.to_csv(written[1], index=False, float_format="%.6g")
     rec = evaluation.metrics.get("recovery", {})
-    if rec.get("available"):
-        rows = []
-        for action, res in rec["by_action"].items():
-            for scorer in ev.RECOVERY_SCORERS:
-                rows.append({"action": action, "ranking": scorer, **res[scorer]})
-                rows[-1].update({k: res[k] for k in ("n", "n_treated", "n_control")})
-                rows[-1]["observed_uplift"] = res["observed_uplift"]
-        path = out / "recovery_by_action.csv"
-        pd.DataFrame(rows).to_csv(path, index=False, float_format="%.6g")
-        written.append(path)
+    rows = []
+    for action, res in rec.get("by_action", {}).items():
+        for scorer in ev.RECOVERY_SCORERS:
+            rows.append({"action": action, "ranking": scorer, **res[scorer]})
+            rows[-1].update({k: res[k] for k in ("n", "n_treated", "n_control")})
+            rows[-1]["observed_uplift"] = res["observed_uplift"]
+    # written even without outreach data (header only), so the DVC output always exists
+    columns = ["action", "ranking", "qini", "auuc", "n", "n_treated", "n_control"]
+    path = out / "recovery_by_action.csv"
+    pd.DataFrame(rows, columns=None if rows else columns).to_csv(
+        path, index=False, float_format="%.6g"
+    )
+    written.append(path)
     plots = out / "plots"
     for kind, frame in evaluation.curves.items():
         plots.mkdir(parents=True, exist_ok=True)

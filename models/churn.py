@@ -55,7 +55,8 @@ class ModelConfig:
         early_stopping_rounds: Stop when the valid log-loss has not improved for this many.
         features: ``"all"`` (every dictionary feature present in the table) or a list.
         exclude: Features left out of ``features``.
-        calibrate: Fit an isotonic calibrator on the ``calib`` slice.
+        calibrate: Fit an isotonic calibrator on the ``calib`` slice (churn model only; the
+            uplift model keeps raw probabilities, see :mod:`models.recovery`).
         split: :class:`models.split.SplitConfig` fields.
         seed: LightGBM ``seed`` unless ``lgbm`` sets one; also the split's hash salt.
     """

@@ -621,6 +621,7 @@ def global_figures(
     dictionary: pd.DataFrame | None = None,
     top_n: int = 6,
     contributions: pd.DataFrame | None = None,
+    max_display: int = 20,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Beeswarm, mean |SHAP| bars and dependence plots of the ``top_n`` features.
 
@@ -631,6 +632,7 @@ def global_figures(
         dictionary: Feature dictionary; None = built-in.
         top_n: Number of dependence plots (by mean |SHAP|).
         contributions: Precomputed ``model.contributions(X)``.
+        max_display: Features shown in the beeswarm and the importance bars.
 
     Returns:
         ``(importance, figures)``: the :func:`mean_abs_shap` table and the written PNGs by
@@ -640,8 +642,10 @@ def global_figures(
     contrib = model.contributions(X) if contributions is None else contributions
     importance = mean_abs_shap(model, contrib, dictionary)
     figures = {
-        "beeswarm": plot_beeswarm(model, X, contrib, out_dir / "shap_beeswarm.png", dictionary),
-        "importance": plot_importance(importance, out_dir / "shap_importance.png"),
+        "beeswarm": plot_beeswarm(
+            model, X, contrib, out_dir / "shap_beeswarm.png", dictionary, max_display
+        ),
+        "importance": plot_importance(importance, out_dir / "shap_importance.png", max_display),
     }
     for feat in importance["feature"].head(top_n):
         figures[f"dependence_{feat}"] = plot_dependence(

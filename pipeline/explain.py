@@ -249,7 +249,9 @@ def main(
         check["max_additivity_error"],
     )
     glob_rows = sample(rows, cfg.sample_size, cfg.seed + 2)
-    importance, figs = global_figures(model, glob_rows, figures_dir, dictionary, cfg.top_n)
+    importance, figs = global_figures(
+        model, glob_rows, figures_dir, dictionary, cfg.top_n, max_display=cfg.max_display
+    )
     metrics, eval_figs = _copy_evaluation(evaluation, figures_dir)
     segments, promotion = _evaluation_extras(evaluation) if metrics else (None, None)
 

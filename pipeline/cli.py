@@ -1,7 +1,8 @@
-"""The ``winback`` command: one subcommand per stage, plus ``demo``.
+"""The ``winback`` command: one subcommand per stage, plus ``train`` and ``demo``.
 
-Each subcommand is the stage module's own ``main`` (so ``winback validate`` and
-``python -m pipeline.validate`` are the same code, and DVC calls the latter).
+Each stage subcommand is the stage module's own ``main`` (so ``winback validate`` and
+``python -m pipeline.validate`` are the same code, and DVC calls the latter). ``train`` and
+``demo`` chain those same functions for a data directory or the simulator.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline import featurize, simulate, validate
+from pipeline import evaluate, explain, featurize, simulate, validate
+from pipeline import train as train_stage
 from pipeline.common import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -28,6 +30,48 @@ app.command("simulate")(simulate.main)
 app.command("validate")(validate.main)
 app.command("featurize")(featurize.main)
 app.command("features")(featurize.features)
+app.command("evaluate")(evaluate.main)
+app.command("explain")(explain.main)
+
+
+def _train_chain(data_dir: Path, out: Path, params: Path | None) -> None:
+    """featurize -> train -> evaluate -> explain, each into OUT/<stage>/."""
+    featurize.main(data_dir=data_dir, out=out / "featurize", params=params)
+    train_stage.main(data_dir=out / "featurize", out=out / "train", params=params)
+    evaluate.main(
+        featurize_dir=out / "featurize",
+        train_dir=out / "train",
+        out=out / "evaluate",
+        params=params,
+    )
+    explain.main(
+        featurize_dir=out / "featurize",
+        train_dir=out / "train",
+        evaluation=out / "evaluate",
+        out=out / "explain",
+        params=params,
+    )
+
+
+@app.command("train")
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="Directory with the contract tables.")],
+    out: Annotated[Path, typer.Option(help="Base output directory (OUT/<stage>/).")] = Path("out"),
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml (default: ./params.yaml if present).")
+    ] = None,
+) -> None:
+    """Train, evaluate, explain and register both models on any contract-valid DATA_DIR.
+
+    Runs the featurize, train, evaluate and explain stages (the same code DVC runs) into
+    OUT/featurize, OUT/train, OUT/evaluate and OUT/explain. Models are logged to MLflow
+    (MLFLOW_TRACKING_URI, else sqlite:///mlflow.db) and registered as winback-churn and
+    winback-recovery; a new version becomes `champion` only if it beats the current one on the
+    same out-of-time test. A directory without an outreach log trains the churn model alone.
+    """
+    setup_logging()
+    _train_chain(data_dir, out, params)
+    typer.echo(f"\ntrain done: report in {out / 'explain' / 'report.md'}")
 
 
 @app.command("demo")
@@ -41,8 +85,8 @@ def demo(
 ) -> None:
     """Run the main job end to end on the built-in simulator.
 
-    Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate) and builds
-    the point-in-time training tables (OUT/featurize).
+    Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate), then
+    featurizes, trains, evaluates and explains as `winback train` does.
     """
     setup_logging()
     data_dir = out / "simulate"
@@ -52,8 +96,10 @@ def demo(
         rejects=out / "validate" / "rejects.csv",
         report_file=out / "validate" / "report.json",
     )
-    featurize.main(data_dir=data_dir, out=out / "featurize")
-    typer.echo(f"\ndemo done: outputs in {out}/<stage>/")
+    _train_chain(data_dir, out, None)
+    typer.echo(
+        f"\ndemo done: outputs in {out}/<stage>/, reviewer report in {out}/explain/report.md"
+    )
 
 
 if __name__ == "__main__":

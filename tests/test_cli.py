@@ -24,18 +24,28 @@ def test_every_command_has_help(command):
     assert "Usage" in result.output
 
 
+@pytest.mark.slow
 def test_demo_small_end_to_end(tmp_path):
     out = tmp_path / "out"
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     result = runner.invoke(
-        app, ["demo", "--out", str(out), "--customers", "400", "--years", "2", "--seed", "3"]
+        app,
+        ["demo", "--out", str(out), "--customers", "1500", "--years", "3", "--seed", "3"],
+        env=env,
     )
     assert result.exit_code == 0, result.output
     customers = pd.read_parquet(out / "simulate" / "customers.parquet")
-    assert len(customers) == 400
+    assert len(customers) == 1500
     report = json.loads((out / "validate" / "report.json").read_text())
-    assert report["customers"] == 400
+    assert report["customers"] == 1500
     assert report["rows_set_aside"] == 0
     training = pd.read_parquet(out / "featurize" / "training.parquet")
     assert training["churn"].isin([0, 1]).all()
     assert training["customer_id"].isin(customers["customer_id"]).all()
     assert not {"name", "phone"} & set(training.columns)
+    metrics = json.loads((out / "evaluate" / "metrics.json").read_text())
+    assert 0.0 <= metrics["churn"]["model"]["roc_auc"] <= 1.0
+    report_md = (out / "explain" / "report.md").read_text()
+    assert "Out-of-time evaluation" in report_md
+    for value in customers["name"].tolist()[:200] + customers["phone"].tolist()[:200]:
+        assert value not in report_md

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,44 @@ class FeaturizeConfig:
         Raises:
             ValueError: A key is not a field of this config.
         """
-        params = dict(params or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown featurize params: {', '.join(unknown)}")
-        for key in ("price_complaint_keywords", "lapse_bounds_days", "satisfaction_bounds"):
-            if key in params and params[key] is not None:
-                params[key] = tuple(params[key])
-        return cls(**params)
+        return config_from_params(cls, params, "featurize")
+
+
+def config_from_params(cls: type[T], params: Mapping[str, Any] | None, block: str) -> T:
+    """Build a frozen settings dataclass from its params.yaml block.
+
+    Unknown keys are an error, so a typo fails loudly instead of silently using a default.
+    YAML lists become tuples where the field's default is a tuple, and YAML integers become
+    floats where the default is a float (``1`` for ``1.0``), so configs compare and hash alike
+    whichever way a value was written.
+
+    Args:
+        cls: The dataclass.
+        params: The block (None or empty gives the defaults).
+        block: The block's name, for the error message.
+
+    Returns:
+        The config with the block's values over the defaults.
+
+    Raises:
+        ValueError: A key is not a field of ``cls``.
+    """
+    params = dict(params or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown {block} params: {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for key, value in params.items():
+        f = fields[key]
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        if value is not None and isinstance(default, tuple):
+            value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kwargs[key] = value
+    return cls(**kwargs)

@@ -28,7 +28,6 @@ and broken by row order for uplift@k and the lift curve.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from features.baseline import formula_risk, scorecard
-from features.config import FeaturizeConfig
+from features.config import FeaturizeConfig, config_from_params
 from models.metrics import (
     auuc,
     calibration_table,
@@ -123,15 +122,7 @@ class EvaluateConfig:
         Raises:
             ValueError: A key is not a field of this config.
         """
-        params = dict(params or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown evaluate params: {', '.join(unknown)}")
-        for key in ("tier_bounds", "segment_by"):
-            if key in params and params[key] is not None:
-                params[key] = tuple(params[key])
-        return cls(**params)
+        return config_from_params(cls, params, "evaluate")
 
 
 # --------------------------------------------------------------------------------------------

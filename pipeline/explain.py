@@ -23,7 +23,6 @@ The report and figures are also logged into the training's MLflow run (resumed f
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from features.config import config_from_params
 from features.dictionary import feature_dictionary
 from models.explain import (
     PII_COLUMNS,
@@ -82,12 +82,7 @@ class ExplainConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> ExplainConfig:
         """Build from the ``explain:`` block; unknown keys are an error."""
-        params = dict(params or {})
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise ValueError(f"unknown explain parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: type(known[k].default)(v) for k, v in params.items()})
+        return config_from_params(cls, params, "explain")
 
 
 def test_rows(training: pd.DataFrame, model: CalibratedBooster) -> tuple[pd.DataFrame, str]:

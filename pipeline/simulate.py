@@ -11,7 +11,6 @@ arrays over customers so that the loop is over days only.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
+from features.config import config_from_params
 from features.contract import write_data_dir
 from pipeline.common import load_params, setup_logging
 
@@ -143,19 +143,7 @@ class SimulationConfig:
         Raises:
             ValueError: If a key is not a field of ``SimulationConfig``.
         """
-        params = dict(params or {})
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise ValueError(
-                f"unknown simulate parameter(s) {unknown}; known parameters: {sorted(known)}"
-            )
-        kwargs = {}
-        for key, value in params.items():
-            default = known[key].default
-            # YAML gives ints for floats like `1`; coerce to the field's type.
-            kwargs[key] = type(default)(value) if default is not None else value
-        return cls(**kwargs)
+        return config_from_params(cls, params, "simulate")
 
     def __post_init__(self) -> None:
         if self.customers < 1 or self.years < 1:

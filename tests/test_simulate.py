@@ -59,7 +59,7 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 def test_from_params_rejects_unknown_keys():
-    with pytest.raises(ValueError, match="unknown simulate parameter"):
+    with pytest.raises(ValueError, match="unknown simulate params"):
         SimulationConfig.from_params({"customers": 10, "custmers": 5})
 
 

@@ -11,6 +11,20 @@ Two meta-learners on LightGBM (chosen with ``learner`` in params):
 * ``"s"`` (S-learner): one booster over the features plus ``action`` (a categorical with level
   ``none`` for control); ``p_a`` = prediction with the row's action set to ``a``.
 * ``"t"`` (T-learner): one booster per arm (``none`` and each action), each on its own rows.
+* ``"tb"`` (T-learner on a shared base): a ``base`` booster over all rows (no ``action``),
+  then one booster per arm boosted from the base's log-odds (``init_score``) on that arm's
+  rows; ``p_a = sigmoid(base + arm_a)``. The arms only learn departures from a common base,
+  so the noise of the base cancels in the uplift.
+* ``"tp"`` (pooled treatment on a shared base): as ``"tb"``, but one ``treated`` booster
+  learns the departure of *any* contact from the base on all treated rows (four times the rows
+  of one arm), and each action's booster only the action's departure from base + treated;
+  ``p_a = sigmoid(base + treated + arm_a)``, ``p_none = sigmoid(base + none)``.
+* ``"to"`` (transformed outcome / class transformation): for each action ``a`` a regression
+  booster ``tau_a`` on the rows with action ``a`` or ``none`` with target
+  ``Z = Y·(T/e − (1 − T)/(1 − e))``, where ``e`` is the empirical share of ``a`` among those
+  rows within the value tier (the randomisation was stratified by tier), so
+  ``E[Z | x] = uplift_a(x)``; ``p_none`` comes from a booster on the control rows and
+  ``p_a = clip(p_none + tau_a, 0, 1)``.
 
 Probabilities are the boosters' own (not isotonic-calibrated): an isotonic step function maps
 nearby probabilities to the same value, which would zero out small uplifts and tie the ranking.
@@ -25,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from models.churn import ModelConfig, categories_of, fit_booster, select_features
-from models.lgbm import CalibratedBooster
+from models.lgbm import CalibratedBooster, _threads
 from models.metrics import expected_calibration_error, qini_coefficient
 from models.split import TimeSplit, time_split
 
@@ -40,7 +55,14 @@ DATE_COL = "contact_date"
 ACTION = "action"
 CONTROL = "none"
 UPLIFT_FILE = "uplift.json"
-LEARNERS = ("s", "t")
+LEARNERS = ("s", "t", "tb", "tp", "to")
+BASE = "base"
+TREATED = "treated"
+TAU = "tau_"
+# Value tiers of the outreach randomisation (trailing-12-month spend), used to estimate the
+# empirical propensities of the transformed-outcome learner.
+TIER_COL = "spend_365d"
+TIER_BOUNDS = (2000.0, 5000.0)
 
 
 @dataclass
@@ -48,10 +70,12 @@ class UpliftModel:
     """Return probability per action and uplift over no contact.
 
     Attributes:
-        learner: ``"s"`` or ``"t"``.
+        learner: ``"s"``, ``"t"``, ``"tb"``, ``"tp"`` or ``"to"`` (see the module doc).
         actions: Treatment actions (without ``none``), in a fixed order.
         boosters: ``{"s": model}`` for the S-learner; ``{arm: model}`` per arm (``none`` and
-            each action) for the T-learner.
+            each action) for the T-learner, plus ``"base"`` for ``"tb"`` (and ``"treated"``
+            for ``"tp"``); ``{"none": model,
+            "tau_<action>": regression model}`` for ``"to"``.
         action_shares: Share of each action among treated training rows (used to score
             control rows in a Qini evaluation).
         meta: JSON-able facts saved with the model.
@@ -74,6 +98,14 @@ class UpliftModel:
             x = frame.loc[:, self.features].copy()
             x[ACTION] = arm
             return self.boosters["s"].predict_proba(x)
+        if self.learner in ("tb", "tp"):
+            raw = _raw(self.boosters[BASE], frame) + _raw(self.boosters[arm], frame)
+            if self.learner == "tp" and arm != CONTROL:
+                raw = raw + _raw(self.boosters[TREATED], frame)
+            return 1.0 / (1.0 + np.exp(-raw))
+        if self.learner == "to" and arm != CONTROL:
+            p0 = self.boosters[CONTROL].predict_proba(frame)
+            return np.clip(p0 + _raw(self.boosters[TAU + arm], frame), 0.0, 1.0)
         return self.boosters[arm].predict_proba(frame)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +184,86 @@ class UpliftModel:
         )
 
 
+def _raw(model: CalibratedBooster, frame: pd.DataFrame) -> np.ndarray:
+    """A booster's raw score (log-odds of a binary booster, value of a regression one)."""
+    return model.booster.predict(model.frame(frame), raw_score=True, num_threads=_threads())
+
+
+def value_tiers(frame: pd.DataFrame) -> np.ndarray:
+    """Value tier 0/1/2 of each row from trailing-12-month spend (all 0 without the column)."""
+    if TIER_COL not in frame.columns:
+        return np.zeros(len(frame), dtype="int64")
+    spend = frame[TIER_COL].astype("float64").fillna(0.0).to_numpy()
+    return np.searchsorted(np.asarray(TIER_BOUNDS), spend, side="right").astype("int64")
+
+
+def arm_propensity(train: pd.DataFrame, action: str) -> dict[int, float]:
+    """Share of ``action`` among the ``action``/control rows of ``train``, per value tier."""
+    rows = train.loc[train[ACTION].isin([action, CONTROL])]
+    tiers = value_tiers(rows)
+    is_a = (rows[ACTION] == action).to_numpy()
+    overall = float(is_a.mean())
+    out = {}
+    for tier in range(len(TIER_BOUNDS) + 1):
+        mask = tiers == tier
+        # Sparse tiers fall back to the overall share (and keep e away from 0 and 1).
+        e = float(is_a[mask].mean()) if mask.sum() >= 50 else overall
+        out[tier] = round(min(max(e, 0.05), 0.95), 6)
+    return out
+
+
+def transformed_outcome(frame: pd.DataFrame, action: str, propensity: dict[int, float]):
+    """``Z = Y·(T/e − (1 − T)/(1 − e))`` for the ``action``/control rows of ``frame``."""
+    e = pd.Series(value_tiers(frame)).map(propensity).to_numpy(dtype="float64")
+    t = (frame[ACTION] == action).to_numpy(dtype="float64")
+    y = frame[TARGET].to_numpy(dtype="float64")
+    return y * (t / e - (1.0 - t) / (1.0 - e))
+
+
+def _fit_custom(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    features: list[str],
+    config: ModelConfig,
+    label: tuple[np.ndarray, np.ndarray],
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    regression: bool = False,
+) -> CalibratedBooster:
+    """Fit a booster on explicit labels (and optional init scores), early-stopped on valid."""
+    model = CalibratedBooster(
+        booster=None,  # type: ignore[arg-type]
+        features=features,
+        categories=categories_of(train, features),
+    )
+    params = config.lgbm_params()
+    if regression:
+        params.update(objective="regression", metric="l2")
+    dtrain = lgb.Dataset(
+        model.frame(train),
+        label=label[0],
+        init_score=None if init is None else init[0],
+        free_raw_data=False,
+    )
+    dvalid = lgb.Dataset(
+        model.frame(valid),
+        label=label[1],
+        init_score=None if init is None else init[1],
+        reference=dtrain,
+    )
+    callbacks = [lgb.log_evaluation(period=0)]
+    if config.early_stopping_rounds > 0:
+        callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
+    model.booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=callbacks,
+    )
+    return model
+
+
 def labelled_rows(recovery: pd.DataFrame) -> pd.DataFrame:
     """Outreach rows whose response window is observed, with a 0/1 ``recovered``."""
     rows = recovery.loc[recovery["labelled"].astype(bool) & recovery[TARGET].notna()].copy()
@@ -183,7 +295,7 @@ def train_recovery(
     Args:
         recovery: The featurize stage's ``recovery.parquet``.
         config: Model settings (``split.gap_days`` should exceed the response window).
-        learner: ``"s"`` or ``"t"`` (see the module doc).
+        learner: ``"s"``, ``"t"``, ``"tb"``, ``"tp"`` or ``"to"`` (see the module doc).
         split: A precomputed split of the labelled rows; computed from ``config.split`` when
             None.
 
@@ -216,16 +328,43 @@ def train_recovery(
         ", ".join(actions),
     )
     boosters: dict[str, CalibratedBooster] = {}
+    propensities: dict[str, dict[str, float]] = {}
     if learner == "s":
         boosters["s"] = _fit_one(split, [*features, ACTION], cfg)
         # ``action`` levels must include every arm even if one is rare in the train slice.
         boosters["s"].categories[ACTION] = [CONTROL, *actions]
-    else:
+    elif learner == "t":
         for arm in [CONTROL, *actions]:
-            part = {k: split[k].loc[split[k][ACTION] == arm] for k in ("train", "valid")}
-            if part["train"].empty or part["valid"].empty:
-                raise ValueError(f"the T-learner has no train/valid rows for arm {arm!r}")
-            boosters[arm] = _fit_one(part, features, cfg)
+            boosters[arm] = _fit_one(_arm_rows(split, arm), features, cfg)
+    elif learner in ("tb", "tp"):
+        boosters[BASE] = _fit_one(split, features, cfg)
+        if learner == "tp":
+            part = {k: split[k].loc[split[k][ACTION] != CONTROL] for k in ("train", "valid")}
+            boosters[TREATED] = _fit_boosted(part, features, cfg, [boosters[BASE]])
+        for arm in [CONTROL, *actions]:
+            below = [boosters[BASE]]
+            if learner == "tp" and arm != CONTROL:
+                below.append(boosters[TREATED])
+            boosters[arm] = _fit_boosted(_arm_rows(split, arm), features, cfg, below)
+    else:
+        boosters[CONTROL] = _fit_one(_arm_rows(split, CONTROL), features, cfg)
+        for a in actions:
+            part = {
+                k: split[k].loc[split[k][ACTION].isin([a, CONTROL])] for k in ("train", "valid")
+            }
+            e = arm_propensity(part["train"], a)
+            propensities[a] = {str(k): v for k, v in e.items()}
+            boosters[TAU + a] = _fit_custom(
+                part["train"],
+                part["valid"],
+                features,
+                cfg,
+                label=(
+                    transformed_outcome(part["train"], a, e),
+                    transformed_outcome(part["valid"], a, e),
+                ),
+                regression=True,
+            )
     model = UpliftModel(
         learner=learner,
         actions=actions,
@@ -258,6 +397,9 @@ def train_recovery(
         "lgbm_params": cfg.lgbm_params(),
     }
     model.meta["best_iteration"] = info["best_iteration"]
+    if propensities:
+        model.meta["propensity"] = propensities
+        info["propensity"] = propensities
     logger.info(
         "recovery model: valid Qini %.4f, calib Qini %.4f, calib ECE %.4f",
         info["valid_qini"],
@@ -265,6 +407,38 @@ def train_recovery(
         info["calib_ece"],
     )
     return model, info
+
+
+def _fit_boosted(
+    part: dict[str, pd.DataFrame],
+    features: list[str],
+    config: ModelConfig,
+    below: list[CalibratedBooster],
+) -> CalibratedBooster:
+    """A binary booster on ``part`` boosted from the summed log-odds of the ``below`` models."""
+
+    def init(frame: pd.DataFrame) -> np.ndarray:
+        return np.sum([_raw(m, frame) for m in below], axis=0)
+
+    return _fit_custom(
+        part["train"],
+        part["valid"],
+        features,
+        config,
+        label=(_y(part["train"]), _y(part["valid"])),
+        init=(init(part["train"]), init(part["valid"])),
+    )
+
+
+def _arm_rows(split: TimeSplit, arm: str) -> dict[str, pd.DataFrame]:
+    part = {k: split[k].loc[split[k][ACTION] == arm] for k in ("train", "valid")}
+    if part["train"].empty or part["valid"].empty:
+        raise ValueError(f"the {arm!r} arm has no train/valid rows")
+    return part
+
+
+def _y(frame: pd.DataFrame) -> np.ndarray:
+    return frame[TARGET].astype("float64").to_numpy()
 
 
 def treatment_indicator(frame: pd.DataFrame) -> np.ndarray:

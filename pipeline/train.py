@@ -55,7 +55,10 @@ class TrainConfig:
     Attributes:
         churn: Churn model settings (``train.churn``).
         recovery: Recovery model settings (``train.recovery`` without ``learner``).
-        learner: ``"s"`` or ``"t"`` meta-learner for the uplift model.
+        learner: The uplift meta-learner (see ``models.recovery.train_recovery``): ``"s"``,
+            ``"t"``, ``"tb"``, ``"tp"`` (T-learner boosted from a shared, treatment-pooled
+            base; the default, chosen on rolling validation windows before the test period)
+            or ``"to"`` (transformed outcome).
         register: Register the models in the MLflow registry.
         experiment: MLflow experiment name.
         seed: Default seed of both models.
@@ -63,7 +66,7 @@ class TrainConfig:
 
     churn: ModelConfig = field(default_factory=ModelConfig)
     recovery: ModelConfig = field(default_factory=ModelConfig)
-    learner: str = "s"
+    learner: str = "tp"
     register: bool = True
     experiment: str = tracking.EXPERIMENT
     seed: int = 42
@@ -86,7 +89,7 @@ class TrainConfig:
         seed = int(params.get("seed", 42))
         churn = dict(params.get("churn") or {})
         recovery = dict(params.get("recovery") or {})
-        learner = str(recovery.pop("learner", "s"))
+        learner = str(recovery.pop("learner", "tp"))
         churn.setdefault("seed", seed)
         recovery.setdefault("seed", seed)
         return cls(

@@ -80,7 +80,7 @@ class CalibratedBooster:
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's uncalibrated probability for each row."""
-        return self.booster.predict(self.frame(X), num_threads=_threads())
+        return self.booster.predict(self.frame(X), num_threads=predict_threads())
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """The calibrated probability for each row (uncalibrated if no calibrator)."""
@@ -97,7 +97,9 @@ class CalibratedBooster:
         Returns:
             One column per feature plus ``bias`` (the expected raw score), index as ``X``.
         """
-        contrib = self.booster.predict(self.frame(X), pred_contrib=True, num_threads=_threads())
+        contrib = self.booster.predict(
+            self.frame(X), pred_contrib=True, num_threads=predict_threads()
+        )
         return pd.DataFrame(contrib, columns=[*self.features, BIAS_COLUMN], index=X.index)
 
     def save(self, path: str | Path) -> Path:
@@ -153,6 +155,6 @@ def _isotonic_from_thresholds(x: np.ndarray, y: np.ndarray) -> IsotonicRegressio
     return iso.fit(x, y)
 
 
-def _threads() -> int:
-    # Fixed thread count: LightGBM results are deterministic for a given thread count.
+def predict_threads() -> int:
+    """Threads for LightGBM prediction: fixed, so results are the same on every machine."""
     return 2

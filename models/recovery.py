@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from models.churn import ModelConfig, categories_of, fit_booster, select_features
-from models.lgbm import CalibratedBooster, _threads
+from models.lgbm import CalibratedBooster, predict_threads
 from models.metrics import expected_calibration_error, qini_coefficient
 from models.split import TimeSplit, time_split
 
@@ -186,7 +186,7 @@ class UpliftModel:
 
 def _raw(model: CalibratedBooster, frame: pd.DataFrame) -> np.ndarray:
     """A booster's raw score (log-odds of a binary booster, value of a regression one)."""
-    return model.booster.predict(model.frame(frame), raw_score=True, num_threads=_threads())
+    return model.booster.predict(model.frame(frame), raw_score=True, num_threads=predict_threads())
 
 
 def value_tiers(frame: pd.DataFrame) -> np.ndarray:

@@ -154,6 +154,13 @@ def fit_booster(
     dvalid = lgb.Dataset(
         model.frame(valid), label=valid[target].astype("float64").to_numpy(), reference=dtrain
     )
+    return train_early_stopped(params, dtrain, dvalid, config)
+
+
+def train_early_stopped(
+    params: dict[str, Any], dtrain: lgb.Dataset, dvalid: lgb.Dataset, config: ModelConfig
+) -> lgb.Booster:
+    """``lgb.train`` with the configured rounds, silent, early-stopped on ``dvalid``."""
     callbacks = [lgb.log_evaluation(period=0)]
     if config.early_stopping_rounds > 0:
         callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))

@@ -43,7 +43,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.churn import ModelConfig, categories_of, fit_booster, select_features
+from models.churn import (
+    ModelConfig,
+    categories_of,
+    fit_booster,
+    select_features,
+    train_early_stopped,
+)
 from models.lgbm import CalibratedBooster, predict_threads
 from models.metrics import expected_calibration_error, qini_coefficient
 from models.split import TimeSplit, time_split
@@ -250,17 +256,7 @@ def _fit_custom(
         init_score=None if init is None else init[1],
         reference=dtrain,
     )
-    callbacks = [lgb.log_evaluation(period=0)]
-    if config.early_stopping_rounds > 0:
-        callbacks.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
-    model.booster = lgb.train(
-        params,
-        dtrain,
-        num_boost_round=config.num_boost_round,
-        valid_sets=[dvalid],
-        valid_names=["valid"],
-        callbacks=callbacks,
-    )
+    model.booster = train_early_stopped(params, dtrain, dvalid, config)
     return model
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -96,16 +97,25 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def numeric_metrics(info: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """The finite numbers in a nested info dict, flattened to ``{"a.b": value}``."""
+def numeric_metrics(
+    info: dict[str, Any], prefix: str = "", bools: bool = False
+) -> dict[str, float]:
+    """The finite numbers in a nested info dict, flattened to ``{"a.b": value}`` (for MLflow).
+
+    Args:
+        info: Nested dict; non-numeric leaves, NaN and infinities are dropped.
+        prefix: Prepended to every key.
+        bools: Keep booleans as 0/1 (otherwise they are dropped).
+    """
     out: dict[str, float] = {}
     for key, value in info.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out.update(numeric_metrics(value, f"{name}."))
-        elif isinstance(value, bool):
-            continue
-        elif isinstance(value, int | float) and value == value:  # NaN != NaN
+            out.update(numeric_metrics(value, f"{name}.", bools))
+        elif isinstance(value, bool | np.bool_):
+            if bools:
+                out[name] = float(value)
+        elif isinstance(value, int | float | np.number) and np.isfinite(value):
             out[name] = float(value)
     return out
 

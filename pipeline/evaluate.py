@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -245,20 +244,6 @@ def challenge(
 # I/O
 
 
-def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of nested metrics as ``{"a.b.c": value}`` (for MLflow), NaN dropped."""
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_metrics(value, f"{name}."))
-        elif isinstance(value, bool):
-            out[name] = float(value)
-        elif isinstance(value, int | float | np.number) and np.isfinite(value):
-            out[name] = float(value)
-    return out
-
-
 def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     """Write metrics.json, the tables, the plot data and the figures under ``out``.
 
@@ -385,7 +370,7 @@ def log_to_run(record: Any, out: Path, evaluation: Evaluation, decisions: dict[s
     from models import tracking
 
     with tracking.resume_run(record):
-        mlflow.log_metrics(flat_metrics(evaluation.metrics, "test."))
+        mlflow.log_metrics(tracking.numeric_metrics(evaluation.metrics, "test.", bools=True))
         mlflow.log_artifacts(str(out), artifact_path="evaluate")
         for name, d in decisions.items():
             mlflow.set_tag(f"champion_challenger.{name}", d["reason"])

@@ -33,7 +33,7 @@ import pandas as pd
 
 from features.config import FeaturizeConfig
 from features.contract import DataSet
-from features.dictionary import CATEGORICAL_FEATURES, feature_names
+from features.dictionary import CATEGORICAL_FEATURES, FEATURES, feature_names
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +339,14 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _not_collected(f: dict[str, np.ndarray], signal: str, nan: np.ndarray) -> None:
+    # A table that is not collected means "unknown", never zero: every feature the dictionary
+    # attributes to that signal is missing.
+    for spec in FEATURES:
+        if spec.signal == signal:
+            f[spec.name] = nan
+
+
 def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> pd.DataFrame:
     """Features of (customer, day) pairs, each from that customer's events before that day.
 
@@ -409,9 +417,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         f["days_since_last_app_session"] = _since(tf, app.at(aend - 1, aend > a0))
         f["app_inactive"] = (f["app_sessions_30d"] <= cfg.app_inactive_max_sessions).astype(float)
     else:
-        for name in ("app_sessions_30d", "app_sessions_90d", "days_since_last_app_session"):
-            f[name] = nan
-        f["app_inactive"] = nan
+        _not_collected(f, "app_sessions", nan)
 
     # --- appointments ---
     if "appointments" in ev:
@@ -431,16 +437,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
             bk.count(bk.first(codes), bend) - ap.count(ap.first(codes), aend) > 0
         ).astype(float)
     else:
-        for name in (
-            "appointments_365d",
-            "cancellations_365d",
-            "no_shows_365d",
-            "cancellation_rate_365d",
-            "no_show_rate_365d",
-            "days_since_last_booking",
-            "upcoming_appointment",
-        ):
-            f[name] = nan
+        _not_collected(f, "appointments", nan)
 
     # --- satisfaction ---
     if "surveys" in ev:
@@ -453,14 +450,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         f["survey_score_mean"] = sv.mean(s0, send, "score")
         f["survey_score_trend"] = f["survey_score_last"] - sv.at(send - 2, send - 2 >= s0, "score")
     else:
-        for name in (
-            "survey_score_last",
-            "survey_score_mean_365d",
-            "survey_score_min_365d",
-            "survey_score_mean",
-            "survey_score_trend",
-        ):
-            f[name] = nan
+        _not_collected(f, "surveys", nan)
     if "complaints" in ev:
         cp = ev["complaints"]
         c0, cend = cp.first(codes), cp.pos(codes, t)
@@ -470,9 +460,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         f["price_complaints_365d"] = cp.sum(cstart, cend, "price") if price_known else nan
         f["days_since_last_complaint"] = _since(tf, cp.at(cend - 1, cend > c0))
     else:
-        f["complaints_365d"] = nan
-        f["price_complaints_365d"] = nan
-        f["days_since_last_complaint"] = nan
+        _not_collected(f, "complaints", nan)
 
     # --- consultations ---
     if "consultations" in ev:
@@ -480,8 +468,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         f["consultations_90d"] = cs.count(cs.pos(codes, t - 90), cs.pos(codes, t))
         f["no_consultation_quarter"] = (f["consultations_90d"] == 0).astype(float)
     else:
-        f["consultations_90d"] = nan
-        f["no_consultation_quarter"] = nan
+        _not_collected(f, "consultations", nan)
 
     # --- outreach history ---
     if "contacts" in ev:
@@ -490,8 +477,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         f["contacts_365d"] = ct.count(ct.pos(codes, t - 365), cend)
         f["days_since_last_contact"] = _since(tf, ct.at(cend - 1, cend > ct.first(codes)))
     else:
-        f["contacts_365d"] = nan
-        f["days_since_last_contact"] = nan
+        _not_collected(f, "outreach", nan)
 
     # --- customer ---
     cust = index.customers

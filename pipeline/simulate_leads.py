@@ -160,7 +160,7 @@ def simulate_leads(
     horizon = np.exp(np.log(75.0) + 0.6 * rng.standard_normal(n))  # days to buying anything
     decide = day_in + np.minimum(rng.integers(5, 60, n), np.maximum(horizon, 5)).astype(int)
     p_win = _sigmoid(
-        -2.75 + 2.4 * (affinity - 0.5) + 0.6 * skill[cons] + region_lift[region]
+        -2.9 + 2.4 * (affinity - 0.5) + 0.6 * skill[cons] + region_lift[region]
         - 1.2 * (price_sens - 0.4)
     )  # fmt: skip
     won_direct = rng.random(n) < p_win

@@ -456,9 +456,11 @@ def concerned_leads(
         out["p_buy"] = score.reindex(out.index).astype("float64")
         out["_p"] = -out["p_buy"].fillna(-1.0)
         keys.append("_p")
-    out["_d"] = out["expected_purchase_date"].fillna(pd.Timestamp.max)
-    out = out.sort_values([*keys, "_d", "lead_id"], kind="stable")
-    out = out.drop(columns=["_g", "_d", "_p"], errors="ignore").reset_index(drop=True)
+    # Only the date may be missing, so na_position applies to it alone (undated leads last).
+    out = out.sort_values(
+        [*keys, "expected_purchase_date", "lead_id"], kind="stable", na_position="last"
+    )
+    out = out.drop(columns=["_g", "_p"], errors="ignore").reset_index(drop=True)
     out.insert(0, "priority", np.arange(1, len(out) + 1))
     return out
 

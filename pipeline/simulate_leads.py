@@ -148,7 +148,7 @@ def simulate_leads(
     diligence = np.where(sloppy, rng.beta(2.0, 4.0, n_dlr * k), rng.beta(7.0, 2.0, n_dlr * k))
 
     # --- leads ----------------------------------------------------------------------------
-    season = 1.0 + 0.25 * np.cos(2 * np.pi * (np.arange(n_days) + start.dayofyear - 270) / 365)
+    season = 1.0 + 0.25 * np.cos(2 * np.pi * (np.arange(n_days) + start.day_of_year - 270) / 365)
     day_in = np.sort(rng.choice(n_days, n, p=season / season.sum()))
     region = rng.choice(n_reg, n, p=_weights(n_reg))
     dealer = np.where(rng.random(n) < 0.85, region % n_dlr, rng.integers(0, n_dlr, n))

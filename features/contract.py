@@ -58,6 +58,9 @@ def write_data_dir(
 # --- the contract --------------------------------------------------------------------------
 
 ID, STRING, DATE, NUMBER, INTEGER = "id", "string", "date", "number", "integer"
+#: One or more codes from ``allowed`` in one cell, ``;``-separated (a Parquet list also works).
+CODES = "codes"
+CODE_SEPARATOR = ";"
 
 #: Rules named in messages and in the rejects file. One vocabulary everywhere.
 RULE_MISSING = "missing value"
@@ -78,13 +81,16 @@ RULE_MISSING_COLUMN = "required column missing"
 RULE_DUPLICATE_COLUMN = "column given twice"
 RULE_EMPTY_TABLE = "empty table"
 RULE_TOO_MANY_INVALID = "too many invalid values"
+RULE_UNKNOWN_LEAD = "unknown lead"
+RULE_DUPLICATE_KEY = "duplicate id"
+RULE_MISSING_PARENT = "parent table missing"
 
 ACTION_SET_ASIDE = "row set aside"
 ACTION_SET_MISSING = "value set to missing"
 
 #: Rules about data scope rather than format: never escalate to a file-level error however
 #: many rows they hit (a CRM export filtered by store legitimately has visits of others).
-_SCOPE_RULES = {RULE_UNKNOWN_CUSTOMER, RULE_AFTER_AS_OF, RULE_DUPLICATE_ROW}
+_SCOPE_RULES = {RULE_UNKNOWN_CUSTOMER, RULE_UNKNOWN_LEAD, RULE_AFTER_AS_OF, RULE_DUPLICATE_ROW}
 
 REJECT_COLUMNS = ["table", "file", "row_number", "column", "rule", "action", "value", "customer_id"]
 PII_MASK = "***"
@@ -96,13 +102,14 @@ class ColumnSpec:
 
     Attributes:
         name: Column name (headers are matched after stripping and lower-casing).
-        kind: One of ``id``, ``string``, ``date``, ``number``, ``integer``.
+        kind: One of ``id``, ``string``, ``date``, ``number``, ``integer``, ``codes``.
         required: Whether the column must be present in the file.
         min: Inclusive lower bound for numbers.
         max: Inclusive upper bound for numbers.
         allowed: Allowed values for strings, if enumerated.
         pii: Personal data: masked in every message and rejects file.
         default: Value used where an optional column is absent or empty.
+        nullable: Whether a present column may hold missing values; None = not ``required``.
     """
 
     name: str
@@ -113,6 +120,7 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     pii: bool = False
     default: object = None
+    nullable: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -124,12 +132,18 @@ class TableSpec:
         required: Whether the directory must contain it.
         columns: Column specs in contract order.
         date_column: The event date checked against the as-of date (None for customers).
+        key: The id column that names a row's subject (``customer_id``, ``lead_id``, ...).
+        unique: Whether ``key`` is unique (an entity table, e.g. leads).
+        parent: The table ``key`` must exist in (``leads`` for lead_contacts), if any.
     """
 
     name: str
     required: bool
     columns: tuple[ColumnSpec, ...]
     date_column: str | None = None
+    key: str = "customer_id"
+    unique: bool = False
+    parent: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -234,8 +248,103 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
+# --- the lost-leads extension (docs/data_contract_leads.md) ----------------------------------
+# Optional tables of the showroom (sales) side. They name leads, not customers: the after-sales
+# pipeline never reads them and a directory without them is exactly as valid as before.
+
+LEAD_STATUSES = ("won", "lost", "open")
+LEAD_INTENTS = ("high", "mid", "low")
+YES_NO = ("yes", "no")
+#: The standard loss reasons, in the playbook's order.
+LOST_REASONS = (
+    "price",
+    "configuration_mismatch",
+    "delivery_time",
+    "competitor",
+    "service_experience",
+    "finance_or_tradein",
+    "influenced_by_others",
+    "brand_or_aftersales_concern",
+    "other",
+)
+CONTACT_ROLES = ("consultant", "manager", "other")
+CONTACT_OUTCOMES = ("no_answer", "reached", "visit")
+MARKET_EVENT_TYPES = ("finance_offer", "price_change", "stock_arrival", "competitor_complaints")
+
+LEAD_TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TableSpec(
+            "leads",
+            False,
+            (
+                ColumnSpec("lead_id", ID),
+                ColumnSpec("dealer_id", STRING, required=False, default="default"),
+                ColumnSpec("region", STRING, required=False),
+                ColumnSpec("consultant_id", STRING, required=False),
+                ColumnSpec("model_interest", STRING),
+                ColumnSpec("first_visit_date", DATE),
+                ColumnSpec("follow_ups", INTEGER, required=False, min=0),
+                ColumnSpec("status", STRING, allowed=LEAD_STATUSES),
+                ColumnSpec("status_date", DATE),
+                ColumnSpec("lost_date", DATE, required=False),
+                # Required column, blank allowed: a lost lead without a reason is an incomplete
+                # loss record (reported by the leads diagnostics), not a broken file.
+                ColumnSpec("lost_reasons", CODES, allowed=LOST_REASONS, nullable=True),
+                ColumnSpec("reason_note", STRING, required=False),
+                ColumnSpec("competitor_model", STRING, required=False),
+                ColumnSpec("competitor_price", NUMBER, required=False, min=0),
+                ColumnSpec("bought_competitor", STRING, required=False, allowed=YES_NO),
+                ColumnSpec("expected_purchase_date", DATE, required=False),
+                ColumnSpec("intent", STRING, required=False, allowed=LEAD_INTENTS),
+                ColumnSpec("name", STRING, required=False, pii=True),
+                ColumnSpec("phone", STRING, required=False, pii=True),
+            ),
+            date_column="status_date",
+            key="lead_id",
+            unique=True,
+        ),
+        TableSpec(
+            "lead_contacts",
+            False,
+            (
+                ColumnSpec("lead_id", ID),
+                ColumnSpec("contact_date", DATE),
+                ColumnSpec("channel", STRING, required=False),
+                ColumnSpec("role", STRING, required=False, allowed=CONTACT_ROLES),
+                ColumnSpec("outcome", STRING, required=False, allowed=CONTACT_OUTCOMES),
+            ),
+            date_column="contact_date",
+            key="lead_id",
+            parent="leads",
+        ),
+        TableSpec(
+            "market_events",
+            False,
+            (
+                ColumnSpec("event_id", ID),
+                ColumnSpec("event_date", DATE),
+                ColumnSpec("event_type", STRING, allowed=MARKET_EVENT_TYPES),
+                ColumnSpec("model", STRING, required=False),
+                ColumnSpec("region", STRING, required=False),
+                ColumnSpec("competitor_model", STRING, required=False),
+                ColumnSpec("end_date", DATE, required=False),
+                ColumnSpec("value", NUMBER, required=False),
+                ColumnSpec("note", STRING, required=False),
+            ),
+            date_column="event_date",
+            key="event_id",
+            unique=True,
+        ),
+    )
+}
+
+#: Every table the contract knows, after-sales first (customers before the events checked
+#: against it), then leads (before lead_contacts, checked against it).
+ALL_TABLES: dict[str, TableSpec] = {**TABLES, **LEAD_TABLES}
+
 OPTIONAL_TABLES = tuple(name for name, spec in TABLES.items() if not spec.required)
-PII_COLUMNS = tuple(c.name for t in TABLES.values() for c in t.columns if c.pii)
+PII_COLUMNS = tuple(dict.fromkeys(c.name for t in ALL_TABLES.values() for c in t.columns if c.pii))
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -338,7 +447,9 @@ class DataSet:
             if len(self.rejects)
             else pd.Series(dtype="int64")
         )
-        for name, spec in TABLES.items():
+        # Lead tables are listed only when supplied: an after-sales directory reads as before.
+        specs = {**TABLES, **{n: s for n, s in LEAD_TABLES.items() if n in self.tables}}
+        for name, spec in specs.items():
             df = self.tables.get(name)
             if df is None:
                 rows.append({"table": name, "file": "-", "status": "not collected"})
@@ -352,7 +463,9 @@ class DataSet:
                     "rows": self.rows_read[name],
                     "valid": len(df),
                     "set_aside": int(reject_counts.get(name, 0)),
-                    "customers": int(df["customer_id"].nunique()),
+                    "customers": int(df["customer_id"].nunique())
+                    if "customer_id" in df.columns
+                    else pd.NA,
                     "first_date": _fmt_date(dates.min()) if dates is not None else "",
                     "last_date": _fmt_date(dates.max()) if dates is not None else "",
                 }
@@ -439,9 +552,9 @@ def validate_tables(
     """
     cutoff = None if as_of is None else pd.Timestamp(as_of).normalize()
     files = dict(files or {})
-    raw = {name: _normalise_raw(df) for name, df in raw.items() if name in TABLES}
+    raw = {name: _normalise_raw(df) for name, df in raw.items() if name in ALL_TABLES}
     violations = []
-    for name, spec in TABLES.items():
+    for name, spec in ALL_TABLES.items():
         path = files.setdefault(name, Path(name))
         if name not in raw:
             if spec.required:
@@ -476,18 +589,36 @@ def validate_tables(
             )
         if spec.required and not missing and len(raw[name]) == 0:
             violations.append(Violation(str(path), RULE_EMPTY_TABLE, detail="no data rows"))
+        if spec.parent is not None and spec.parent not in raw:
+            violations.append(
+                Violation(
+                    str(path),
+                    RULE_MISSING_PARENT,
+                    spec.key,
+                    f"{name} refers to {spec.parent} by {spec.key}, but no {spec.parent} "
+                    "table was supplied",
+                )
+            )
     if violations:
         raise ContractError(violations)
 
     problems: list[pd.DataFrame] = []
     tables: dict[str, pd.DataFrame] = {}
     known_ids: pd.Index | None = None
-    for name, spec in TABLES.items():  # customers first: the others are checked against it
+    known_keys: dict[str, pd.Index] = {}
+    for name, spec in ALL_TABLES.items():  # customers first: the others are checked against it
         if name not in raw:
             continue
         df, found, bad = _clean_table(spec, raw[name], files[name], max_invalid_share)
         violations += bad
-        if name == "customers":
+        if name in LEAD_TABLES:
+            parent_keys = known_keys.get(spec.parent) if spec.parent else None
+            df, scope = _apply_key_rules(spec, df, raw[name], files[name], parent_keys, cutoff)
+            found.append(scope)
+            if name == "leads":
+                df = _fill_lost_date(df)
+            known_keys[name] = pd.Index(df[spec.key].dropna().unique())
+        elif name == "customers":
             violations += _check_customer_ids(df, raw[name], files[name])
             known_ids = pd.Index(df["customer_id"].dropna().unique())
         elif known_ids is not None:
@@ -500,8 +631,8 @@ def validate_tables(
 
     for name, df in tables.items():
         # Contract columns first, in contract order; extra columns follow untouched.
-        order = TABLES[name].column_names + [
-            c for c in df.columns if c not in TABLES[name].column_names
+        order = ALL_TABLES[name].column_names + [
+            c for c in df.columns if c not in ALL_TABLES[name].column_names
         ]
         tables[name] = df[order].reset_index(drop=True)
     rejects = pd.concat([p for p in problems if len(p)] or [_empty_rejects()], ignore_index=True)
@@ -513,7 +644,9 @@ def validate_tables(
         ),
         files={n: files[n] for n in tables},
         as_of=cutoff,
-        columns_present={n: tuple(c for c in TABLES[n].column_names if c in raw[n]) for n in raw},
+        columns_present={
+            n: tuple(c for c in ALL_TABLES[n].column_names if c in raw[n]) for n in raw
+        },
         rows_read={n: len(r) for n, r in raw.items()},
     )
     n_aside = data.rejects.loc[data.rejects["action"] == ACTION_SET_ASIDE, ["table", "row_number"]]
@@ -555,7 +688,7 @@ def _empty_rejects() -> pd.DataFrame:
 def _locate_files(root: Path) -> tuple[dict[str, Path], list[Violation]]:
     files: dict[str, Path] = {}
     violations = []
-    for name in TABLES:
+    for name in ALL_TABLES:
         found = [root / f"{name}{s}" for s in _SUFFIXES if (root / f"{name}{s}").is_file()]
         if len(found) > 1:
             violations.append(
@@ -592,6 +725,8 @@ _TZ_SUFFIX = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$
 
 def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
     """Parse one raw column to its contract type; returns (values, rule for unparseable)."""
+    if col.kind == CODES:
+        return _parse_codes(s, col.allowed or ()), RULE_ALLOWED
     if col.kind in (ID, STRING):
         if pd.api.types.is_float_dtype(s) and (s.dropna() % 1 == 0).all():
             s = s.astype("Int64")  # ids stored as floats in Parquet: 12.0 means "12"
@@ -620,6 +755,47 @@ def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
     return values, RULE_NOT_NUMBER
 
 
+def split_codes(value: object) -> list[str]:
+    """The codes of one multi-code cell: ``"price; Competitor"`` -> ``["price", "competitor"]``.
+
+    Text is split on ``;``; a list or array (a Parquet ``list<string>`` column) is taken as
+    is. Codes are stripped and lower-cased; blanks and repeats are dropped, order is kept (the
+    first code is the primary one). A missing cell gives ``[]``.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, list | tuple | np.ndarray):
+        parts = [str(v) for v in value if v is not None]
+    else:
+        parts = str(value).split(CODE_SEPARATOR)
+    return list(dict.fromkeys(p.strip().lower() for p in parts if p.strip()))
+
+
+def unknown_codes(s: pd.Series, allowed: tuple[str, ...]) -> list[str]:
+    """The distinct codes in a multi-code column that are not in ``allowed`` (sorted)."""
+    return sorted({c for v in s for c in split_codes(v) if c not in set(allowed)})
+
+
+def _parse_codes(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
+    # Canonical text "a;b" (same for CSV and Parquet, string or list); a cell with an unknown
+    # code becomes missing, and the caller reports it as "not in allowed values".
+    out = []
+    for v in s:
+        codes = split_codes(v)
+        ok = codes and all(c in allowed for c in codes)
+        out.append(CODE_SEPARATOR.join(codes) if ok else None)
+    return pd.Series(out, index=s.index, dtype="str").where(lambda x: x.notna())
+
+
+def _fill_lost_date(leads: pd.DataFrame) -> pd.DataFrame:
+    # A lead still lost was lost on its status date; a won lead keeps its lost_date only if
+    # it was lost first (a recovered lead).
+    leads = leads.copy()
+    lost_now = leads["status"].eq("lost") & leads["lost_date"].isna()
+    leads.loc[lost_now, "lost_date"] = leads.loc[lost_now, "status_date"]
+    return leads
+
+
 def _value_schema(spec: TableSpec, present: list[ColumnSpec]) -> pa.DataFrameSchema:
     """The pandera schema for parsed values: missing, range and allowed-value rules."""
     columns = {}
@@ -629,13 +805,14 @@ def _value_schema(spec: TableSpec, present: list[ColumnSpec]) -> pa.DataFrameSch
             checks.append(pa.Check.ge(col.min, error=RULE_MIN))
         if col.max is not None:
             checks.append(pa.Check.le(col.max, error=RULE_MAX))
-        if col.allowed is not None:
+        if col.allowed is not None and col.kind != CODES:  # codes are checked while parsing
             checks.append(pa.Check.isin(list(col.allowed), error=RULE_ALLOWED))
         if col.kind == INTEGER:
             checks.append(
                 pa.Check(lambda s: s % 1 == 0, element_wise=False, error=RULE_NOT_INTEGER)
             )
-        columns[col.name] = pa.Column(checks=checks, nullable=not col.required, coerce=False)
+        nullable = not col.required if col.nullable is None else col.nullable
+        columns[col.name] = pa.Column(checks=checks, nullable=nullable, coerce=False)
     return pa.DataFrameSchema(columns, name=spec.name)
 
 
@@ -649,6 +826,8 @@ def _clean_table(
     for col in present:
         parsed, rule = _parse(col, raw[col.name])
         unparseable = parsed.isna() & raw[col.name].notna()
+        if col.kind == CODES:  # a blank cell is missing, not a bad code
+            unparseable &= raw[col.name].map(lambda v: len(split_codes(v)) > 0).astype(bool)
         if rule is not None and unparseable.any():
             cells.append(_cells(unparseable[unparseable].index, col.name, rule))
         df[col.name] = parsed
@@ -669,7 +848,18 @@ def _clean_table(
 
     violations = []
     n = max(len(df), 1)
+    codes = {c.name: c for c in present if c.kind == CODES}
     for (column, rule), grp in cells_df.groupby(["column", "rule"], sort=True):
+        detail = ""
+        if column in codes:
+            bad = unknown_codes(
+                raw.loc[grp["row_number"].to_numpy(), column], codes[column].allowed
+            )
+            detail = (
+                f"; unknown code(s): {', '.join(repr(c) for c in bad[:10])}"
+                f"; allowed: {', '.join(codes[column].allowed)}"
+                f" (several codes in one cell are separated by '{CODE_SEPARATOR}')"
+            )
         if len(grp) / n > max_invalid_share and len(grp) > 1:
             violations.append(
                 Violation(
@@ -677,9 +867,13 @@ def _clean_table(
                     RULE_TOO_MANY_INVALID,
                     column,
                     f"rule '{rule}' fails in {len(grp)} of {len(df)} rows "
-                    f"({len(grp) / n:.0%} > max_invalid_share {max_invalid_share:.0%})",
+                    f"({len(grp) / n:.0%} > max_invalid_share {max_invalid_share:.0%})" + detail,
                     _examples(raw, grp["row_number"], [column]),
                 )
+            )
+        elif detail:
+            logger.warning(
+                "%s, column '%s': %d row(s) set aside%s", path.name, column, len(grp), detail
             )
 
     required = {c.name for c in present if c.required}
@@ -773,6 +967,39 @@ def _apply_scope_rules(
     return df, _rejects(spec, path, raw, cells, ACTION_SET_ASIDE)
 
 
+def _apply_key_rules(
+    spec: TableSpec,
+    df: pd.DataFrame,
+    raw: pd.DataFrame,
+    path: Path,
+    parent_keys: pd.Index | None,
+    cutoff: pd.Timestamp | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scope rules of a lead table: unknown parent ids, the cut-off, duplicate rows and ids.
+
+    Rows whose key repeats with different content are all set aside: which copy is right
+    cannot be told, and the table's key must name one row.
+    """
+    found = []
+    if parent_keys is not None:
+        unknown = ~df[spec.key].isin(parent_keys)
+        found.append(_cells(df.index[unknown], spec.key, RULE_UNKNOWN_LEAD))
+        df = df[~unknown]
+    if cutoff is not None and spec.date_column is not None:
+        late = df[spec.date_column].dt.normalize() > cutoff
+        found.append(_cells(df.index[late], spec.date_column, RULE_AFTER_AS_OF))
+        df = df[~late]
+    dup = df.duplicated(keep="first")
+    found.append(_cells(df.index[dup], "", RULE_DUPLICATE_ROW))
+    df = df[~dup]
+    if spec.unique:
+        clash = df[spec.key].duplicated(keep=False)
+        found.append(_cells(df.index[clash], spec.key, RULE_DUPLICATE_KEY))
+        df = df[~clash]
+    cells = pd.concat(found, ignore_index=True)
+    return df, _rejects(spec, path, raw, cells, ACTION_SET_ASIDE)
+
+
 def _cells(rows, column: str, rule: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -816,8 +1043,9 @@ def _rejects(
 
 
 def _examples(raw: pd.DataFrame, rows, columns: list[str]) -> pd.DataFrame:
-    """Up to five offending raw rows: row number, customer id and the named columns."""
-    cols = [c for c in dict.fromkeys(["customer_id", *columns]) if c in raw.columns]
+    """Up to five offending raw rows: row number, the row's id and the named columns."""
+    ids = ["customer_id", "lead_id", "event_id"]
+    cols = [c for c in dict.fromkeys([*ids, *columns]) if c in raw.columns]
     ex = raw.loc[list(rows)[:5], cols].reset_index()
     for c in cols:
         if c in PII_COLUMNS:

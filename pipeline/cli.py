@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import evaluate, explain, featurize, simulate, validate
+from pipeline import evaluate, explain, featurize, leads, simulate, validate
 from pipeline import train as train_stage
 from pipeline.common import setup_logging
 
@@ -32,6 +32,14 @@ app.command("featurize")(featurize.main)
 app.command("features")(featurize.features)
 app.command("evaluate")(evaluate.main)
 app.command("explain")(explain.main)
+
+leads_app = typer.Typer(
+    help="Lost sales leads: grading, the recovery model, diagnostics and event triggers.",
+    no_args_is_help=True,
+)
+leads_app.command("run")(leads.main)
+leads_app.command("trigger")(leads.trigger)
+app.add_typer(leads_app, name="leads")
 
 
 def _train_chain(data_dir: Path, out: Path, params: Path | None) -> None:

@@ -24,7 +24,7 @@ import typer
 from tqdm import tqdm
 
 from features.config import config_from_params
-from features.contract import write_data_dir
+from features.contract import LEAD_TABLES, write_data_dir
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,10 @@ class SimulationConfig:
     app_session_rate: float = 0.3  # daily P(app use) of a fully engaged, app-loving owner
     consultation_rate: float = 0.01  # daily P(consultation) of a fully engaged owner
     survey_prob: float = 0.35
+    # the showroom add-on (pipeline/simulate_leads.py): its own random stream
+    leads: bool = True
+    leads_per_year: int = 5000
+    lead_consultants_per_dealer: int = 8
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> SimulationConfig:
@@ -858,7 +862,14 @@ def simulate(config: SimulationConfig) -> tuple[dict[str, pd.DataFrame], dict[st
     """
     sim = _Sim(config)
     sim.run()
-    return _build_tables(sim)
+    tables, truth = _build_tables(sim)
+    if config.leads:  # the showroom add-on draws from its own stream: the tables above stay
+        from pipeline.simulate_leads import simulate_leads
+
+        lead_tables, lead_truth = simulate_leads(config, _fake_people)
+        tables.update(lead_tables)
+        truth.update(lead_truth)  # truth/leads.parquet
+    return tables, truth
 
 
 def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
@@ -1198,7 +1209,11 @@ def summarize(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -
         "low": float((sp < 2000).mean()) if sp.size else None,
         "n_active": int(sp.size),
     }
-    events = {name: int(len(df)) for name, df in tables.items() if name != "customers"}
+    events = {
+        name: int(len(df))
+        for name, df in tables.items()
+        if name != "customers" and name not in LEAD_TABLES
+    }
     return {
         "customers": n_cust,
         "churn_rate_180d": {
@@ -1261,6 +1276,10 @@ def main(
     for name, df in sorted(truth.items()):
         df.to_parquet(truth_dir / f"{name}.parquet", index=False)
     summary = summarize(tables, truth)
+    if "leads" in tables:
+        from pipeline.simulate_leads import summarize_leads
+
+        summary["leads"] = summarize_leads(tables, truth)
     (truth_dir / "base_rates.json").write_text(
         json.dumps(summary, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
     )

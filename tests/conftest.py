@@ -232,9 +232,25 @@ _DATE_COLUMNS = {
     "survey_date",
     "contact_date",
     "complaint_date",
+    # lead tables
+    "first_visit_date",
+    "status_date",
+    "lost_date",
+    "expected_purchase_date",
+    "event_date",
+    "end_date",
 }
-_NUMBER_COLUMNS = {"acquisition_cost", "amount", "wait_minutes", "mileage_km", "score", "cost"}
-_INTEGER_COLUMNS = {"referrals", "sessions"}
+_NUMBER_COLUMNS = {
+    "acquisition_cost",
+    "amount",
+    "wait_minutes",
+    "mileage_km",
+    "score",
+    "cost",
+    "competitor_price",
+    "value",
+}
+_INTEGER_COLUMNS = {"referrals", "sessions", "follow_ups"}
 
 
 def to_typed(df: pd.DataFrame) -> pd.DataFrame:
@@ -284,3 +300,110 @@ def write_dir(tmp_path: Path) -> Callable[..., Path]:
         return out
 
     return _write
+
+
+# --- lead tables (docs/data_contract_leads.md) -----------------------------------------------
+
+#: Personal data of the default leads (must never leak into logs, reports or MLflow).
+LEAD_NAMES = ("Quillon Ashgrove", "Brisela Fenwhistle", "Tobiah Marrowdale", "Odessa Pinchbeck")
+LEAD_PHONES = ("13900000001", "13900000002", "13900000003", "13900000004")
+
+
+def _leads() -> pd.DataFrame:
+    # L1 lost on price (in its buying window), L2 lost on configuration with mid intent,
+    # L3 lost to a competitor it bought, L4 won directly, L5 lost then won back (recovered),
+    # L6 open; L7 lost without any reason recorded (an incomplete loss record).
+    cols = [
+        "lead_id", "dealer_id", "region", "consultant_id", "model_interest", "first_visit_date",
+        "follow_ups", "status", "status_date", "lost_date", "lost_reasons", "reason_note",
+        "competitor_model", "competitor_price", "bought_competitor", "expected_purchase_date",
+        "intent", "name", "phone",
+    ]  # fmt: skip
+    rows = [
+        ("L1", "D1", "R1", "S1", "RAV4", "2024-01-05", "3", "lost", "2024-02-01", None,
+         "price;finance_or_tradein", "quote too high", "Honda CR-V", "175000", "no",
+         "2024-04-01", "high", LEAD_NAMES[0], LEAD_PHONES[0]),
+        ("L2", "D1", "R1", "S2", "Camry", "2024-01-10", "2", "lost", "2024-02-10", None,
+         "configuration_mismatch", "", "", "", "no", "2024-06-01", "mid", LEAD_NAMES[1],
+         LEAD_PHONES[1]),
+        ("L3", "D2", "R2", "S3", "RAV4", "2024-01-12", "1", "lost", "2024-01-30", None,
+         "competitor", "bought it", "BYD Song PLUS", "160000", "yes", "", "low",
+         LEAD_NAMES[2], LEAD_PHONES[2]),
+        ("L4", "D2", "R2", "S3", "Corolla", "2024-02-01", "4", "won", "2024-03-01", None, "",
+         "", "", "", "", "", "high", LEAD_NAMES[3], LEAD_PHONES[3]),
+        ("L5", "D1", "R1", "S1", "RAV4", "2024-01-20", "2", "won", "2024-04-15", "2024-02-20",
+         "price", "", "", "", "no", "2024-05-01", "mid", "", ""),
+        ("L6", "D1", "R2", "S2", "Crown", "2024-05-20", "1", "open", "2024-06-01", None, "", "",
+         "", "", "", "2024-09-01", "mid", "", ""),
+        ("L7", "D2", "R2", "S4", "Levin", "2024-02-02", "0", "lost", "2024-03-03", None, "", "",
+         "", "", "", "", "", "", ""),
+    ]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols)
+    return df.mask(df == "")  # blank cells are missing, as a CSV reader gives them
+
+
+def _lead_contacts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": ["L1", "L2", "L5", "L5"],
+            "contact_date": ["2024-02-08", "2024-02-20", "2024-03-01", "2024-04-01"],
+            "channel": ["phone", "wechat", "phone", "phone"],
+            "role": ["consultant", "consultant", "manager", "consultant"],
+            "outcome": ["reached", "no_answer", "reached", "visit"],
+        }
+    )
+
+
+def _market_events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "event_id": ["E1", "E2", "E3"],
+            "event_date": ["2024-03-01", "2024-03-10", "2024-02-25"],
+            "event_type": ["finance_offer", "stock_arrival", "competitor_complaints"],
+            "model": ["RAV4", "Camry", ""],
+            "region": ["", "R1", ""],
+            "competitor_model": ["", "", "BYD Song PLUS"],
+            "end_date": ["2024-03-31", "", "2024-03-25"],
+            "value": ["5000", "", ""],
+            "note": ["0% APR 24 months", "Camry 2.5 Hybrid", "brake complaints"],
+        }
+    ).replace({"": None})
+
+
+_LEAD_BUILDERS: dict[str, Callable[[], pd.DataFrame]] = {
+    "leads": _leads,
+    "lead_contacts": _lead_contacts,
+    "market_events": _market_events,
+}
+
+
+@pytest.fixture
+def lead_pii() -> tuple[str, ...]:
+    """Every name and phone in the default leads table."""
+    return LEAD_NAMES + LEAD_PHONES
+
+
+@pytest.fixture
+def make_lead_tables() -> Callable[..., dict[str, pd.DataFrame]]:
+    """Factory for the small valid lead tables (leads, lead_contacts, market_events), as text.
+
+    ``make_lead_tables(**overrides)`` works like :func:`make_tables` (a frame replaces a
+    table, ``None`` removes it). The default leads: L1 lost on price+finance in its buying
+    window, L2 lost on configuration (mid intent), L3 bought a competitor, L4 won, L5 lost on
+    2024-02-20 and won back on 2024-04-15, L6 open, L7 lost with no reason recorded. Merge
+    with ``make_tables(optional=False)`` for a complete data directory.
+    """
+
+    def _make(**overrides: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+        unknown = set(overrides) - set(_LEAD_BUILDERS)
+        if unknown:
+            raise KeyError(f"not lead tables: {sorted(unknown)}")
+        tables = {name: build() for name, build in _LEAD_BUILDERS.items()}
+        for name, frame in overrides.items():
+            if frame is None:
+                tables.pop(name)
+            else:
+                tables[name] = frame.copy()
+        return tables
+
+    return _make

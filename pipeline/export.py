@@ -17,9 +17,9 @@ Used by ``winback score`` (the only file that carries names and phone numbers) a
   as a text marker, not as content; a CRM import that needs the raw number strips one leading
   ``'`` from the phone column (:func:`unneutralise` does exactly that).
 * **Deterministic**: the frame is written as given (the caller sorts it), with fixed options:
-  CSV in UTF-8 with a byte-order mark (so Excel opens Chinese reason texts correctly), ``\\n``
-  line ends and ISO dates; Parquet through pyarrow without the index. The same frame gives a
-  byte-identical file.
+  CSV in UTF-8 with a byte-order mark (so Excel opens Chinese reason texts correctly), RFC 4180
+  CRLF line ends and ISO dates; Parquet through pyarrow without the index. The same frame
+  gives a byte-identical file.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ def write_table(frame: pd.DataFrame, path: str | Path, neutralise_text: bool = T
                 tmp,
                 index=False,
                 encoding=CSV_ENCODING,
-                lineterminator="\n",
+                # RFC 4180 line ends: with them a cell holding a bare CR or LF is quoted, so
+                # it cannot break a row apart (a "\n"-only terminator leaves CR unquoted).
+                lineterminator="\r\n",
                 date_format="%Y-%m-%d",
             )
         else:

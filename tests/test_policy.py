@@ -274,3 +274,68 @@ def test_misaligned_inputs_and_unknown_actions_fail_clearly() -> None:
         recommend(f, seg, up.drop(columns="p_home_visit"), ScoreConfig())
     with pytest.raises(ValueError, match="budget must be >= 0"):
         recommend(f, seg, up, ScoreConfig(), budget=-1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# the stage end to end on a small simulation
+
+SMALL_PARAMS = """
+policy:
+  sweep: [0.5, 1.0]
+"""
+
+
+@pytest.mark.slow
+def test_policy_stage_end_to_end(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from features.config import FeaturizeConfig
+    from pipeline import featurize, simulate
+    from pipeline.cli import app
+    from pipeline.train import TrainConfig, train_models
+
+    params = tmp_path / "params.yaml"
+    params.write_text(SMALL_PARAMS)
+    sim = tmp_path / "sim"
+    simulate.main(customers=1500, years=3, seed=5, out=sim, params=params)
+    featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
+    # the models straight from the train stage's own function (no MLflow round trip)
+    small = {k: {"num_boost_round": 30, "early_stopping_rounds": 10} for k in ("churn", "recovery")}
+    models = train_models(
+        pd.read_parquet(tmp_path / "feat" / "training.parquet"),
+        pd.read_parquet(tmp_path / "feat" / "recovery.parquet"),
+        TrainConfig.from_params(small, FeaturizeConfig()),
+    )
+    models.churn.save(tmp_path / "train" / "churn")
+    models.recovery.save(tmp_path / "train" / "recovery")
+    out = tmp_path / "policy"
+    args = ["policy", str(sim), str(tmp_path / "train"), "--out", str(out), "--params", str(params)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "value per cost" in result.output and "same_coupon" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    table = pd.read_csv(out / "comparison.csv")
+    assert table["policy"].tolist() == ["model", "same_coupon", "playbook_matrix"]
+    # equal budget: no policy plans to spend more than the same coupon to all lapsed customers
+    assert (table["planned_cost"] <= metrics["default_budget"] + 1e-6).all()
+    assert metrics["policies"]["same_coupon"]["planned_cost"] == pytest.approx(
+        metrics["default_budget"]
+    )
+    assert sum(metrics["stages"].values()) == 1500
+    sweep = pd.read_csv(out / "sweep.csv")
+    assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 6
+    assert (out / "figures" / "budget_sweep.png").stat().st_size > 0
+    assert (out / "plots" / "sweep" / "model.csv").is_file()
+    alloc = pd.read_parquet(out / "allocations.parquet")
+    assert len(alloc) == 1500 and not {"name", "phone"} & set(alloc.columns)
+    # the same data and models give the same numbers
+    again = CliRunner().invoke(app, [*args[:4], str(tmp_path / "again"), *args[5:]])
+    assert again.exit_code == 0, again.output
+    pd.testing.assert_frame_equal(table, pd.read_csv(tmp_path / "again" / "comparison.csv"))
+    # a data directory without truth fails with a clear message
+    (sim / "truth" / "response.parquet").unlink()
+    missing = CliRunner().invoke(app, args)
+    assert missing.exit_code == 1
+    assert "truth/response.parquet" in missing.output and "simulate" in missing.output

@@ -378,7 +378,7 @@ def score_customers(
         reason = why.where(~scorable, "no win-back model: churn columns only")
     else:
         has_action = _column(policy, "recommended_action").fillna(NO_ACTION) != NO_ACTION
-        chosen = _column(policy, "selected").fillna(False).astype(bool)
+        chosen = _column(policy, "selected", False).fillna(False).astype(bool)
         stage = _column(seg, "stage").astype("str")
         eligible = stage.isin(config.policy.eligible_stages)
         reason = why.where(
@@ -425,7 +425,7 @@ def score_customers(
         axis=1,
     )
     action = _column(policy, "recommended_action")
-    selected = _column(policy, "selected").fillna(False).astype(bool)
+    selected = _column(policy, "selected", False).fillna(False).astype(bool)
     out["recommended_action"] = action.where(action.notna(), NO_ACTION if models.recovery else None)
     out.loc[~scorable, "recommended_action"] = NO_ACTION if models.recovery else None
     for c in ("owner", "channel", "cost_cap"):
@@ -451,11 +451,11 @@ def score_customers(
     return ScoreResult(out[OUTPUT_COLUMNS], budget, budget_used, notes)
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    """``frame[name]``, or an all-missing column on the frame's index when it is absent."""
+def _column(frame: pd.DataFrame, name: str, default: Any = np.nan) -> pd.Series:
+    """``frame[name]``, or a column of ``default`` on the frame's index when it is absent."""
     if name in frame.columns:
         return frame[name]
-    return pd.Series(np.nan, index=frame.index)
+    return pd.Series(default, index=frame.index)
 
 
 def order_rows(scores: pd.DataFrame) -> pd.DataFrame:

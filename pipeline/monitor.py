@@ -26,7 +26,8 @@ each action, and overall:
   read as a redemption); cost per recovered customer and per *incremental* recovery;
 * the score's expected uplift (mean ``uplift`` of the contacted customers whose action was the
   score's recommended one) and whether the measured interval contains it (``as expected``,
-  ``better than expected``, ``worse than expected``) — read at the score's response window.
+  ``better than expected``, ``worse than expected``) — read at the recovery label's response
+  window (``featurize.response_window_days``, 60 days), the window the uplift refers to.
 
 **Censoring**: a contact's w-day window is observed only if ``contact_date + w`` is on or
 before the data's last day (``--until``, default: the latest event date in DATA_DIR); rates use
@@ -53,7 +54,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from features.config import config_from_params
+from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
 from pipeline.common import load_params, setup_logging
 from pipeline.export import read_table, write_table
@@ -102,14 +103,11 @@ class MonitorConfig:
         windows_days: Follow-up windows after the contact (days).
         confidence: Confidence level of the incremental-rate interval.
         min_group_size: Fewer contacted or control customers than this → verdict ``too few``.
-        expected_window_days: The window the score's uplift refers to (the recovery model's
-            response window, ``featurize.response_window_days``).
     """
 
     windows_days: tuple[int, ...] = (30, 60, 90)
     confidence: float = 0.95
     min_group_size: int = 20
-    expected_window_days: int = 60
 
     def __post_init__(self) -> None:
         if not self.windows_days or any(int(w) <= 0 for w in self.windows_days):
@@ -221,6 +219,7 @@ def _group_row(
     config: MonitorConfig,
     coupon_value: float,
     coupon_actions: tuple[str, ...],
+    expected_window: int,
 ) -> dict[str, Any]:
     col = f"returned_{w}d"
     obs_t, obs_c = treated[treated[f"observed_{w}d"]], control[control[f"observed_{w}d"]]
@@ -244,7 +243,7 @@ def _group_row(
     exp_rows = obs_t[obs_t["action"] == obs_t["recommended_action"]]["expected_uplift"].dropna()
     expected = float(exp_rows.mean()) if len(exp_rows) else math.nan
     vs = ""
-    if w == config.expected_window_days and len(exp_rows) and not math.isnan(lo):
+    if w == expected_window and len(exp_rows) and not math.isnan(lo):
         vs = (
             "better than expected"
             if lo > expected
@@ -282,6 +281,7 @@ def effect_table(
     config: MonitorConfig | None = None,
     coupon_value: float = 0.0,
     coupon_actions: tuple[str, ...] = (),
+    expected_window_days: int = 60,
 ) -> pd.DataFrame:
     """Win-back rates of contacted vs control customers by segment and action, per window.
 
@@ -292,6 +292,9 @@ def effect_table(
         config: Windows, confidence, minimum group size.
         coupon_value: Coupon face value counted for every returned coupon customer.
         coupon_actions: Actions carrying the coupon.
+        expected_window_days: The window the score's uplift refers to (the recovery label's
+            response window, ``featurize.response_window_days``); the measured interval is
+            compared with the expected uplift at this window only.
 
     Returns:
         :data:`EFFECT_COLUMNS`, one row per window × (segment × action | segment | action |
@@ -320,7 +323,9 @@ def effect_table(
     for w in cfg.windows_days:
         for level, seg, a, t, ctl in groups:
             row = {"level": level, "segment": seg, "action": a}
-            row.update(_group_row(t, ctl, w, cfg, coupon_value, coupon_actions))
+            row.update(
+                _group_row(t, ctl, w, cfg, coupon_value, coupon_actions, expected_window_days)
+            )
             rows.append(row)
     out = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     return out
@@ -470,7 +475,8 @@ def main(
         typer.Option(help="Last observed day (default: the latest event date in DATA_DIR)."),
     ] = None,
     params: Annotated[
-        Path | None, typer.Option(help="params.yaml ('monitor' and 'score' blocks).")
+        Path | None,
+        typer.Option(help="params.yaml ('monitor', 'score' and 'featurize' blocks)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -485,6 +491,7 @@ def main(
     setup_logging(verbose)
     config = MonitorConfig.from_params(load_params("monitor", params))
     economics = ScoreConfig.from_params(load_params("score", params)).economics
+    featurize = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
     try:
         score = read_table(score_file)
@@ -510,6 +517,7 @@ def main(
         config,
         economics.coupon_value,
         tuple(economics.coupon_actions),
+        featurize.response_window_days,
     )
     out.mkdir(parents=True, exist_ok=True)
     write_table(effects, out / "effects.csv")

@@ -287,3 +287,59 @@ def test_cli_missing_model_exits_1(data_dir, tmp_path) -> None:
 def test_cli_bad_output_suffix(data_dir, model_dirs, tmp_path) -> None:
     result = _cli(data_dir, model_dirs / "full", tmp_path / "scores.xlsx")
     assert result.exit_code == 2 and ".csv or .parquet" in result.output
+
+
+# --- end to end on a small simulation: train, promote, score with the champion, monitor ----
+
+SMALL_PARAMS = """
+train:
+  churn: {num_boost_round: 30, early_stopping_rounds: 10}
+  recovery: {num_boost_round: 30, early_stopping_rounds: 10}
+"""
+
+
+@pytest.mark.slow
+def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
+    from models import tracking
+    from pipeline import featurize, simulate, train
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    params = tmp_path / "params.yaml"
+    params.write_text(SMALL_PARAMS)
+    sim = tmp_path / "sim"
+    simulate.main(customers=1500, years=3, seed=7, out=sim, params=params)
+    featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
+    train.main(tmp_path / "feat", out=tmp_path / "train", params=params)
+    for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):  # what evaluate would decide
+        tracking.promote_if_better(name, "1", 0.7, None)
+
+    out = tmp_path / "crm" / "scores.csv"
+    as_of = "2026-03-01"  # mid-history: the campaigns after it are "what was done"
+    args = ["score", str(sim), "--as-of", as_of, "--model", "champion", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--budget", "3000", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    s = pd.read_csv(out, encoding="utf-8-sig", dtype={"customer_id": str})
+    customers = pd.read_parquet(sim / "customers.parquet")
+    assert len(s) == len(customers) and set(s["customer_id"]) == set(customers["customer_id"])
+    assert s["customer_id"].is_unique
+    assert set(s["status"]) <= {STATUS_SCORED, STATUS_NO_HISTORY}
+    assert (s["model_version"] == "winback-churn v1; winback-recovery v1").all()
+    sel = s[s["priority_rank"].notna()]
+    assert len(sel) > 10 and sel["expected_cost"].sum() <= 3000
+    assert (sel["expected_cost"] <= sel["cost_cap"] + 1e-6).all()
+    assert sel["reason_1_zh"].notna().all()
+    scored = s[s["status"] == STATUS_SCORED]
+    assert scored["churn_risk"].between(0, 1).all()
+
+    mon = tmp_path / "monitor"
+    result = CliRunner().invoke(
+        app, ["monitor", str(out), str(sim), "--out", str(mon), "--params", str(params)]
+    )
+    assert result.exit_code == 0, result.output
+    effects = pd.read_csv(mon / "effects.csv", encoding="utf-8-sig")
+    overall = effects[effects["level"] == "all"].set_index("window_days")
+    assert list(overall.index) == [30, 60, 90]
+    assert (overall["n_treated"] > 50).all() and (overall["n_control"] > 10).all()
+    assert "## By segment" in (mon / "report.md").read_text(encoding="utf-8")
+    names = set(customers["name"].dropna())
+    assert not [n for n in names if n in (mon / "report.md").read_text(encoding="utf-8")]

@@ -112,9 +112,10 @@ OUTPUT_COLUMNS = [
 ]
 #: Columns that carry personal data: only ever written to the export file itself.
 PII_COLUMNS = ("name", "phone")
-#: Decimals kept in the file (probabilities / money); ranks are computed before rounding.
+#: Columns rounded in the file (probabilities to 6 decimals, money to 2) after ranking. The
+#: cost cap and expected cost stay exact, so the file's sums and caps are the policy's own.
 PROB_COLUMNS = ("churn_risk", "p_return", "uplift")
-MONEY_COLUMNS = ("annual_value", "clv", "cost_cap", "expected_cost", "expected_value")
+MONEY_COLUMNS = ("annual_value", "clv", "expected_value")
 STAGE_ORDER = ("active", "pre_churn", "early", "deep", "lost", "no_history")
 
 
@@ -452,9 +453,7 @@ def score_customers(
     out["status"] = status
     out["status_reason"] = reason.replace("", pd.NA)
     budget_used = float(out.loc[selected, "expected_cost"].sum())
-    out["_selected"] = selected
     out = order_rows(out)
-    out = out.drop(columns="_selected")
     for c in PROB_COLUMNS:
         out[c] = out[c].astype("float64").round(6)
     for c in (*MONEY_COLUMNS, "baseline_risk"):

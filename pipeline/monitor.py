@@ -56,6 +56,7 @@ import typer
 
 from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
+from models.segments import ScoreConfig
 from pipeline.common import load_params, setup_logging
 from pipeline.export import read_table, write_table
 
@@ -486,8 +487,6 @@ def main(
     rate with a 95% interval, cost per recovered and per incremental customer, and which
     segments improved. Writes OUT/effects.csv, OUT/report.md and OUT/effects.png.
     """
-    from models.segments import ScoreConfig
-
     setup_logging(verbose)
     config = MonitorConfig.from_params(load_params("monitor", params))
     economics = ScoreConfig.from_params(load_params("score", params)).economics

@@ -64,7 +64,9 @@ from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, read_dat
 from models import tracking
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.policy import recommend, same_coupon_cost
 from models.recovery import UpliftModel
+from models.segments import ScoreConfig, segment
 from pipeline.common import load_params, setup_logging
 from pipeline.export import write_table
 
@@ -321,7 +323,7 @@ def score_customers(
     as_of: str | pd.Timestamp,
     models: ScoringModels,
     featurize: FeaturizeConfig,
-    config: Any,
+    config: ScoreConfig,
     budget: float | str | None = None,
     progress: bool = False,
     coupon_action: str = "sms_coupon",
@@ -346,9 +348,6 @@ def score_customers(
     Raises:
         models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
     """
-    from models.policy import recommend, same_coupon_cost
-    from models.segments import segment
-
     t = pd.Timestamp(as_of).normalize()
     feats = build_features(data, t, featurize)
     scorable, why = history_status(data, feats, t)
@@ -660,8 +659,6 @@ def main(
     status for customers that cannot be scored. Names and phones appear in this file only.
     Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
     """
-    from models.segments import ScoreConfig
-
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")

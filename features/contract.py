@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+
+from features.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +39,13 @@ def write_data_dir(
         twin = path.with_suffix(".csv" if fmt == "parquet" else ".parquet")
         if twin.exists():
             twin.unlink()
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".{fmt}")
-        os.close(fd)
-        try:
-            if fmt == "parquet":
-                tables[name].to_parquet(tmp, index=False)
-            else:
-                tables[name].to_csv(tmp, index=False, date_format="%Y-%m-%d")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        frame = tables[name]
+        if fmt == "parquet":
+            atomic_write(path, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+        else:
+            atomic_write(
+                path, lambda tmp, f=frame: f.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+            )
         written.append(path)
     logger.info("wrote %d tables to %s", len(written), out)
     return written
@@ -663,20 +659,9 @@ def validate_tables(
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
     """Write the rejects table (CSV or Parquet by suffix), atomically; PII is already masked."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            rejects.to_parquet(tmp, index=False)
-        else:
-            rejects.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if Path(path).suffix == ".parquet":
+        return atomic_write(path, lambda tmp: rejects.to_parquet(tmp, index=False))
+    return atomic_write(path, lambda tmp: rejects.to_csv(tmp, index=False))
 
 
 def _empty_rejects() -> pd.DataFrame:

@@ -25,11 +25,11 @@ Used by ``winback score`` (the only file that carries names and phone numbers) a
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from features.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,12 @@ def _check_suffix(path: Path) -> None:
         raise ValueError(f"output must end in .csv or .parquet, got {path.name}")
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, neutralise_text: bool = True) -> Path:
+def write_table(
+    frame: pd.DataFrame,
+    path: str | Path,
+    neutralise_text: bool = True,
+    date_format: str = "%Y-%m-%d",
+) -> Path:
     """Write ``frame`` to ``path`` (CSV or Parquet by suffix) atomically, text neutralised.
 
     Args:
@@ -93,6 +98,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, neutralise_text: bool = T
         path: Target file, ``.csv`` or ``.parquet``; its directory is created if missing.
         neutralise_text: Apply :func:`neutralise` first (on by default; off only for files
             that are never opened in a spreadsheet).
+        date_format: How CSV writes dates (``"%Y-%m-%d %H:%M"`` where the time of day matters).
 
     Returns:
         The path written.
@@ -103,30 +109,13 @@ def write_table(frame: pd.DataFrame, path: str | Path, neutralise_text: bool = T
     path = Path(path)
     _check_suffix(path)
     data = neutralise(frame) if neutralise_text else frame
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".csv":
-            data.to_csv(
-                tmp,
-                index=False,
-                encoding=CSV_ENCODING,
-                # RFC 4180 line ends: with them a cell holding a bare CR or LF is quoted, so
-                # it cannot break a row apart (a "\n"-only terminator leaves CR unquoted).
-                lineterminator="\r\n",
-                date_format="%Y-%m-%d",
-            )
-        else:
-            data.to_parquet(tmp, index=False, engine="pyarrow")
-        # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if path.suffix == ".csv":
+        # RFC 4180 line ends: with them a cell holding a bare CR or LF is quoted, so it cannot
+        # break a row apart (a "\n"-only terminator leaves CR unquoted).
+        options = {"encoding": CSV_ENCODING, "lineterminator": "\r\n", "date_format": date_format}
+        atomic_write(path, lambda tmp: data.to_csv(tmp, index=False, **options))
+    else:
+        atomic_write(path, lambda tmp: data.to_parquet(tmp, index=False, engine="pyarrow"))
     logger.info("wrote %d rows to %s", len(frame), path)
     return path
 

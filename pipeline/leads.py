@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +68,7 @@ from models.leads import (
 )
 from models.lgbm import CalibratedBooster
 from pipeline.common import load_params, setup_logging
+from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,6 @@ TASK_COLUMNS = [
     "region", "consultant_id", "owner", "action", "due_date", "model_interest", "lost_date",
     "lost_reasons", "matched_reasons", "grade", "p_buy", "expected_purchase_date",
 ]  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -518,18 +516,6 @@ def main(
 # --- triggers ------------------------------------------------------------------------------
 
 
-def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells starting with ``= + - @`` (or tab / CR) with ``'`` so a spreadsheet
-    shows them as text instead of running them as formulas (CSV injection)."""
-    out = df.copy()
-    for c in out.columns:
-        if pd.api.types.is_string_dtype(out[c]) or out[c].dtype == object:
-            s = out[c]
-            bad = s.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
-            out[c] = s.where(~bad.astype(bool), "'" + s.astype("str"))
-    return out
-
-
 def task_file(concerned: pd.DataFrame, event: dict[str, Any]) -> pd.DataFrame:
     """The CRM task rows for one event: one per concerned lead, in priority order."""
     t = pd.Timestamp(event["event_date"])
@@ -547,21 +533,8 @@ def task_file(concerned: pd.DataFrame, event: dict[str, Any]) -> pd.DataFrame:
 
 
 def write_tasks(tasks: pd.DataFrame, path: Path) -> Path:
-    """Write the task file atomically (CSV, or Parquet by suffix), formulas neutralised."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safe = neutralise_formulas(tasks)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            safe.to_parquet(tmp, index=False)
-        else:
-            safe.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write the task file like the CRM export: atomic, formulas neutralised, due times kept."""
+    return write_table(tasks, path, date_format="%Y-%m-%d %H:%M")
 
 
 def read_event_file(path: Path) -> dict[str, Any]:

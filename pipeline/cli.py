@@ -18,7 +18,7 @@ from pipeline import monitor as monitor_stage
 from pipeline import policy as policy_stage
 from pipeline import score as score_stage
 from pipeline import train as train_stage
-from pipeline.common import setup_logging
+from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,10 @@ def demo(
 ) -> None:
     """Run the main job end to end on the built-in simulator.
 
-    Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate), then
-    featurizes, trains, evaluates and explains as `winback train` does.
+    Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate),
+    featurizes, trains, evaluates and explains as `winback train` does, compares the win-back
+    policies on the simulator's truth (OUT/policy) and writes the CRM file for the last day
+    (OUT/score/scores.csv).
     """
     setup_logging()
     data_dir = out / "simulate"
@@ -111,8 +113,17 @@ def demo(
         report_file=out / "validate" / "report.json",
     )
     _train_chain(data_dir, out, None)
+    policy_stage.main(data_dir=data_dir, train_dir=out / "train", out=out / "policy")
+    score_stage.main(
+        data_dir=data_dir,
+        out=out / "score" / "scores.csv",
+        through=simulate.SimulationConfig.from_params(load_params("simulate")).end_date,
+        model=str(out / "train"),
+        budget="same_coupon",
+    )
     typer.echo(
-        f"\ndemo done: outputs in {out}/<stage>/, reviewer report in {out}/explain/report.md"
+        f"\ndemo done: outputs in {out}/<stage>/, reviewer report in {out}/explain/report.md, "
+        f"policy comparison in {out}/policy/comparison.csv, CRM file {out}/score/scores.csv"
     )
 
 

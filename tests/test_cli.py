@@ -14,7 +14,20 @@ COMMANDS = sorted(get_command(app).commands)
 
 
 def test_expected_commands_are_registered():
-    assert {"simulate", "validate", "featurize", "features", "demo"} <= set(COMMANDS)
+    assert {
+        "simulate",
+        "validate",
+        "featurize",
+        "features",
+        "train",
+        "evaluate",
+        "explain",
+        "policy",
+        "score",
+        "monitor",
+        "leads",
+        "demo",
+    } <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -49,3 +62,7 @@ def test_demo_small_end_to_end(tmp_path):
     assert "Out-of-time evaluation" in report_md
     for value in customers["name"].tolist()[:200] + customers["phone"].tolist()[:200]:
         assert value not in report_md
+    comparison = pd.read_csv(out / "policy" / "comparison.csv")
+    assert {"model", "same_coupon", "playbook_matrix"} <= set(comparison["policy"])
+    scores = pd.read_csv(out / "score" / "scores.csv", dtype={"customer_id": str})
+    assert sorted(scores["customer_id"]) == sorted(customers["customer_id"])

@@ -211,7 +211,11 @@ def test_missing_optional_tables_give_nan_not_zero():
     assert row(feats, "c1")["visits_lifetime"] == 3
 
 
-def test_leakage_future_events_change_nothing():
+def test_leakage_future_events_change_nothing(monkeypatch):
+    import features.build as fb
+
+    # every region counts, so the region feature is computed (not NaN) and checked too
+    monkeypatch.setattr(fb, "MIN_REGION_ACTIVE", 1)
     base = tables()
     expected = build_features(validate_tables(base), T)
     rng = np.random.default_rng(7)
@@ -275,6 +279,7 @@ def test_leakage_future_events_change_nothing():
         }
         got = build_features(validate_tables(raw), T)
         pd.testing.assert_frame_equal(got, expected)
+    assert row(expected, "c1")["region_overdue_excess"] == 0.0
 
 
 def test_prepared_index_reused_gives_same_result():

@@ -41,6 +41,10 @@ _OFFSET = 1_000_000  # added to day numbers so that they are positive
 _STRIDE = 4_000_000  # > any shifted day number: key = customer * stride + shifted day
 
 KEYS = ["customer_id", "as_of"]
+# A customer is "overdue" when the time since the last visit exceeds this many typical
+# intervals (region_overdue_excess); regions with fewer active customers give NaN.
+OVERDUE_RATIO = 1.5
+MIN_REGION_ACTIVE = 30
 
 
 def to_days(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
@@ -250,6 +254,10 @@ def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureInde
     km = v["mileage_km"].notna().to_numpy()
     ev["mileage"] = _Events(vc[km], vd[km], n, {"km": v["mileage_km"].to_numpy()[km]})
     ev["gaps"] = _running_median_gap(ev["visits"])
+    # Maintenance visits alone: the service schedule (a repair does not reset it).
+    maint = np.where(typed, (vtype == "maintenance").to_numpy(dtype=bool), False)
+    ev["maintenance"] = _Events(vc[maint], vd[maint], n)
+    ev["maintenance_gaps"] = _running_median_gap(ev["maintenance"])
 
     if data.has("app_sessions"):
         a = data.tables["app_sessions"]
@@ -347,6 +355,46 @@ def _not_collected(f: dict[str, np.ndarray], signal: str, nan: np.ndarray) -> No
             f[spec.name] = nan
 
 
+def _region_overdue_excess(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Share of the region's active customers who are overdue, minus the share over all regions.
+
+    "Active" = a visit in ``[T - 365, T)`` and a known typical interval; "overdue" = days since
+    the last visit above ``OVERDUE_RATIO`` times the typical interval. Computed over every
+    customer of the data set from events before each distinct T (a rival opening or a local
+    promotion shows up as a region drifting away faster than the store group); NaN without a
+    region or with fewer than ``MIN_REGION_ACTIVE`` active customers in it.
+    """
+    out = np.full(len(codes), np.nan)
+    region = pd.Categorical(index.customers["region"].astype("string"))
+    reg = np.asarray(region.codes, dtype=np.int64)
+    n_reg = len(region.categories)
+    if n_reg == 0 or len(codes) == 0:
+        return out
+    vis, gp = index.events["visits"], index.events["gaps"]
+    everyone = np.arange(index.n_customers)
+    known = reg >= 0
+    for day in np.unique(t):
+        v_end = vis.pos(everyone, day)
+        last = vis.at(v_end - 1, v_end > vis.first(everyone))
+        g_end = gp.pos(everyone, day)
+        med = gp.at(g_end - 1, g_end > gp.first(everyone), "median_gap")
+        since = day - last
+        active = known & (since <= 365) & (med > 0)
+        overdue = active & (since > OVERDUE_RATIO * np.where(med > 0, med, 1.0))
+        n_act = np.bincount(reg[active], minlength=n_reg)
+        n_over = np.bincount(reg[overdue], minlength=n_reg)
+        if n_act.sum() == 0:
+            continue
+        share = (
+            np.where(n_act >= MIN_REGION_ACTIVE, n_over / np.maximum(n_act, 1), np.nan)
+            - n_over.sum() / n_act.sum()
+        )
+        rows = np.flatnonzero(t == day)
+        r = reg[codes[rows]]
+        out[rows] = np.where(r >= 0, share[np.clip(r, 0, None)], np.nan)
+    return out
+
+
 def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> pd.DataFrame:
     """Features of (customer, day) pairs, each from that customer's events before that day.
 
@@ -407,6 +455,18 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
     f["wait_minutes_last"] = wt.at(wend - 1, wend > w0, "wait")
     f["wait_minutes_mean_365d"] = wt.mean(wt.pos(codes, t - 365), wend, "wait")
     f["tenure_days"] = _since(tf, vis.at(v0, has))
+    mt = ev["maintenance"]
+    m_end = mt.pos(codes, t)
+    f["days_since_last_maintenance"] = _since(tf, mt.at(m_end - 1, m_end > mt.first(codes)))
+    mg = ev["maintenance_gaps"]
+    mg_end = mg.pos(codes, t)
+    f["maintenance_interval_days"] = mg.at(mg_end - 1, mg_end > mg.first(codes), "median_gap")
+    due = f["maintenance_interval_days"] - f["days_since_last_maintenance"]
+    # Without two maintenance visits, fall back to the rhythm of all visits.
+    f["days_until_service_due"] = np.where(
+        np.isnan(due), f["median_visit_interval_days"] - f["days_since_last_visit"], due
+    )
+    f["region_overdue_excess"] = _region_overdue_excess(index, codes, t)
 
     # --- app ---
     if "app" in ev:
@@ -459,6 +519,7 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         price_known = "category" in index.columns_present.get("complaints", ())
         f["price_complaints_365d"] = cp.sum(cstart, cend, "price") if price_known else nan
         f["days_since_last_complaint"] = _since(tf, cp.at(cend - 1, cend > c0))
+        f["service_complaints_365d"] = f["complaints_365d"] - f["price_complaints_365d"]
     else:
         _not_collected(f, "complaints", nan)
 

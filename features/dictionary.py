@@ -55,6 +55,23 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "days_since_last_visit / median_visit_interval_days: above 1 means overdue "
                 "by the customer's own rhythm.", "ratio",
                 "Time since last visit vs own usual interval", "距上次到店 / 平时间隔"),
+    FeatureSpec("days_since_last_maintenance", "recency", _V,
+                "Days from the last maintenance visit (visit_type 'maintenance') to T.", "days",
+                "Days since last maintenance", "距上次保养天数"),
+    FeatureSpec("maintenance_interval_days", "recency", _V,
+                "Median gap between the customer's distinct maintenance visit days before T "
+                "(needs two maintenance visits).", "days", "Typical maintenance interval",
+                "平时保养间隔（中位数）"),
+    FeatureSpec("days_until_service_due", "recency", _V,
+                "maintenance_interval_days - days_since_last_maintenance (without two "
+                "maintenance visits: median_visit_interval_days - days_since_last_visit); "
+                "negative = overdue by that many days.", "days",
+                "Days until the next service is due", "距下次保养到期天数"),
+    FeatureSpec("region_overdue_excess", "recency", _V,
+                "Share of the region's active customers (visit in the last 365 days, known "
+                "typical interval) whose time since the last visit exceeds 1.5 typical "
+                "intervals, minus the same share over all regions, as of T.", "share points",
+                "Region drifting away (overdue share vs all regions)", "本地区客户流失倾向（逾期占比差）"),
     # frequency
     FeatureSpec("visits_90d", "frequency", _V, "Service visits in the last 90 days.", "visits",
                 "Visits in last 90 days", "近90天到店次数"),
@@ -150,6 +167,10 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "Complaints in the last 365 days whose category names price/cost "
                 "(NaN if the file has no category column).", "complaints",
                 "Price complaints in last year", "近一年价格类投诉次数"),
+    FeatureSpec("service_complaints_365d", "satisfaction", _C,
+                "complaints_365d - price_complaints_365d: complaints about waits, repairs or "
+                "staff (NaN if the file has no category column).", "complaints",
+                "Service complaints in last year", "近一年服务类投诉次数"),
     FeatureSpec("days_since_last_complaint", "satisfaction", _C,
                 "Days from the last complaint to T.", "days", "Days since last complaint",
                 "距上次投诉天数"),

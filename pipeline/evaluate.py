@@ -455,6 +455,12 @@ def main(
             f"recovery: uplift model vs playbook scorecard (baseline) vs churn risk (other) on "
             f"{rec['n']} later-campaign rows ({rec['n_control']} control)"
         )
+        for other, d in rec.get("qini_difference", {}).items():
+            typer.echo(
+                f"  Qini uplift model - {other}: {d['difference']:+.4f}, "
+                f"{cfg.bootstrap_level:.0%} bootstrap interval [{d['low']:+.4f}, {d['high']:+.4f}]"
+                f" (model ahead in {d['share_above_zero']:.0%} of {d['rounds']} resamples)"
+            )
     if not rec.get("available"):
         typer.echo(f"\nrecovery: {NO_OUTREACH}")
     for d in decisions.values():

@@ -10,6 +10,7 @@ import pytest
 
 from features.baseline import FORMULA_COLUMNS, SCORECARD_COLUMNS
 from models import evaluate as ev
+from models.metrics import qini_coefficient
 
 
 def _features(days: list[float], spend: list[float] | None = None) -> pd.DataFrame:
@@ -181,6 +182,37 @@ def test_compare_rankings_prefers_planted_uplift() -> None:
     assert result["planted"]["auuc"] > result["random"]["auuc"]
 
 
+def test_qini_difference_interval_planted_vs_random() -> None:
+    x, t, y = _planted()
+    noise = np.random.default_rng(99).uniform(0, 1, len(x))
+    got = ev.qini_difference_interval(y, t, x, noise, rounds=300, seed=1)
+    expected = ev.compare_rankings(y, t, {"a": x, "b": noise})
+    assert got["difference"] == pytest.approx(expected["a"]["qini"] - expected["b"]["qini"])
+    assert 0 < got["low"] < got["difference"] < got["high"]
+    assert got["share_above_zero"] > 0.975 and got["rounds"] == 300
+    # same seed, same interval; a ranking against itself differs by exactly 0
+    assert ev.qini_difference_interval(y, t, x, noise, rounds=300, seed=1) == got
+    same = ev.qini_difference_interval(y, t, x, x, rounds=50)
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+
+
+def test_weighted_sorted_qini_equals_qini_on_repeated_rows() -> None:
+    # A resample that takes row i w_i times is the Qini of the rows repeated w_i times.
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0], dtype="float64")
+    t = np.array([1, 1, 0, 1, 0, 1, 0, 0], dtype="float64")
+    s = np.array([0.9, 0.9, 0.8, 0.5, 0.5, 0.3, 0.2, 0.1])  # two runs of tied scores
+    w = np.array([2, 0, 1, 3, 1, 1, 0, 2], dtype="float64")
+    last = np.r_[s[1:] != s[:-1], True]
+    rep = np.repeat(np.arange(len(y)), w.astype(int))
+    assert ev._sorted_qini(y, t, last, w) == pytest.approx(qini_coefficient(y[rep], t[rep], s[rep]))
+    assert ev._sorted_qini(y, t, last, np.ones(8)) == pytest.approx(qini_coefficient(y, t, s))
+
+
+def test_qini_difference_interval_needs_both_groups() -> None:
+    with pytest.raises(ValueError, match="treated and control"):
+        ev.qini_difference_interval(np.array([1, 0]), np.array([1, 1]), np.ones(2), np.ones(2))
+
+
 def test_compare_rankings_without_control_is_nan() -> None:
     result = ev.compare_rankings(np.array([1, 0]), np.array([1, 1]), {"s": np.array([0.1, 0.2])})
     assert np.isnan(result["s"]["qini"])
@@ -276,6 +308,15 @@ def test_evaluate_recovery_overall_and_per_action() -> None:
     assert sms["n"] == int(frame["action"].isin(["none", "sms_coupon"]).sum())
     assert sms["uplift_model"]["qini"] > sms["churn_risk"]["qini"]
     assert result["observed_uplift"] > 0
+    diff = result["qini_difference"]
+    assert set(diff) == {"scorecard", "churn_risk"}
+    qini = {k: result[k]["qini"] for k in ("uplift_model", "scorecard")}
+    assert diff["scorecard"]["difference"] == pytest.approx(
+        qini["uplift_model"] - qini["scorecard"]
+    )
+    assert diff["scorecard"]["low"] <= diff["scorecard"]["difference"] <= diff["scorecard"]["high"]
+    off = ev.evaluate_recovery(frame, ev.EvaluateConfig(bootstrap_rounds=0))
+    assert "qini_difference" not in off
 
 
 def test_recovery_plot_data() -> None:

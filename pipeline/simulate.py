@@ -611,6 +611,9 @@ class _Sim:
     def run(self) -> None:
         cfg, rng = self.cfg, self.rng
         unpl_mean = 365.0 / cfg.unplanned_visits_per_year
+        return_bound = cfg.natural_return_per_year / 365.0 * 2.5
+        # Upper bound of the daily app-session probability (see _daily_engagement).
+        self._app_bound = cfg.app_session_rate * self.app_affinity * 2
         month_ends = {
             int((np.datetime64(d.date(), "D") - self.day0).astype(int))
             for d in pd.date_range(
@@ -746,9 +749,14 @@ class _Sim:
             # Spontaneous returns of defectors (fading with time away; promotions help).
             dfc = np.flatnonzero((self.state[:k] == DEFECTED) & free)
             if dfc.size:
-                tau = t - self.defect_day[dfc]
-                r = self.reason[dfc]
-                promo = self.promo[self.dealer[dfc], t]
+                # The hazard is at most the base rate x 2.5 (time away only lowers it), so it
+                # is computed only for defectors whose draw is below that bound.
+                u = rng.random(dfc.size)
+                cand = np.flatnonzero(u < return_bound)
+                dc = dfc[cand]
+                tau = t - self.defect_day[dc]
+                r = self.reason[dc]
+                promo = self.promo[self.dealer[dc], t]
                 lam = (
                     cfg.natural_return_per_year
                     / 365.0
@@ -756,7 +764,7 @@ class _Sim:
                     * np.where(r == SERVICE, 0.6, 1.0)
                     * np.where(promo & (r != SERVICE), 2.5, 1.0)
                 )
-                nr = dfc[rng.random(dfc.size) < lam]
+                nr = dc[u[cand] < lam]
                 back = nr[rng.random(nr.size) < REATTACH_PROB[0]]
                 self.state[back] = ATTACHED
                 self.reason[back] = NO_REASON
@@ -782,22 +790,38 @@ class _Sim:
                     self._snapshot(k, t)
 
     def _daily_engagement(self, k: int, t: int) -> None:
-        """App sessions and consultations: both fade as commitment fades."""
+        """App sessions and consultations: both fade as commitment fades.
+
+        Every joined customer draws a uniform number each day, but the probabilities are only
+        computed for the few whose draw falls below an upper bound of their probability
+        (commitment and the state multiplier are at most 1): the same draws, the same
+        floating-point products on those customers, the same events, a fraction of the work.
+        """
         cfg, rng = self.cfg, self.rng
-        st = self.state[:k]
         c = self.commit[:k]
+        # Commitment never leaves [0, 1] in exact arithmetic; allow for rounding anyway.
+        c2_max = max(1.0, float(c.max()) ** 2) if k else 1.0
+        u = rng.random(k)
+        bound = self._app_bound[:k] if c2_max == 1.0 else self._app_bound[:k] * c2_max
+        cand = np.flatnonzero(u < bound)
+        st = self.state[cand]
+        nd = self.next_due[cand]
         state_mult = np.array([1.0, 0.12, 0.03, 0.0])[st]
-        soon = (self.next_due[:k] - t >= 0) & (self.next_due[:k] - t <= 14) & (st == ATTACHED)
-        p_app = cfg.app_session_rate * self.app_affinity[:k] * (c**2) * state_mult * (1 + soon)
-        a = np.flatnonzero(rng.random(k) < p_app)
+        soon = (nd - t >= 0) & (nd - t <= 14) & (st == ATTACHED)
+        cc = c[cand]
+        p_app = cfg.app_session_rate * self.app_affinity[cand] * (cc**2) * state_mult * (1 + soon)
+        a = cand[u[cand] < p_app]
         self._emit(
             "app_sessions",
             a,
             np.full(a.size, t, np.int32),
             (1 + rng.poisson(0.4 + 1.2 * self.app_affinity[a])).astype(np.int16),
         )
-        p_con = cfg.consultation_rate * (c**2) * np.array([1.0, 0.1, 0.0, 0.0])[st]
-        ci = np.flatnonzero(rng.random(k) < p_con)
+        u = rng.random(k)
+        cand = np.flatnonzero(u < cfg.consultation_rate * c2_max)
+        cc = c[cand]
+        p_con = cfg.consultation_rate * (cc**2) * np.array([1.0, 0.1, 0.0, 0.0])[self.state[cand]]
+        ci = cand[u[cand] < p_con]
         self._emit("consultations", ci, np.full(ci.size, t, np.int32), self._channel(ci))
 
     def _snapshot(self, k: int, t: int) -> None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import FeaturizeConfig
 from features.contract import DataSet
@@ -177,7 +179,12 @@ class FeatureIndex:
 
 
 def _codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
-    codes = pd.Categorical(ids, categories=index).codes
+    # Arrow hashing: pd.Categorical on Arrow strings is several times slower at scale.
+    codes = (
+        pc.index_in(pa.array(ids.astype("str")), value_set=pa.array(index.astype("str")))
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+    )
     if (codes < 0).any():
         raise ValueError(f"{int((codes < 0).sum())} event row(s) name an unknown customer_id")
     return codes.astype(np.int64)
@@ -201,13 +208,48 @@ def _running_median_gap(ev: _Events) -> _Events:
     gap = np.zeros(len(codes), dtype="float64")
     gap[1:] = days[1:] - days[:-1]
     codes, days, gap = codes[has_prev], days[has_prev], gap[has_prev]
-    if len(gap):
-        med = (
-            pd.Series(gap).groupby(codes, sort=False).expanding().median().to_numpy(dtype="float64")
-        )
-    else:
-        med = np.empty(0)
+    med = _expanding_median(gap, codes)
     return _Events(codes, days, len(ev.start) - 1, {"gap": gap, "median_gap": med})
+
+
+def _expanding_median(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Median of each group's values so far (pandas' ``groupby().expanding().median()``).
+
+    ``codes`` must be sorted so that each group is contiguous. Instead of one Python-level
+    window per group, step j handles the j-th value of every group that has one at once:
+    each such group keeps its first j values as a sorted row, the new value is inserted at
+    its rank and the middle of the row read off. Groups are ordered longest first so the
+    groups still running at step j are a prefix. Time is O(sum of squared group sizes) in
+    vectorised numpy (groups are a customer's visits: short), memory O(len(values)).
+    """
+    n = len(values)
+    out = np.empty(n, dtype="float64")
+    if n == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    by_length = np.argsort(-lengths, kind="stable")
+    g_start, g_len = starts[by_length], lengths[by_length]
+    # n_running[j]: groups with more than j values
+    n_running = np.searchsorted(-g_len, -np.arange(1, g_len[0] + 1), side="right")
+    srt = np.empty((len(g_start), 0), dtype="float64")
+    for j in range(int(g_len[0])):
+        na = int(n_running[j])
+        srt = srt[:na]
+        x = values[g_start[:na] + j][:, None]
+        rank = (srt < x).sum(axis=1, keepdims=True)
+        col = np.arange(j + 1)[None, :]
+        pad = np.zeros((na, 1))
+        # insert x at its rank: the sorted row shifts right from there
+        srt = np.where(
+            col < rank,
+            np.concatenate([srt, pad], axis=1),
+            np.where(col == rank, x, np.concatenate([pad, srt], axis=1)),
+        )
+        m = j + 1
+        mid = srt[:, m // 2] if m % 2 else (srt[:, m // 2 - 1] + srt[:, m // 2]) / 2
+        out[g_start[:na] + j] = mid
+    return out
 
 
 def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureIndex:

@@ -797,13 +797,14 @@ def _duplicated_rows(df: pd.DataFrame, date_column: str, known_ids: pd.Index) ->
         pyarrow.array(df["customer_id"].astype("str")),
         value_set=pyarrow.array(known_ids.astype("str")),
     )
-    key = pd.DataFrame(
-        {
-            "customer": codes.fill_null(-1).to_numpy(zero_copy_only=False),
-            "day": df[date_column].to_numpy(dtype="datetime64[ns]").view("int64"),
-        }
+    day = df[date_column].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").view("int64")
+    day = np.where(day == np.iinfo(np.int64).min, 0, day)  # NaT
+    span = int(day.max() - day.min()) + 1 if len(day) else 1
+    key = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64") * span + (
+        day - (day.min() if len(day) else 0)
     )
-    maybe = key.duplicated(keep=False).to_numpy()
+    # Same customer and calendar day: a superset of the exact duplicates, hashed as one int.
+    maybe = pd.Series(key).duplicated(keep=False).to_numpy()
     dup = np.zeros(len(df), dtype=bool)
     if maybe.any():
         dup[maybe] = df[maybe].duplicated(keep="first").to_numpy()

@@ -90,7 +90,16 @@ class _Events:
         if name not in self._cum:
             v = self.values[name] if name != "_one" else np.ones(len(self))
             ok = ~np.isnan(v)
-            s = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+            # Running sums restart at every customer, so a window's sum is computed from that
+            # customer's own values only: the same bits whatever other customers the data set
+            # (or a partition of it, pipeline.engine) holds, and no rounding error growing with
+            # the size of the data set. Counts are integers: one global running count is exact.
+            s = (
+                pd.Series(np.where(ok, v, 0.0))
+                .groupby(self.codes, sort=False)
+                .cumsum()
+                .to_numpy(dtype="float64")
+            )
             n = np.concatenate([[0], np.cumsum(ok)])
             self._cum[name] = (s, n)
         return self._cum[name]
@@ -101,9 +110,18 @@ class _Events:
         return (n[hi] - n[lo]).astype("float64")
 
     def sum(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
-        """Sum of the non-missing ``name`` over index range [lo, hi)."""
+        """Sum of the non-missing ``name`` over index range [lo, hi) (one customer's events)."""
         s, _ = self._cumsums(name)
-        return s[hi] - s[lo]
+        some = hi > lo
+        if not some.any():
+            return np.zeros(len(lo))
+        last = np.where(some, hi - 1, 0)
+        first = np.where(some, lo, 0)
+        # the running sum before lo counts only if lo is not the customer's first event
+        before = some & (first > 0)
+        before &= self.codes[np.where(before, first - 1, 0)] == self.codes[first]
+        prior = np.where(before, s[np.where(before, first - 1, 0)], 0.0)
+        return np.where(some, s[last] - prior, 0.0)
 
     def mean(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
         """Mean of the non-missing ``name`` over [lo, hi); NaN where there is none."""

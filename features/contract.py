@@ -378,6 +378,7 @@ def read_data_dir(
     data_dir: str | Path,
     as_of: str | pd.Timestamp | None = None,
     max_invalid_share: float = 0.2,
+    require_rows: bool = True,
 ) -> DataSet:
     """Read a data directory and validate it against the contract.
 
@@ -385,6 +386,7 @@ def read_data_dir(
         data_dir: Directory with ``<table>.parquet`` or ``<table>.csv`` files.
         as_of: Cut-off date; events dated after it are set aside. None skips the check.
         max_invalid_share: See :func:`validate_tables`.
+        require_rows: See :func:`validate_tables`.
 
     Returns:
         The validated :class:`DataSet`.
@@ -404,7 +406,9 @@ def read_data_dir(
             violations.append(Violation(str(path), RULE_UNREADABLE, detail=str(exc)[:200]))
     if violations:
         raise ContractError(violations)
-    return validate_tables(raw, as_of, max_invalid_share, files=files, source=root)
+    return validate_tables(
+        raw, as_of, max_invalid_share, files=files, source=root, require_rows=require_rows
+    )
 
 
 def validate_tables(
@@ -413,6 +417,7 @@ def validate_tables(
     max_invalid_share: float = 0.2,
     files: dict[str, Path] | None = None,
     source: Path | None = None,
+    require_rows: bool = True,
 ) -> DataSet:
     """Validate contract tables given as frames (as read from files, or built in memory).
 
@@ -432,6 +437,8 @@ def validate_tables(
             systematic problem such as a wrong date format is an error, not a reject.
         files: The file each table came from, for messages; defaults to ``<table>``.
         source: The directory the tables came from, if any.
+        require_rows: Refuse an empty required table. False for one partition of a larger
+            data set (``pipeline.engine``), where emptiness is checked on the whole set.
 
     Returns:
         The validated :class:`DataSet`.
@@ -476,7 +483,7 @@ def validate_tables(
                     f"found columns: {', '.join(map(str, raw[name].columns)) or 'none'}",
                 )
             )
-        if spec.required and not missing and len(raw[name]) == 0:
+        if require_rows and spec.required and not missing and len(raw[name]) == 0:
             violations.append(Violation(str(path), RULE_EMPTY_TABLE, detail="no data rows"))
     if violations:
         raise ContractError(violations)

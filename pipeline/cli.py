@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import evaluate, explain, featurize, simulate, validate
+from pipeline import engine, evaluate, explain, featurize, simulate, validate
 from pipeline import train as train_stage
 from pipeline.common import setup_logging
 
@@ -32,6 +32,7 @@ app.command("featurize")(featurize.main)
 app.command("features")(featurize.features)
 app.command("evaluate")(evaluate.main)
 app.command("explain")(explain.main)
+app.command("partition")(engine.main)
 
 
 def _train_chain(data_dir: Path, out: Path, params: Path | None) -> None:

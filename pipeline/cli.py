@@ -14,6 +14,9 @@ from typing import Annotated
 import typer
 
 from pipeline import engine, evaluate, explain, featurize, simulate, validate
+from pipeline import monitor as monitor_stage
+from pipeline import policy as policy_stage
+from pipeline import score as score_stage
 from pipeline import train as train_stage
 from pipeline.common import setup_logging
 
@@ -32,6 +35,9 @@ app.command("featurize")(featurize.main)
 app.command("features")(featurize.features)
 app.command("evaluate")(evaluate.main)
 app.command("explain")(explain.main)
+app.command("policy")(policy_stage.main)
+app.command("score")(score_stage.main)
+app.command("monitor")(monitor_stage.main)
 app.command("partition")(engine.main)
 
 

@@ -1,0 +1,557 @@
+"""``winback monitor``: did the win-back contacts since a score file bring customers back?
+
+Usage:
+    ``winback monitor SCORE_FILE DATA_DIR --out DIR [--until DATE] [--params params.yaml]``
+    (also ``python -m pipeline.monitor``).
+
+The monthly check the playbooks ask for. Input: a past ``winback score`` file (its ``as_of``,
+``segment`` and expected ``uplift`` per customer) and a data directory with what happened
+since — the outreach log (who was contacted with which action, and the randomized
+**control** group who was picked but deliberately not contacted) and the service visits.
+
+For each customer, the first outreach row on or after the score's as-of date is "what was
+done". A customer *returned within w days* if they have a service visit in
+``(contact_date, contact_date + w]`` (the recovery label's convention). For every window
+``w`` in ``monitor.windows_days`` (30, 60, 90) and for each segment × action, each segment,
+each action, and overall:
+
+* win-back rate of the contacted (``group == treatment``) and of the control customers of the
+  same segment(s); **incremental** rate = contacted − control, with a 95% Agresti–Caffo
+  interval (add one return and one non-return to each group; good coverage for small groups);
+* verdict: ``improved`` (interval above 0), ``worse`` (below 0), ``no evidence`` (spans 0),
+  ``too few`` (fewer than ``min_group_size`` contacted or control customers);
+* cost = contact cost from the outreach log + the coupon's face value for every contacted
+  coupon customer who returned (``score.economics.coupon_value`` / ``coupon_actions``: the
+  coupon comes off the return invoice; the log does not record redemption, so a return is
+  read as a redemption); cost per recovered customer and per *incremental* recovery;
+* the score's expected uplift (mean ``uplift`` of the contacted customers whose action was the
+  score's recommended one) and whether the measured interval contains it (``as expected``,
+  ``better than expected``, ``worse than expected``) — read at the recovery label's response
+  window (``featurize.response_window_days``, 60 days), the window the uplift refers to.
+
+**Censoring**: a contact's w-day window is observed only if ``contact_date + w`` is on or
+before the data's last day (``--until``, default: the latest event date in DATA_DIR); rates use
+observed contacts only and each row says ``observed``, ``partial (k of n observed)`` or
+``censored`` (no contact observed long enough: no rates).
+
+Writes ``OUT/effects.csv`` (every row above), ``OUT/report.md`` and ``OUT/effects.png``. No
+names or phone numbers are read from the score file.
+
+On the simulator, score at a mid-history date and monitor with the same directory: the
+campaigns after that date are "what was done".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from features.config import FeaturizeConfig, config_from_params
+from features.contract import TABLES, ContractError, read_data_dir
+from pipeline.common import load_params, setup_logging
+from pipeline.export import read_table, write_table
+
+logger = logging.getLogger(__name__)
+
+TREATMENT, CONTROL = "treatment", "control"
+ALL = "all"
+UNSCORED = "unscored"
+IMPROVED, WORSE, NO_EVIDENCE, TOO_FEW = "improved", "worse", "no evidence", "too few"
+OBSERVED, CENSORED = "observed", "censored"
+LEVELS = ("segment × action", "segment", "action", "all")
+#: Columns read from the score file (never name or phone).
+SCORE_COLUMNS = ("customer_id", "as_of", "segment", "recommended_action", "uplift")
+EFFECT_COLUMNS = [
+    "window_days",
+    "level",
+    "segment",
+    "action",
+    "window_status",
+    "n_treated",
+    "n_control",
+    "returned_treated",
+    "returned_control",
+    "rate_treated",
+    "rate_control",
+    "incremental",
+    "ci_low",
+    "ci_high",
+    "verdict",
+    "cost",
+    "cost_per_recovered",
+    "incremental_recoveries",
+    "cost_per_incremental",
+    "expected_uplift",
+    "n_expected",
+    "vs_expected",
+]
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The ``monitor:`` block of params.yaml.
+
+    Attributes:
+        windows_days: Follow-up windows after the contact (days).
+        confidence: Confidence level of the incremental-rate interval.
+        min_group_size: Fewer contacted or control customers than this → verdict ``too few``.
+    """
+
+    windows_days: tuple[int, ...] = (30, 60, 90)
+    confidence: float = 0.95
+    min_group_size: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.windows_days or any(int(w) <= 0 for w in self.windows_days):
+            raise ValueError(f"monitor.windows_days must be positive days, got {self.windows_days}")
+        if list(self.windows_days) != sorted(set(self.windows_days)):
+            raise ValueError(f"monitor.windows_days must be increasing, got {self.windows_days}")
+        if not 0.5 <= self.confidence < 1.0:
+            raise ValueError(f"monitor.confidence must be in [0.5, 1), got {self.confidence}")
+        if self.min_group_size < 1:
+            raise ValueError("monitor.min_group_size must be >= 1")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> MonitorConfig:
+        """Build from the ``monitor:`` block (unknown keys fail loudly)."""
+        return config_from_params(cls, params, "monitor")
+
+
+def score_as_of(score: pd.DataFrame) -> pd.Timestamp:
+    """The one as-of date of a score file.
+
+    Raises:
+        ValueError: The file has no ``as_of`` column, or several dates.
+    """
+    if "as_of" not in score.columns:
+        raise ValueError("the score file has no 'as_of' column: is it a `winback score` file?")
+    dates = pd.to_datetime(score["as_of"].dropna()).dt.normalize().unique()
+    if len(dates) != 1:
+        raise ValueError(f"the score file must have exactly one as_of date, found {len(dates)}")
+    return pd.Timestamp(dates[0])
+
+
+def contacts_since(score: pd.DataFrame, outreach: pd.DataFrame, as_of: pd.Timestamp):
+    """Each customer's first outreach row on or after ``as_of``, with the score's columns.
+
+    Args:
+        score: The score file (``customer_id``, ``segment``, ``recommended_action``,
+            ``uplift``).
+        outreach: The contract outreach table.
+        as_of: The score's as-of date.
+
+    Returns:
+        One row per contacted or control customer: customer_id, contact_date, action, group,
+        cost, segment (``unscored`` for customers not in the score file),
+        recommended_action, expected_uplift.
+    """
+    rows = outreach.loc[outreach["contact_date"].dt.normalize() >= as_of].copy()
+    rows["_order"] = np.arange(len(rows))
+    rows = rows.sort_values(["customer_id", "contact_date", "_order"], kind="stable")
+    first = rows.drop_duplicates("customer_id", keep="first").drop(columns="_order")
+    keep = [c for c in SCORE_COLUMNS if c in score.columns and c != "as_of"]
+    info = score[keep].drop_duplicates("customer_id").set_index("customer_id")
+    out = first[["customer_id", "contact_date", "action", "group", "cost"]].copy()
+    out["segment"] = out["customer_id"].map(info.get("segment", pd.Series(dtype="str")))
+    out["segment"] = out["segment"].fillna(UNSCORED).astype("str")
+    rec = info.get("recommended_action", pd.Series(dtype="str"))
+    out["recommended_action"] = out["customer_id"].map(rec)
+    up = info.get("uplift", pd.Series(dtype="float64"))
+    out["expected_uplift"] = out["customer_id"].map(up).astype("float64")
+    return out.sort_values(["contact_date", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+def returned_within(
+    contacts: pd.DataFrame, visits: pd.DataFrame, windows: tuple[int, ...]
+) -> pd.DataFrame:
+    """``returned_<w>d``: a service visit in ``(contact, contact + w]`` (days), per contact."""
+    days = contacts[["customer_id", "contact_date"]].reset_index()
+    v = visits[["customer_id", "visit_date"]]
+    pairs = days.merge(v, on="customer_id", how="inner")
+    delta = (pairs["visit_date"].dt.normalize() - pairs["contact_date"].dt.normalize()).dt.days
+    out = pd.DataFrame(index=contacts.index)
+    for w in windows:
+        hit = pairs.loc[(delta > 0) & (delta <= w), "index"].unique()
+        out[f"returned_{w}d"] = contacts.index.isin(hit)
+    return out
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+def incremental_interval(
+    x1: int, n1: int, x0: int, n0: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Agresti–Caffo interval of ``x1/n1 − x0/n0`` (NaN when a group is empty)."""
+    if n1 == 0 or n0 == 0:
+        return math.nan, math.nan
+    p1, p0 = (x1 + 1) / (n1 + 2), (x0 + 1) / (n0 + 2)
+    se = math.sqrt(p1 * (1 - p1) / (n1 + 2) + p0 * (1 - p0) / (n0 + 2))
+    z = _z(confidence)
+    return p1 - p0 - z * se, p1 - p0 + z * se
+
+
+def _verdict(lo: float, hi: float, n1: int, n0: int, min_n: int) -> str:
+    if n1 < min_n or n0 < min_n or math.isnan(lo):
+        return TOO_FEW
+    if lo > 0:
+        return IMPROVED
+    if hi < 0:
+        return WORSE
+    return NO_EVIDENCE
+
+
+def _group_row(
+    treated: pd.DataFrame,
+    control: pd.DataFrame,
+    w: int,
+    config: MonitorConfig,
+    coupon_value: float,
+    coupon_actions: tuple[str, ...],
+    expected_window: int,
+) -> dict[str, Any]:
+    col = f"returned_{w}d"
+    obs_t, obs_c = treated[treated[f"observed_{w}d"]], control[control[f"observed_{w}d"]]
+    n_all = len(treated) + len(control)
+    n_obs = len(obs_t) + len(obs_c)
+    if n_obs == 0:
+        status = CENSORED
+    elif n_obs == n_all:
+        status = OBSERVED
+    else:
+        status = f"partial ({n_obs} of {n_all} observed)"
+    n1, n0 = len(obs_t), len(obs_c)
+    x1, x0 = int(obs_t[col].sum()), int(obs_c[col].sum())
+    r1 = x1 / n1 if n1 else math.nan
+    r0 = x0 / n0 if n0 else math.nan
+    inc = r1 - r0
+    lo, hi = incremental_interval(x1, n1, x0, n0, config.confidence)
+    coupon = obs_t["action"].isin(coupon_actions) & obs_t[col]
+    cost = float(obs_t["cost"].sum() + coupon_value * coupon.sum())
+    inc_rec = inc * n1 if n1 else math.nan
+    exp_rows = obs_t[obs_t["action"] == obs_t["recommended_action"]]["expected_uplift"].dropna()
+    expected = float(exp_rows.mean()) if len(exp_rows) else math.nan
+    vs = ""
+    if w == expected_window and len(exp_rows) and not math.isnan(lo):
+        vs = (
+            "better than expected"
+            if lo > expected
+            else "worse than expected"
+            if hi < expected
+            else "as expected"
+        )
+    return {
+        "window_days": w,
+        "window_status": status,
+        "n_treated": n1,
+        "n_control": n0,
+        "returned_treated": x1,
+        "returned_control": x0,
+        "rate_treated": r1,
+        "rate_control": r0,
+        "incremental": inc,
+        "ci_low": lo,
+        "ci_high": hi,
+        "verdict": _verdict(lo, hi, n1, n0, config.min_group_size),
+        "cost": cost,
+        "cost_per_recovered": cost / x1 if x1 else math.nan,
+        "incremental_recoveries": inc_rec,
+        "cost_per_incremental": cost / inc_rec if inc_rec and inc_rec > 0 else math.nan,
+        "expected_uplift": expected,
+        "n_expected": len(exp_rows),
+        "vs_expected": vs,
+    }
+
+
+def effect_table(
+    contacts: pd.DataFrame,
+    visits: pd.DataFrame,
+    data_end: pd.Timestamp,
+    config: MonitorConfig | None = None,
+    coupon_value: float = 0.0,
+    coupon_actions: tuple[str, ...] = (),
+    expected_window_days: int = 60,
+) -> pd.DataFrame:
+    """Win-back rates of contacted vs control customers by segment and action, per window.
+
+    Args:
+        contacts: :func:`contacts_since` output.
+        visits: The service_visits table.
+        data_end: Last day of observation (windows ending after it are censored).
+        config: Windows, confidence, minimum group size.
+        coupon_value: Coupon face value counted for every returned coupon customer.
+        coupon_actions: Actions carrying the coupon.
+        expected_window_days: The window the score's uplift refers to (the recovery label's
+            response window, ``featurize.response_window_days``); the measured interval is
+            compared with the expected uplift at this window only.
+
+    Returns:
+        :data:`EFFECT_COLUMNS`, one row per window × (segment × action | segment | action |
+        all); control customers are compared with the treated of the same segment(s).
+    """
+    cfg = config or MonitorConfig()
+    c = pd.concat([contacts, returned_within(contacts, visits, cfg.windows_days)], axis=1)
+    end = pd.Timestamp(data_end).normalize()
+    for w in cfg.windows_days:
+        c[f"observed_{w}d"] = c["contact_date"].dt.normalize() + pd.Timedelta(days=w) <= end
+    treated_all = c[c["group"] == TREATMENT]
+    control_all = c[c["group"] == CONTROL]
+    rows = []
+    segments = sorted(c["segment"].unique())
+    actions = sorted(treated_all["action"].unique())
+    groups: list[tuple[str, str, str, pd.DataFrame, pd.DataFrame]] = []
+    for seg in segments:
+        t_seg = treated_all[treated_all["segment"] == seg]
+        c_seg = control_all[control_all["segment"] == seg]
+        for a in sorted(t_seg["action"].unique()):
+            groups.append((LEVELS[0], seg, a, t_seg[t_seg["action"] == a], c_seg))
+        groups.append((LEVELS[1], seg, ALL, t_seg, c_seg))
+    for a in actions:
+        groups.append((LEVELS[2], ALL, a, treated_all[treated_all["action"] == a], control_all))
+    groups.append((LEVELS[3], ALL, ALL, treated_all, control_all))
+    for w in cfg.windows_days:
+        for level, seg, a, t, ctl in groups:
+            row = {"level": level, "segment": seg, "action": a}
+            row.update(
+                _group_row(t, ctl, w, cfg, coupon_value, coupon_actions, expected_window_days)
+            )
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    return out
+
+
+def data_end_of(data) -> pd.Timestamp:
+    """The latest event date in a data set (the observation end)."""
+    ends = []
+    for name, df in data.tables.items():
+        col = TABLES[name].date_column
+        if col and len(df):
+            ends.append(df[col].max())
+    if not ends:
+        raise ValueError("the data directory has no dated events")
+    return pd.Timestamp(max(ends)).normalize()
+
+
+def _fmt(x: Any, pct: bool = False, money: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if pct:
+        return f"{100 * x:.1f}%"
+    if money:
+        return f"¥{x:,.0f}"
+    return f"{x:,}" if isinstance(x, int | np.integer) else f"{x:,.2f}"
+
+
+def _md_table(frame: pd.DataFrame) -> list[str]:
+    cols = [
+        ("segment", "segment", {}),
+        ("action", "action", {}),
+        ("window_status", "window", {}),
+        ("n_treated", "contacted", {}),
+        ("n_control", "control", {}),
+        ("rate_treated", "rate contacted", {"pct": True}),
+        ("rate_control", "rate control", {"pct": True}),
+        ("incremental", "incremental", {"pct": True}),
+        ("ci_low", "95% low", {"pct": True}),
+        ("ci_high", "95% high", {"pct": True}),
+        ("verdict", "verdict", {}),
+        ("cost_per_recovered", "cost / recovered", {"money": True}),
+        ("cost_per_incremental", "cost / incremental", {"money": True}),
+        ("expected_uplift", "expected uplift", {"pct": True}),
+        ("vs_expected", "vs expected", {}),
+    ]
+    lines = [
+        "| " + " | ".join(t for _, t, _ in cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    for _, r in frame.iterrows():
+        cells = []
+        for key, _, kw in cols:
+            v = r[key]
+            cells.append(str(v).replace("|", "\\|") if isinstance(v, str) else _fmt(v, **kw))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def build_report(
+    effects: pd.DataFrame,
+    as_of: pd.Timestamp,
+    data_end: pd.Timestamp,
+    n_contacts: int,
+    config: MonitorConfig,
+) -> str:
+    """The Markdown effect report: windows, overall and per-segment results, verdicts."""
+    lines = [
+        f"# Win-back effect report: contacts since {as_of:%Y-%m-%d}",
+        "",
+        f"Observed until {data_end:%Y-%m-%d}; {n_contacts} customers picked since the score "
+        "(first outreach row each; control = picked but not contacted, randomized).",
+        "A window counts a return if a service visit falls in (contact, contact + window]. "
+        f"Intervals: {config.confidence:.0%} Agresti–Caffo for contacted − control.",
+        "",
+        "## Windows",
+        "",
+    ]
+    overall = effects[effects["level"] == "all"]
+    for _, r in overall.iterrows():
+        lines.append(f"- {r['window_days']} days: {r['window_status']}")
+    observed = overall.loc[overall["window_status"] != CENSORED, "window_days"]
+    lines += ["", "## Overall and by action", ""]
+    top = effects[effects["level"].isin(["all", "action"])]
+    for w in config.windows_days:
+        part = top[top["window_days"] == w]
+        lines += [f"### {w} days", "", *_md_table(part), ""]
+    if len(observed):
+        w = int(observed.max())
+        seg = effects[(effects["level"] == "segment") & (effects["window_days"] == w)]
+        lines += [f"## By segment ({w} days, the longest observed window)", ""]
+        lines += [*_md_table(seg), ""]
+        for verdict in (IMPROVED, NO_EVIDENCE, WORSE, TOO_FEW):
+            names = seg.loc[seg["verdict"] == verdict, "segment"].tolist()
+            lines.append(f"- **{verdict}**: {', '.join(names) if names else 'none'}")
+        cells = effects[(effects["level"] == LEVELS[0]) & (effects["window_days"] == w)]
+        lines += ["", f"## By segment and action ({w} days)", "", *_md_table(cells), ""]
+    else:
+        lines += ["No window is observed yet: every contact is too recent.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot_effects(effects: pd.DataFrame, path: str | Path) -> Path:
+    """Incremental win-back rate (with interval) per segment, one panel per observed window."""
+    from matplotlib.figure import Figure
+
+    seg = effects[
+        (effects["level"].isin(["segment", "all"])) & (effects["window_status"] != CENSORED)
+    ]
+    windows = sorted(seg["window_days"].unique())
+    fig = Figure(figsize=(4.5 * max(len(windows), 1), 0.35 * max(seg["segment"].nunique(), 1) + 2))
+    axes = fig.subplots(1, max(len(windows), 1), squeeze=False)[0]
+    if not windows:
+        axes[0].text(0.5, 0.5, "no observed window yet", ha="center", va="center")
+        axes[0].set_axis_off()
+    for ax, w in zip(axes, windows, strict=False):
+        part = seg[seg["window_days"] == w].reset_index(drop=True)
+        y = np.arange(len(part))
+        inc = part["incremental"].to_numpy(dtype="float64")
+        lo = inc - part["ci_low"].to_numpy(dtype="float64")
+        hi = part["ci_high"].to_numpy(dtype="float64") - inc
+        colours = part["verdict"].map(
+            {IMPROVED: "tab:green", WORSE: "tab:red", NO_EVIDENCE: "tab:gray", TOO_FEW: "tab:olive"}
+        )
+        ax.barh(y, inc, color=colours.tolist(), alpha=0.7)
+        ax.errorbar(inc, y, xerr=np.vstack([lo, hi]), fmt="none", ecolor="black", capsize=2)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, part["segment"].where(part["level"] != "all", "ALL").tolist())
+        ax.set_xlabel("incremental win-back rate (contacted − control)")
+        ax.set_title(f"{w} days after contact")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def main(
+    score_file: Annotated[
+        Path, typer.Argument(help="A past `winback score` file (.csv/.parquet).")
+    ],
+    data_dir: Annotated[
+        Path, typer.Argument(help="Contract data directory with the outreach log and visits.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/monitor"),
+    until: Annotated[
+        str | None,
+        typer.Option(help="Last observed day (default: the latest event date in DATA_DIR)."),
+    ] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option(help="params.yaml ('monitor', 'score' and 'featurize' blocks)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Effect report: win-back rate of contacted vs control customers since a score file.
+
+    By segment and action after 30, 60 and 90 days (observed windows only), the incremental
+    rate with a 95% interval, cost per recovered and per incremental customer, and which
+    segments improved. Writes OUT/effects.csv, OUT/report.md and OUT/effects.png.
+    """
+    from models.segments import ScoreConfig
+
+    setup_logging(verbose)
+    config = MonitorConfig.from_params(load_params("monitor", params))
+    economics = ScoreConfig.from_params(load_params("score", params)).economics
+    featurize = FeaturizeConfig.from_params(load_params("featurize", params))
+    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    try:
+        score = read_table(score_file)
+        as_of = score_as_of(score)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {score_file}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    score = score[[c for c in SCORE_COLUMNS if c in score.columns]]  # never name or phone
+    try:
+        data = read_data_dir(data_dir, None, max_invalid)
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    if not data.has("outreach"):
+        typer.echo(f"error: {data_dir} has no outreach log: nothing to monitor", err=True)
+        raise typer.Exit(code=1)
+    end = pd.Timestamp(until).normalize() if until else data_end_of(data)
+    contacts = contacts_since(score, data.tables["outreach"], as_of)
+    effects = effect_table(
+        contacts,
+        data.service_visits,
+        end,
+        config,
+        economics.coupon_value,
+        tuple(economics.coupon_actions),
+        featurize.response_window_days,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(effects, out / "effects.csv")
+    report = build_report(effects, as_of, end, len(contacts), config)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    plot_effects(effects, out / "effects.png")
+    summary = effects[effects["level"] == "all"]
+    censored = summary.loc[summary["window_status"] == CENSORED, "window_days"].tolist()
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "as_of": f"{as_of:%Y-%m-%d}",
+                "until": f"{end:%Y-%m-%d}",
+                "contacts": len(contacts),
+                "censored_windows": censored,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    typer.echo(
+        f"{len(contacts)} customers picked since {as_of:%Y-%m-%d}, observed until {end:%Y-%m-%d}"
+        + (f"; censored windows: {censored}" if censored else "")
+    )
+    for _, r in summary.iterrows():
+        typer.echo(
+            f"  {r['window_days']:>3} days ({r['window_status']}): contacted "
+            f"{_fmt(r['rate_treated'], pct=True)} vs control {_fmt(r['rate_control'], pct=True)}"
+            f", incremental {_fmt(r['incremental'], pct=True)} "
+            f"[{_fmt(r['ci_low'], pct=True)}, {_fmt(r['ci_high'], pct=True)}] → {r['verdict']}; "
+            f"cost per recovered {_fmt(r['cost_per_recovered'], money=True)}"
+        )
+    typer.echo(f"written to {out}/effects.csv, report.md, effects.png")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,393 @@
+"""Stage ``policy``: the model policy vs the two policies stores run today, on the simulator's truth.
+
+Usage: ``python -m pipeline.policy DATA_DIR TRAIN_DIR --out out/policy [--params params.yaml]``
+(the DVC stage; ``winback policy`` is the same code). DATA_DIR must hold
+``truth/response.parquet`` (a simulator output): the true P(return within the response window)
+of every customer under every arm at the simulation's end date.
+
+Day convention: the truth is the state at the **end** of its ``as_of`` day (the simulator's
+last day, whose visits are in the data), so features are built as of the next day — events up
+to and including ``as_of``. Churn risk and uplift come from TRAIN_DIR's saved models; segments
+and the three policies follow ``score:`` (the money model) and ``policy:`` (budget, sweep).
+
+Writes to OUT:
+
+* ``metrics.json`` — DVC metrics: the three policies at the default budget, the model's value
+  per cost relative to each comparator and whether the issue's targets (1.5× same coupon,
+  1.2× playbook matrix) are met;
+* ``comparison.csv`` — the table at the default budget (also printed);
+* ``sweep.csv`` and ``plots/sweep/<policy>.csv`` — every policy at each budget share (plot data
+  for ``dvc plots``), ``figures/budget_sweep.png``;
+* ``allocations.parquet`` — per customer: stage, segment and each policy's action and whether it
+  was selected at the default budget (no names or phones).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from matplotlib.figure import Figure
+
+from features.baseline import baseline_scores
+from features.build import build_features
+from features.config import FeaturizeConfig, config_from_params
+from features.contract import ContractError, DataSet, read_data_dir
+from models import policy as pol
+from models.evaluate import jsonable
+from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.segments import ScoreConfig, segment
+from pipeline.common import load_params, setup_logging
+
+logger = logging.getLogger(__name__)
+
+TRUTH_FILE = Path("truth") / "response.parquet"
+CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
+SWEEP_METRICS = ("incremental_value", "cost", "value_per_cost", "incremental_returns", "roi")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The ``policy:`` block of params.yaml.
+
+    Attributes:
+        budget: Total expected cost (CNY) of each policy; None = what the same coupon to every
+            lapsed customer costs (what a store spends today).
+        sweep: Budget shares of that default to compare the policies at as well.
+        coupon_action: The action of the same-coupon comparator.
+        playbook_pre_churn: How the playbook comparator finds pre-churn customers:
+            ``formula`` (the playbook's own risk formula at or above ``pre_churn_low``, as a
+            store without a model would) or ``model`` (the segments' model-based stage).
+        target_vs_same_coupon: Issue 5's target ratio of value per cost, model / same coupon.
+        target_vs_playbook: The same against the playbook matrix.
+    """
+
+    budget: float | None = None
+    sweep: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+    coupon_action: str = "sms_coupon"
+    playbook_pre_churn: str = "formula"
+    target_vs_same_coupon: float = 1.5
+    target_vs_playbook: float = 1.2
+
+    def __post_init__(self) -> None:
+        if self.playbook_pre_churn not in {"formula", "model"}:
+            raise ValueError(
+                f"policy.playbook_pre_churn must be 'formula' or 'model', "
+                f"not {self.playbook_pre_churn!r}"
+            )
+        if any(s <= 0 for s in self.sweep):
+            raise ValueError(f"policy.sweep shares must be > 0, got {list(self.sweep)}")
+        if self.budget is not None and self.budget < 0:
+            raise ValueError(f"policy.budget must be >= 0, got {self.budget}")
+
+    @classmethod
+    def from_params(cls, block: dict[str, Any] | None) -> PolicyConfig:
+        """Build from the ``policy:`` block (unknown keys fail loudly)."""
+        return config_from_params(cls, block, "policy")
+
+
+@dataclass
+class Comparison:
+    """What the stage computes (pure data; written by :func:`write_outputs`).
+
+    Attributes:
+        table: :func:`models.policy.evaluate_on_truth` at the default budget.
+        sweep: The same for every budget share (column ``budget_share``).
+        allocations: Per customer: stage, segment, each policy's action and selection.
+        metrics: JSON-able summary (DVC metrics).
+    """
+
+    table: pd.DataFrame
+    sweep: pd.DataFrame
+    allocations: pd.DataFrame
+    metrics: dict[str, Any]
+
+
+def read_truth(data_dir: Path) -> pd.DataFrame:
+    """The simulator's response truth of DATA_DIR.
+
+    Raises:
+        FileNotFoundError: DATA_DIR has no ``truth/response.parquet`` (not a simulator output).
+    """
+    path = Path(data_dir) / TRUTH_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: the policy stage evaluates on the simulator's truth, so DATA_DIR "
+            "must be a `winback simulate` output (real store data has no truth; use "
+            "`winback score` to score it and `winback monitor` to measure the effect)"
+        )
+    truth = pd.read_parquet(path)
+    need = {"customer_id", "as_of", "p_return_control"}
+    missing = sorted(need - set(truth.columns))
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    if truth["as_of"].nunique() != 1:
+        raise ValueError(f"{path}: expected one as_of date, got {truth['as_of'].nunique()}")
+    return truth
+
+
+def compare(
+    features: pd.DataFrame,
+    segments: pd.DataFrame,
+    uplift: pd.DataFrame,
+    truth: pd.DataFrame,
+    config: ScoreConfig,
+    policy_config: PolicyConfig,
+    pre_churn: pd.Series | None = None,
+) -> Comparison:
+    """The three policies at the default budget and across the sweep, valued on the truth.
+
+    Args:
+        features: Feature rows (``customer_id``, ``days_since_last_visit``, ...).
+        segments: :func:`models.segments.segment` output (same index).
+        uplift: The uplift model's predictions (same index).
+        truth: The response truth (one row per customer).
+        config: The ``score`` settings.
+        policy_config: The ``policy`` settings.
+        pre_churn: The playbook comparator's pre-churn flag (None: the segments' stage).
+
+    Returns:
+        The comparison tables and metrics.
+    """
+    pc = policy_config
+    default = pol.same_coupon_cost(features, segments, uplift, config, pc.coupon_action)
+    budget = default if pc.budget is None else float(pc.budget)
+    logger.info("default budget (same coupon to every lapsed customer): %.0f CNY", default)
+    runs = pol.run_policies(features, segments, uplift, config, budget, pre_churn, pc.coupon_action)
+    table = pol.evaluate_on_truth(runs, truth, config)
+    parts = []
+    for share in sorted(set(pc.sweep)):
+        b = default * share
+        part = pol.evaluate_on_truth(
+            pol.run_policies(features, segments, uplift, config, b, pre_churn, pc.coupon_action),
+            truth,
+            config,
+        )
+        parts.append(part.assign(budget_share=share))
+    sweep = pd.concat(parts, ignore_index=True)
+    sweep = sweep[["budget_share", *[c for c in sweep.columns if c != "budget_share"]]]
+    alloc = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype("str"),
+            "stage": segments["stage"],
+            "segment": segments["segment"],
+            "annual_value": segments["annual_value"],
+            "cost_cap": segments["cost_cap"],
+        }
+    )
+    for name, frame in runs.items():
+        alloc[f"{name}_action"] = frame["recommended_action"].where(frame["selected"], "none")
+    by = table.set_index("policy")
+    vpc = by["value_per_cost"]
+    ratio_coupon = _ratio(vpc[pol.MODEL], vpc[pol.SAME_COUPON])
+    ratio_playbook = _ratio(vpc[pol.MODEL], vpc[pol.PLAYBOOK])
+    metrics: dict[str, Any] = {
+        "as_of": str(pd.Timestamp(truth["as_of"].iloc[0]).date()),
+        "customers": len(features),
+        "default_budget": default,
+        "budget": budget,
+        "stages": segments["stage"].value_counts().sort_index().to_dict(),
+        "policies": {rec.pop("policy"): rec for rec in table.to_dict(orient="records")},
+        "value_per_cost_ratio": {"vs_same_coupon": ratio_coupon, "vs_playbook": ratio_playbook},
+        "target": {
+            "vs_same_coupon": pc.target_vs_same_coupon,
+            "vs_playbook": pc.target_vs_playbook,
+            "met_vs_same_coupon": bool(ratio_coupon >= pc.target_vs_same_coupon),
+            "met_vs_playbook": bool(ratio_playbook >= pc.target_vs_playbook),
+        },
+        "sweep": {
+            f"{share:g}": {
+                r["policy"]: {k: r[k] for k in SWEEP_METRICS}
+                for r in sweep.loc[sweep["budget_share"] == share].to_dict(orient="records")
+            }
+            for share in sorted(set(pc.sweep))
+        },
+    }
+    return Comparison(table=table, sweep=sweep, allocations=alloc, metrics=jsonable(metrics))
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b and np.isfinite(b) and b > 0 and np.isfinite(a) else float("nan")
+
+
+def sweep_figure(sweep: pd.DataFrame, path: Path) -> Path:
+    """Incremental value and value per cost of each policy against the budget share."""
+    fig = Figure(figsize=(10, 4.2), dpi=110)
+    axes = fig.subplots(1, 2)
+    for name, part in sweep.groupby("policy", sort=False):
+        part = part.sort_values("budget_share")
+        axes[0].plot(part["budget_share"], part["incremental_value"], marker="o", label=name)
+        axes[1].plot(part["budget_share"], part["value_per_cost"], marker="o", label=name)
+    axes[0].set(
+        xlabel="Budget (share of the same-coupon cost)",
+        ylabel="Incremental value (CNY, truth)",
+        title="Incremental value at equal budget",
+    )
+    axes[1].set(
+        xlabel="Budget (share of the same-coupon cost)",
+        ylabel="Incremental value per CNY of cost",
+        title="Value per unit of cost",
+    )
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def write_outputs(comparison: Comparison, out: Path) -> list[Path]:
+    """Write metrics.json, comparison.csv, sweep.csv, plot data, the figure and allocations."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "metrics.json", out / "comparison.csv", out / "sweep.csv"]
+    written[0].write_text(json.dumps(comparison.metrics, indent=2, ensure_ascii=False) + "\n")
+    comparison.table.to_csv(written[1], index=False, float_format="%.6g")
+    comparison.sweep.to_csv(written[2], index=False, float_format="%.6g")
+    plots = out / "plots" / "sweep"
+    plots.mkdir(parents=True, exist_ok=True)
+    for name, part in comparison.sweep.groupby("policy", sort=False):
+        path = plots / f"{name}.csv"
+        part.to_csv(path, index=False, float_format="%.6g")
+        written.append(path)
+    written.append(sweep_figure(comparison.sweep, out / "figures" / "budget_sweep.png"))
+    path = out / "allocations.parquet"
+    comparison.allocations.to_parquet(path, index=False)
+    written.append(path)
+    return written
+
+
+def score_inputs(
+    data: DataSet,
+    as_of: pd.Timestamp,
+    churn_model: CalibratedBooster,
+    uplift_model: Any,
+    config: ScoreConfig,
+    featurize_config: FeaturizeConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Features as of ``as_of``, churn risk, segments, uplift and the formula's pre-churn flag.
+
+    Returns:
+        ``(features, segments, uplift, formula_pre_churn)``, one row per customer.
+
+    Raises:
+        models.lgbm.FeatureMismatchError: A model cannot score the features.
+    """
+    features = build_features(data, as_of, featurize_config)
+    risk = churn_model.predict_proba(features)
+    cust = data.customers.set_index(data.customers["customer_id"].astype("str"))
+    acq = None
+    if "acquisition_cost" in cust.columns:
+        acq = pd.to_numeric(cust["acquisition_cost"], errors="coerce").reindex(
+            features["customer_id"].astype("str")
+        )
+        acq = acq.to_numpy(dtype="float64")
+    segments = segment(features, risk, config, acq, featurize_config=featurize_config)
+    uplift = uplift_model.predict(features)
+    band = baseline_scores(features, featurize_config)["risk_band"]
+    formula_pre_churn = band.isin(["pre_churn", "high"]).fillna(False).astype(bool)
+    return features, segments, uplift, formula_pre_churn
+
+
+def main(
+    data_dir: Annotated[
+        Path, typer.Argument(help="A simulator output (contract tables + truth/response.parquet).")
+    ],
+    train_dir: Annotated[Path, typer.Argument(help="Train outputs (churn/, recovery/).")],
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/policy"),
+    params: Annotated[
+        Path | None,
+        typer.Option(help="params.yaml ('score', 'policy', 'featurize', 'validate' blocks)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Compare the model policy with the same-coupon and playbook-matrix policies on the truth.
+
+    All three get the same budget (default: what the same coupon to every lapsed customer
+    costs) and are valued with the simulator's true response probabilities: expected and
+    incremental returns, incremental value, cost, ROI, incremental value per unit of cost;
+    also at each budget share of the sweep. Writes OUT/metrics.json, OUT/comparison.csv,
+    OUT/sweep.csv, OUT/plots/, OUT/figures/budget_sweep.png and OUT/allocations.parquet.
+    """
+    from models.recovery import UpliftModel
+
+    setup_logging(verbose)
+    try:
+        score_cfg = ScoreConfig.from_params(load_params("score", params))
+        policy_cfg = PolicyConfig.from_params(load_params("policy", params))
+        fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
+        max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+        truth = read_truth(data_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    truth_day = pd.Timestamp(truth["as_of"].iloc[0]).normalize()
+    try:
+        data = read_data_dir(data_dir, truth_day, max_invalid)
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    try:
+        churn_model = CalibratedBooster.load(train_dir / CHURN_DIR)
+        uplift_model = UpliftModel.load(train_dir / RECOVERY_DIR)
+    except FileNotFoundError as exc:
+        typer.echo(
+            f"error: {exc} (the policy stage needs both the churn and the uplift model)", err=True
+        )
+        raise typer.Exit(code=1) from exc
+    as_of = truth_day + pd.Timedelta(days=1)
+    try:
+        features, segments, uplift, formula_flag = score_inputs(
+            data, as_of, churn_model, uplift_model, score_cfg, fcfg
+        )
+    except (FeatureMismatchError, ValueError) as exc:
+        typer.echo(f"error: the saved models cannot score {data_dir}: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    pre_churn = formula_flag if policy_cfg.playbook_pre_churn == "formula" else None
+    result = compare(features, segments, uplift, truth, score_cfg, policy_cfg, pre_churn)
+    write_outputs(result, out)
+    m = result.metrics
+    with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
+        cols = [
+            "policy",
+            "contacts",
+            "expected_returns",
+            "incremental_returns",
+            "incremental_value",
+            "cost",
+            "roi",
+            "value_per_cost",
+        ]
+        typer.echo(
+            f"policies at equal budget {m['budget']:,.0f} CNY (truth as of {m['as_of']}, "
+            f"features as of {as_of:%Y-%m-%d}):"
+        )
+        typer.echo(result.table[cols].to_string(index=False))
+        typer.echo("\nbudget sweep (share of the same-coupon cost):")
+        typer.echo(
+            result.sweep[["budget_share", *cols]]
+            .sort_values(["budget_share", "policy"])
+            .to_string(index=False)
+        )
+    r, t = m["value_per_cost_ratio"], m["target"]
+
+    def fmt(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.2f}x"
+
+    typer.echo(
+        f"\nmodel value per cost: {fmt(r['vs_same_coupon'])} same coupon (target "
+        f"{t['vs_same_coupon']}x: {'met' if t['met_vs_same_coupon'] else 'NOT met'}), "
+        f"{fmt(r['vs_playbook'])} playbook matrix (target {t['vs_playbook']}x: "
+        f"{'met' if t['met_vs_playbook'] else 'NOT met'})"
+    )
+    typer.echo(f"written to {out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,699 @@
+"""Stage ``score`` / ``winback score``: the CRM batch export, one row per customer.
+
+Usage:
+    ``winback score DATA_DIR --as-of DATE --model out/train --out FILE [--budget B]
+    [--params params.yaml] [--metrics FILE]`` (also ``python -m pipeline.score``; the DVC stage
+    scores the simulator at ``simulate.end_date``).
+
+For every customer in ``customers`` (exactly one row each, none dropped): churn risk from the
+churn model, the playbook formula risk and band (the baseline), value tier, annual value, CLV,
+stage and segment, the recommended win-back action with its owner, channel, cost cap,
+P(return | action), uplift, expected cost and value and priority rank inside the budget
+(:mod:`models.segments`, :mod:`models.policy`), the top three reasons for the risk in English
+and Chinese (native TreeSHAP, :func:`models.explain.top_reasons`), the model version, and a
+``status`` with a ``status_reason``:
+
+* ``scored`` — everything computed.
+* ``churn_only`` — the model has no win-back (uplift) model (trained without an outreach log):
+  churn, baseline and segment columns only; no action is recommended.
+* ``no_history`` — no valid service visit before the as-of date (never visited, only visits on
+  or after the as-of date, or every visit row set aside by validation): nothing to score; the
+  reason says which. Such customers are never contacted by the policy.
+
+Conventions:
+
+* **As-of day**: features use events strictly before ``--as-of`` (``day < T``); an event on T
+  itself is the future.
+* **Row order**: customers selected inside the budget first, by ``priority_rank`` (1 = contact
+  first), then everyone else by ``customer_id``. The same data, models, params and budget give
+  a byte-identical file.
+* **The file** is written by :func:`pipeline.export.write_table`: atomically, CSV (UTF-8 with
+  BOM, for Excel) or Parquet by suffix, text cells that would start a spreadsheet formula
+  prefixed with ``'`` — including phone numbers in ``+86…`` form (see ``pipeline/export.py``).
+* **Personal data**: ``name`` and ``phone`` are copied from ``customers`` into this file only;
+  they are never logged, printed, or written to the matrix, heatmap or metrics files.
+
+Also written next to the output: ``<stem>_matrix.csv`` and ``<stem>_matrix.png`` (the value ×
+stage matrix: customers, contacts, expected returns, budget used) and, with ``--metrics``, a
+small JSON of counts for DVC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from tqdm import tqdm
+
+from features.baseline import baseline_scores
+from features.build import build_features
+from features.config import FeaturizeConfig
+from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, read_data_dir
+from models import tracking
+from models.explain import top_reasons
+from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.recovery import UpliftModel
+from pipeline.common import load_params, setup_logging
+from pipeline.export import write_table
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
+STATUS_SCORED = "scored"
+STATUS_CHURN_ONLY = "churn_only"
+STATUS_NO_HISTORY = "no_history"
+NO_ACTION = "none"
+K_REASONS = 3
+CHUNK_ROWS = 2000
+
+#: The export's columns, in order (reason_j_en / reason_j_zh for j = 1..3).
+OUTPUT_COLUMNS = [
+    "customer_id",
+    "dealer_id",
+    "name",
+    "phone",
+    "as_of",
+    "churn_risk",
+    "baseline_risk",
+    "risk_band",
+    "value_tier",
+    "annual_value",
+    "clv",
+    "stage",
+    "segment",
+    "recommended_action",
+    "owner",
+    "channel",
+    "cost_cap",
+    "p_return",
+    "uplift",
+    "expected_cost",
+    "expected_value",
+    "priority_rank",
+    *[f"reason_{j}_{lang}" for j in range(1, K_REASONS + 1) for lang in ("en", "zh")],
+    "rule_explanation",
+    "model_version",
+    "status",
+    "status_reason",
+]
+#: Columns that carry personal data: only ever written to the export file itself.
+PII_COLUMNS = ("name", "phone")
+#: Decimals kept in the file (probabilities / money); ranks are computed before rounding.
+PROB_COLUMNS = ("churn_risk", "p_return", "uplift")
+MONEY_COLUMNS = ("annual_value", "clv", "cost_cap", "expected_cost", "expected_value")
+STAGE_ORDER = ("active", "pre_churn", "early", "deep", "lost", "no_history")
+
+
+class ModelLoadError(RuntimeError):
+    """The models named by ``--model`` cannot be found or loaded."""
+
+
+@dataclass
+class ScoringModels:
+    """The churn model, the optional uplift model and a version text for the export.
+
+    Attributes:
+        churn: The churn model.
+        recovery: The win-back uplift model, or None (churn columns only).
+        version: ``model_version`` written on every row, e.g.
+            ``"winback-churn v3 #1a2b3c4d5e6f; winback-recovery v2 #…"``.
+        source: Where the models came from (a directory or ``champion``), for messages.
+    """
+
+    churn: CalibratedBooster
+    recovery: UpliftModel | None
+    version: str
+    source: str
+
+
+def _dir_digest(path: Path) -> str:
+    """A short content hash of a saved model directory (identifies the exact model)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def load_models(model: str | Path) -> ScoringModels:
+    """Load the models to score with.
+
+    Args:
+        model: A train output directory (with ``churn/`` and optionally ``recovery/``, and
+            ``run.json`` for registry versions) or ``"champion"`` (the ``champion`` aliases of
+            ``winback-churn`` / ``winback-recovery`` in the MLflow registry at
+            ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
+
+    Returns:
+        The models and their version text.
+
+    Raises:
+        ModelLoadError: No churn model where ``model`` points.
+    """
+    if str(model) == CHAMPION:
+        import mlflow
+
+        uri = tracking.tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        churn = tracking.load_champion(tracking.CHURN_NAME)
+        if churn is None:
+            raise ModelLoadError(
+                f"no '{CHAMPION}' version of {tracking.CHURN_NAME} in the MLflow registry at "
+                f"{uri}; train first (winback train) or pass --model out/train"
+            )
+        recovery = tracking.load_champion(tracking.RECOVERY_NAME)
+        parts = [f"{tracking.CHURN_NAME} v{churn[0]}"]
+        if recovery is not None:
+            parts.append(f"{tracking.RECOVERY_NAME} v{recovery[0]}")
+        return ScoringModels(
+            churn=churn[1],  # type: ignore[arg-type]
+            recovery=None if recovery is None else recovery[1],  # type: ignore[arg-type]
+            version="; ".join(parts),
+            source=f"MLflow registry {uri} (@{CHAMPION})",
+        )
+    root = Path(model)
+    if not (root / CHURN_DIR).is_dir():
+        raise ModelLoadError(
+            f"no churn model in {root} (expected {root / CHURN_DIR}/ from `winback train`), "
+            f"and --model is not '{CHAMPION}'"
+        )
+    try:
+        churn = CalibratedBooster.load(root / CHURN_DIR)
+        recovery = UpliftModel.load(root / RECOVERY_DIR) if (root / RECOVERY_DIR).is_dir() else None
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the models in {root}: {exc}") from exc
+    versions: dict[str, str] = {}
+    if (root / tracking.RUN_FILE).is_file():
+        versions = tracking.RunRecord.load(root / tracking.RUN_FILE).versions
+    parts = []
+    for name, sub, m in (
+        (tracking.CHURN_NAME, CHURN_DIR, churn),
+        (tracking.RECOVERY_NAME, RECOVERY_DIR, recovery),
+    ):
+        if m is None:
+            continue
+        v = f" v{versions[name]}" if name in versions else ""
+        parts.append(f"{name}{v} #{_dir_digest(root / sub)}")
+    return ScoringModels(churn, recovery, "; ".join(parts), str(root))
+
+
+def history_status(
+    data: DataSet, features: pd.DataFrame, as_of: pd.Timestamp
+) -> tuple[pd.Series, pd.Series]:
+    """Which customers can be scored, and why not.
+
+    A customer is scorable when they have at least one valid service visit before ``as_of``.
+
+    Args:
+        data: The validated data set.
+        features: :func:`features.build.build_features` output (``customer_id`` column).
+        as_of: The as-of date.
+
+    Returns:
+        ``(scorable, reason)`` aligned with ``features``: a bool series, and for the others a
+        text saying why (empty string for scorable customers).
+    """
+    t = pd.Timestamp(as_of).normalize()
+    ids = features["customer_id"].astype("str")
+    visits = data.service_visits
+    day = visits["visit_date"].dt.normalize()
+    before = visits.loc[day < t].groupby("customer_id").size()
+    first_after = visits.loc[day >= t].groupby("customer_id")["visit_date"].min()
+    rejects = data.rejects
+    rejected = (
+        rejects.loc[
+            (rejects["table"] == "service_visits") & (rejects["action"] == ACTION_SET_ASIDE)
+        ]
+        .drop_duplicates(["row_number"])
+        .groupby("customer_id")
+        .size()
+    )
+    n_before = ids.map(before).fillna(0).astype("int64")
+    scorable = n_before > 0
+    first = ids.map(first_after)
+    n_rejected = ids.map(rejected).fillna(0).astype("int64")
+    when = f"{t:%Y-%m-%d}"
+    reason = np.where(
+        first.notna(),
+        "no service visit before "
+        + when
+        + "; first visit on "
+        + first.dt.strftime("%Y-%m-%d").fillna("")
+        + " (on or after the as-of date)",
+        np.where(
+            n_rejected > 0,
+            "no valid service visit before "
+            + when
+            + ": "
+            + n_rejected.astype("str")
+            + " visit row(s) set aside by validation (see the rejects)",
+            "no service visit on record",
+        ),
+    )
+    reason = pd.Series(np.where(scorable, "", reason), index=features.index, dtype="str")
+    return pd.Series(scorable.to_numpy(), index=features.index), reason
+
+
+@dataclass
+class ScoreResult:
+    """One scoring run.
+
+    Attributes:
+        scores: The export rows in :data:`OUTPUT_COLUMNS` order and the file's row order.
+        budget: The budget the policy was given (None = no global budget).
+        budget_used: Expected cost of the selected contacts.
+        notes: What was skipped and why (no PII).
+    """
+
+    scores: pd.DataFrame
+    budget: float | None
+    budget_used: float
+    notes: list[str]
+
+
+def _contributions(model: CalibratedBooster, rows: pd.DataFrame, progress: bool) -> pd.DataFrame:
+    """Native TreeSHAP values in chunks (the slowest step: a progress bar helps on big files)."""
+    starts = range(0, len(rows), CHUNK_ROWS)
+    parts = [
+        model.contributions(rows.iloc[i : i + CHUNK_ROWS])
+        for i in tqdm(starts, desc="reasons", unit="chunk", disable=not progress or None)
+    ]
+    return pd.concat(parts)
+
+
+def _reason_columns(reasons: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame:
+    cols = [f"reason_{j}_{lang}" for j in range(1, K_REASONS + 1) for lang in ("en", "zh")]
+    out = pd.DataFrame({c: pd.Series(pd.NA, index=index, dtype="str") for c in cols})
+    if reasons is not None and len(reasons):
+        out.loc[reasons.index, cols] = reasons[cols].astype("str").where(reasons[cols].notna())
+    return out
+
+
+def _personal(customers: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """dealer_id, name and phone for each id of ``ids`` (aligned with it)."""
+    cust = customers.set_index("customer_id")
+    out = pd.DataFrame(index=ids.index)
+    for col in ("dealer_id", *PII_COLUMNS):
+        values = cust[col] if col in cust.columns else pd.Series(dtype="str")
+        out[col] = ids.map(values).astype("str").where(ids.map(values).notna())
+    return out
+
+
+def score_customers(
+    data: DataSet,
+    as_of: str | pd.Timestamp,
+    models: ScoringModels,
+    featurize: FeaturizeConfig,
+    config: Any,
+    budget: float | None = None,
+    progress: bool = False,
+) -> ScoreResult:
+    """Score every customer of ``data`` as of ``as_of``: one export row each.
+
+    Args:
+        data: The validated data set (``customers`` defines the rows).
+        as_of: The as-of date; features use events strictly before it.
+        models: The churn and (optional) uplift models.
+        featurize: Feature settings (must match the models' training).
+        config: The ``score:`` params block as :class:`models.segments.ScoreConfig`.
+        budget: Global win-back budget (CNY); None = no global budget, only the per-customer
+            cost caps.
+        progress: Show a progress bar over the SHAP reasons (the slow part).
+
+    Returns:
+        The export rows and the budget used.
+
+    Raises:
+        models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
+    """
+    from models.policy import recommend
+    from models.segments import segment
+
+    t = pd.Timestamp(as_of).normalize()
+    feats = build_features(data, t, featurize)
+    scorable, why = history_status(data, feats, t)
+    notes: list[str] = []
+    base = baseline_scores(feats, featurize)
+    churn = pd.Series(np.nan, index=feats.index, name="churn_risk")
+    reasons = None
+    rows = feats.loc[scorable]
+    if len(rows):
+        churn.loc[rows.index] = models.churn.predict_proba(rows)
+        contrib = _contributions(models.churn, rows, progress)
+        reasons = top_reasons(models.churn, rows, k=K_REASONS, contributions=contrib)
+    ids = feats["customer_id"].astype("str")
+    acquisition = None
+    if "acquisition_cost" in data.customers.columns:
+        acq = data.customers.set_index("customer_id")["acquisition_cost"]
+        acquisition = ids.map(acq).astype("float64")
+    seg = segment(feats, churn, config, acquisition_cost=acquisition, featurize_config=featurize)
+
+    policy = pd.DataFrame(index=feats.index)
+    if models.recovery is None:
+        notes.append("no win-back (uplift) model: churn, baseline and segment columns only")
+    elif len(rows):
+        uplift = models.recovery.predict(rows)
+        rec = recommend(rows, seg.loc[rows.index], uplift, config, budget)
+        policy = rec.reindex(feats.index)
+    status = pd.Series(
+        np.where(
+            ~scorable,
+            STATUS_NO_HISTORY,
+            STATUS_SCORED if models.recovery is not None else STATUS_CHURN_ONLY,
+        ),
+        index=feats.index,
+        dtype="str",
+    )
+    if models.recovery is None:
+        reason = why.where(~scorable, "no win-back model: churn columns only")
+    else:
+        has_action = _column(policy, "recommended_action").fillna(NO_ACTION) != NO_ACTION
+        chosen = _column(policy, "selected", False).fillna(False).astype(bool)
+        stage = _column(seg, "stage").astype("str")
+        eligible = stage.isin(config.policy.eligible_stages)
+        reason = why.where(
+            ~scorable,
+            pd.Series(
+                np.select(
+                    [chosen, has_action, ~eligible],
+                    [
+                        "",
+                        "recommended action does not fit in the budget",
+                        "stage " + stage + " is not a win-back target",
+                    ],
+                    "no action has a positive expected value within the cost cap",
+                ),
+                index=feats.index,
+            ),
+        )
+
+    out = pd.concat(
+        [
+            pd.DataFrame({"customer_id": ids}),
+            _personal(data.customers, ids),
+            pd.DataFrame(
+                {
+                    "as_of": feats["as_of"],
+                    "churn_risk": churn,
+                    "baseline_risk": base["formula_risk"],
+                    "risk_band": base["risk_band"].astype("str").where(base["risk_band"].notna()),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    c: _column(seg, c)
+                    for c in (
+                        "value_tier",
+                        "annual_value",
+                        "clv",
+                        "stage",
+                        "segment",
+                    )
+                }
+            ),
+        ],
+        axis=1,
+    )
+    action = _column(policy, "recommended_action")
+    selected = _column(policy, "selected", False).fillna(False).astype(bool)
+    out["recommended_action"] = action.where(action.notna(), NO_ACTION if models.recovery else None)
+    out.loc[~scorable, "recommended_action"] = NO_ACTION if models.recovery else None
+    for c in ("owner", "channel", "cost_cap"):
+        out[c] = _column(seg, c)
+    for c in ("p_return", "uplift", "expected_cost", "expected_value"):
+        out[c] = _column(policy, c).astype("float64")
+    rank = _column(policy, "priority_rank").astype("float64").where(selected)
+    out["priority_rank"] = rank.astype("Int64")
+    out = pd.concat([out, _reason_columns(reasons, feats.index)], axis=1)
+    rules = _column(seg, "rule_explanation")
+    out["rule_explanation"] = rules.where(rules.astype("str") != "")
+    out["model_version"] = models.version
+    out["status"] = status
+    out["status_reason"] = reason.replace("", pd.NA)
+    budget_used = float(out.loc[selected, "expected_cost"].sum())
+    out["_selected"] = selected
+    out = order_rows(out)
+    out = out.drop(columns="_selected")
+    for c in PROB_COLUMNS:
+        out[c] = out[c].astype("float64").round(6)
+    for c in (*MONEY_COLUMNS, "baseline_risk"):
+        out[c] = out[c].astype("float64").round(2)
+    return ScoreResult(out[OUTPUT_COLUMNS], budget, budget_used, notes)
+
+
+def _column(frame: pd.DataFrame, name: str, default: Any = np.nan) -> pd.Series:
+    """``frame[name]``, or a column of ``default`` on the frame's index when it is absent."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series(default, index=frame.index)
+
+
+def order_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """Selected contacts by priority rank, then everyone else by customer_id; fresh index."""
+    key = scores["priority_rank"].astype("float64").fillna(np.inf)
+    return (
+        scores.assign(_key=key)
+        .sort_values(["_key", "customer_id"], kind="stable")
+        .drop(columns="_key")
+        .reset_index(drop=True)
+    )
+
+
+def _tier_order(scores: pd.DataFrame) -> list[str]:
+    # Highest value first: tier names come from params, their order from the values.
+    tiers = scores.groupby("value_tier", dropna=True)["annual_value"].mean()
+    return list(tiers.sort_values(ascending=False, kind="stable").index)
+
+
+def value_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
+    """The value tier × stage matrix of a score frame (long format, one row per cell).
+
+    Returns:
+        Columns value_tier, stage, customers, contacted (selected inside the budget),
+        expected_returns (sum of P(return | action) of the contacted), expected_incremental
+        (sum of their uplift) and budget_used (sum of their expected cost); tiers from high
+        to low value, stages in life-cycle order.
+    """
+    sel = scores["priority_rank"].notna()
+    frame = pd.DataFrame(
+        {
+            "value_tier": scores["value_tier"].fillna("n/a").astype("str"),
+            "stage": scores["stage"].fillna("n/a").astype("str"),
+            "customers": 1,
+            "contacted": sel.astype("int64"),
+            "expected_returns": scores["p_return"].where(sel, 0.0).fillna(0.0),
+            "expected_incremental": scores["uplift"].where(sel, 0.0).fillna(0.0),
+            "budget_used": scores["expected_cost"].where(sel, 0.0).fillna(0.0),
+        }
+    )
+    cells = frame.groupby(["value_tier", "stage"], sort=False).sum().reset_index()
+    tiers = _tier_order(scores)
+    tiers += sorted(set(cells["value_tier"]) - set(tiers))
+    stages = [s for s in STAGE_ORDER if s in set(cells["stage"])]
+    stages += sorted(set(cells["stage"]) - set(stages))
+    cells["_t"] = cells["value_tier"].map({t: i for i, t in enumerate(tiers)})
+    cells["_s"] = cells["stage"].map({s: i for i, s in enumerate(stages)})
+    cells = cells.sort_values(["_t", "_s"]).drop(columns=["_t", "_s"]).reset_index(drop=True)
+    for c in ("expected_returns", "expected_incremental", "budget_used"):
+        cells[c] = cells[c].round(2)
+    return cells
+
+
+def _pivot(cells: pd.DataFrame, value: str) -> pd.DataFrame:
+    tiers = list(dict.fromkeys(cells["value_tier"]))
+    stages = [s for s in STAGE_ORDER if s in set(cells["stage"])]
+    stages += [s for s in dict.fromkeys(cells["stage"]) if s not in stages]
+    table = cells.pivot(index="value_tier", columns="stage", values=value)
+    table = table.reindex(index=tiers, columns=stages).fillna(0)
+    table.loc["total"] = table.sum(axis=0)
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def matrix_text(cells: pd.DataFrame) -> str:
+    """The value × stage matrix as text: customers, contacted, expected returns, budget used."""
+    parts = []
+    for value, title, fmt in (
+        ("customers", "customers", "{:,.0f}"),
+        ("contacted", "contacted (inside the budget)", "{:,.0f}"),
+        ("expected_returns", "expected returns of the contacted", "{:,.1f}"),
+        ("expected_incremental", "expected incremental returns", "{:,.1f}"),
+        ("budget_used", "budget used (CNY, expected cost)", "{:,.0f}"),
+    ):
+        table = _pivot(cells, value)
+        parts.append(f"{title}:\n" + table.to_string(float_format=lambda x, f=fmt: f.format(x)))
+    return "\n\n".join(parts)
+
+
+def plot_matrix(cells: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Heatmap of the value × stage matrix: colour = customers; text = contacts, returns, cost."""
+    from matplotlib.figure import Figure
+
+    counts = _pivot(cells, "customers").drop(index="total", columns="total")
+    contacted = _pivot(cells, "contacted").reindex_like(counts)
+    returns = _pivot(cells, "expected_returns").reindex_like(counts)
+    cost = _pivot(cells, "budget_used").reindex_like(counts)
+    fig = Figure(figsize=(1.9 * counts.shape[1] + 2.0, 1.25 * counts.shape[0] + 1.6), dpi=110)
+    ax = fig.subplots()
+    im = ax.imshow(counts.to_numpy(dtype="float64"), cmap="Blues", aspect="auto")
+    top = float(counts.to_numpy().max()) or 1.0
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            n = counts.iat[i, j]
+            text = f"{n:,.0f} customers\n{contacted.iat[i, j]:,.0f} contacted\n"
+            text += f"{returns.iat[i, j]:,.1f} exp. returns\n¥{cost.iat[i, j]:,.0f}"
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if n > 0.6 * top else "black",
+            )
+    ax.set_xticks(range(counts.shape[1]), counts.columns)
+    ax.set_yticks(range(counts.shape[0]), counts.index)
+    ax.set_xlabel("stage")
+    ax.set_ylabel("value tier")
+    ax.set_title(title or "Value × stage: customers, contacts, expected returns, budget used")
+    fig.colorbar(im, ax=ax, label="customers")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def score_metrics(result: ScoreResult) -> dict[str, Any]:
+    """Counts for DVC metrics: customers by status and stage, contacts, budget, returns."""
+    s = result.scores
+    sel = s["priority_rank"].notna()
+    return {
+        "customers": len(s),
+        "as_of": None if s.empty else pd.Timestamp(s["as_of"].iloc[0]).strftime("%Y-%m-%d"),
+        "by_status": {k: int(v) for k, v in s["status"].value_counts().sort_index().items()},
+        "by_stage": {
+            k: int(v) for k, v in s["stage"].fillna("n/a").value_counts().sort_index().items()
+        },
+        "contacted": int(sel.sum()),
+        "by_action": {
+            k: int(v)
+            for k, v in s.loc[sel, "recommended_action"].value_counts().sort_index().items()
+        },
+        "budget": result.budget,
+        "budget_used": round(result.budget_used, 2),
+        "expected_returns": round(float(s.loc[sel, "p_return"].sum()), 2),
+        "expected_incremental_returns": round(float(s.loc[sel, "uplift"].sum()), 2),
+        "expected_value": round(float(s.loc[sel, "expected_value"].sum()), 2),
+    }
+
+
+def side_files(out: Path) -> tuple[Path, Path]:
+    """The matrix CSV and heatmap PNG written next to the export ``out``."""
+    return out.with_name(f"{out.stem}_matrix.csv"), out.with_name(f"{out.stem}_matrix.png")
+
+
+def main(
+    data_dir: Annotated[Path, typer.Argument(help="Directory with the contract tables.")],
+    as_of: Annotated[
+        str, typer.Option(help="As-of date T (YYYY-MM-DD); features use events before T.")
+    ],
+    out: Annotated[Path, typer.Option(help="Export file, .csv or .parquet.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="A train output directory (with churn/ and recovery/) or 'champion' "
+            "(the MLflow registry's champion versions)."
+        ),
+    ] = "out/train",
+    budget: Annotated[
+        float | None,
+        typer.Option(help="Global win-back budget in CNY (default: no budget, caps only)."),
+    ] = None,
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml ('score', 'featurize', 'validate' blocks).")
+    ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Score every customer as of AS_OF into a CRM file: one row per customer.
+
+    Churn risk, the playbook baseline, value tier, CLV, stage and segment, the recommended
+    win-back action inside the budget with owner, channel, cost cap, P(return), uplift,
+    expected value and priority, the top 3 reasons (English and Chinese), model version and a
+    status for customers that cannot be scored. Names and phones appear in this file only.
+    Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
+    """
+    from models.segments import ScoreConfig
+
+    setup_logging(verbose)
+    if out.suffix not in {".csv", ".parquet"}:
+        raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
+    try:
+        when = pd.Timestamp(as_of).normalize()
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of is not a date: {as_of!r}") from exc
+    if budget is not None and budget < 0:
+        raise typer.BadParameter(f"--budget must be >= 0, got {budget}")
+    featurize = FeaturizeConfig.from_params(load_params("featurize", params))
+    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    config = ScoreConfig.from_params(load_params("score", params))
+    t0 = time.perf_counter()
+    try:
+        models = load_models(model)
+    except ModelLoadError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    try:
+        data = read_data_dir(data_dir, None, max_invalid)
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    try:
+        result = score_customers(data, when, models, featurize, config, budget, progress=True)
+    except FeatureMismatchError as exc:
+        typer.echo(
+            f"error: the model ({models.source}) does not fit the features built from "
+            f"{data_dir}: {exc}",
+            err=True,
+        )
+        raise typer.Exit(code=1) from exc
+    del data  # the raw tables carry names and phones; nothing below needs them
+    write_table(result.scores, out)
+    cells = value_stage_matrix(result.scores)
+    matrix_csv, matrix_png = side_files(out)
+    write_table(cells, matrix_csv)
+    plot_matrix(cells, matrix_png, f"Value × stage as of {when:%Y-%m-%d}")
+    info = score_metrics(result)
+    if metrics is not None:
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        metrics.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    logger.info("scored %d customers in %.1f s", len(result.scores), time.perf_counter() - t0)
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    budget_text = "no global budget" if budget is None else f"budget ¥{budget:,.0f}"
+    typer.echo(f"\n{matrix_text(cells)}\n")
+    typer.echo(
+        f"{info['customers']} customers as of {when:%Y-%m-%d} ({models.version}); status "
+        + ", ".join(f"{k} {v}" for k, v in info["by_status"].items())
+        + f"; {info['contacted']} contacts, {budget_text}, used ¥{info['budget_used']:,.0f}, "
+        f"expected returns {info['expected_returns']:.1f} "
+        f"(incremental {info['expected_incremental_returns']:.1f}); written to {out}, "
+        f"matrix in {matrix_png}"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,345 @@
+"""winback score: one row per customer, budget and caps, statuses, safe and repeatable files."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.config import FeaturizeConfig
+from features.contract import validate_tables
+from models.lgbm import CalibratedBooster
+from models.recovery import UpliftModel
+from models.segments import ScoreConfig
+from pipeline.cli import app
+from pipeline.score import (
+    OUTPUT_COLUMNS,
+    STATUS_CHURN_ONLY,
+    STATUS_NO_HISTORY,
+    STATUS_SCORED,
+    load_models,
+    score_customers,
+    value_stage_matrix,
+)
+
+FEATURES = ["days_since_last_visit", "spend_365d", "visits_365d", "spend_lifetime"]
+ACTIONS = ["advisor_call", "home_visit", "manager_call", "sms_coupon"]
+# Return rates the tiny uplift model learns per arm (control lowest: every action has uplift).
+ARM_RATES = {"none": 0.10, "sms_coupon": 0.30, "advisor_call": 0.40, "manager_call": 0.45}
+ARM_RATES["home_visit"] = 0.50
+AS_OF = "2024-06-30"
+EVIL_NAME = '=HYPERLINK("http://evil.example","click me")'
+EXTRA_NAMES = (EVIL_NAME, "@Tobias Quillfeather", "Wilhelmina Snodgrass")
+EXTRA_PHONES = ("+86-139-7771-0006", "-13977710007", "13977710008")
+
+
+def _booster(features, y, X, seed=0) -> CalibratedBooster:
+    params = {
+        "objective": "binary",
+        "num_leaves": 4,
+        "min_data_in_leaf": 5,
+        "learning_rate": 0.2,
+        "verbosity": -1,
+        "num_threads": 1,
+        "deterministic": True,
+        "seed": seed,
+    }
+    booster = lgb.train(params, lgb.Dataset(X[features].astype("float64"), label=y), 15)
+    return CalibratedBooster(booster=booster, features=list(features))
+
+
+def _training_frame(n=400, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "days_since_last_visit": rng.uniform(0, 500, n),
+            "spend_365d": rng.uniform(0, 20000, n),
+            "visits_365d": rng.integers(0, 6, n).astype("float64"),
+            "spend_lifetime": rng.uniform(0, 60000, n),
+            "not_a_feature": rng.normal(size=n),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory):
+    """Three saved model directories: full (churn + uplift), churn only, mismatched."""
+    root = tmp_path_factory.mktemp("models")
+    X = _training_frame()
+    rng = np.random.default_rng(1)
+    p = 1 / (1 + np.exp(-(X["days_since_last_visit"] - 200) / 80))
+    churn = _booster(FEATURES, (rng.uniform(size=len(X)) < p).astype(int), X)
+    churn.save(root / "full" / "churn")
+    churn.save(root / "churn_only" / "churn")
+    arms = {}
+    for i, (arm, rate) in enumerate(ARM_RATES.items()):
+        y = (np.random.default_rng(10 + i).uniform(size=len(X)) < rate).astype(int)
+        arms[arm] = _booster(FEATURES, y, X, seed=i)
+    UpliftModel(learner="t", actions=ACTIONS, boosters=arms).save(root / "full" / "recovery")
+    odd = _booster(["not_a_feature", "spend_365d"], (X["not_a_feature"] > 0).astype(int), X)
+    odd.save(root / "mismatch" / "churn")
+    return root
+
+
+def _tables(make_tables) -> dict[str, pd.DataFrame]:
+    """The default tables with bigger spends, plus three customers that cannot be scored."""
+    tables = make_tables()
+    visits = tables["service_visits"]
+    visits["amount"] = ["9000", "12000", "8000", "7000", "15000", "9000", "6000", "11000"] + [
+        "5000",
+        "9500",
+    ]
+    extra = pd.DataFrame(
+        {
+            "customer_id": ["00106", "00107", "00108"],  # no visits / future only / rejected
+            "dealer_id": ["D1", "D2", "=D3"],
+            "name": list(EXTRA_NAMES),
+            "phone": list(EXTRA_PHONES),
+        }
+    )
+    tables["customers"] = pd.concat([tables["customers"], extra], ignore_index=True)
+    more = pd.DataFrame(
+        {
+            "customer_id": ["00107", "00108"],
+            "visit_date": ["2024-08-01", "2024-01-05"],
+            "amount": ["900", "-5"],  # the second breaks amount >= 0: set aside
+        }
+    )
+    tables["service_visits"] = pd.concat([visits, more], ignore_index=True)
+    return tables
+
+
+@pytest.fixture
+def data_dir(make_tables, write_dir):
+    return write_dir(_tables(make_tables))
+
+
+def _score(make_tables, model_dir, budget=None):
+    data = validate_tables(_tables(make_tables))
+    models = load_models(model_dir)
+    return score_customers(data, AS_OF, models, FeaturizeConfig(), ScoreConfig(), budget)
+
+
+def test_every_customer_once_with_status(make_tables, model_dirs, customer_ids) -> None:
+    result = _score(make_tables, model_dirs / "full")
+    s = result.scores.set_index("customer_id")
+    assert list(result.scores.columns) == OUTPUT_COLUMNS
+    assert sorted(s.index) == sorted([*customer_ids, "00106", "00107", "00108"])
+    assert s.index.is_unique
+    assert (s.loc[list(customer_ids), "status"] == STATUS_SCORED).all()
+    assert s.loc[list(customer_ids), "churn_risk"].notna().all()
+    assert (s.loc[["00106", "00107", "00108"], "status"] == STATUS_NO_HISTORY).all()
+    assert s.loc["00106", "status_reason"] == "no service visit on record"
+    assert "first visit on 2024-08-01" in s.loc["00107", "status_reason"]
+    assert "1 visit row(s) set aside by validation" in s.loc["00108", "status_reason"]
+    unscored = s.loc[["00106", "00107", "00108"]]
+    assert unscored["churn_risk"].isna().all() and unscored["priority_rank"].isna().all()
+    assert (unscored["recommended_action"] == "none").all()
+    assert (s["as_of"] == pd.Timestamp(AS_OF)).all()
+    # the scored customers carry reasons in both languages
+    assert s.loc["00101", "reason_1_en"] and s.loc["00101", "reason_1_zh"]
+    assert s.loc["00101", "model_version"].startswith("winback-churn #")
+    assert "winback-recovery #" in s.loc["00101", "model_version"]
+
+
+def test_budget_and_caps_never_exceeded(make_tables, model_dirs) -> None:
+    free = _score(make_tables, model_dirs / "full").scores
+    picked = free[free["priority_rank"].notna()]
+    assert len(picked) >= 2  # the test needs a budget that binds
+    budget = float(picked["expected_cost"].iloc[0]) + 1.0  # room for the first contact only
+    result = _score(make_tables, model_dirs / "full", budget=budget)
+    s = result.scores
+    sel = s[s["priority_rank"].notna()]
+    assert 1 <= len(sel) < len(picked)
+    assert sel["expected_cost"].sum() <= budget
+    assert result.budget_used == pytest.approx(sel["expected_cost"].sum(), abs=0.01)
+    assert (sel["expected_cost"] <= sel["cost_cap"] + 1e-6).all()
+    assert (sel["expected_value"] > 0).all() and (sel["recommended_action"] != "none").all()
+    # selected rows first, in rank order, then the rest by customer_id
+    assert s["priority_rank"].iloc[: len(sel)].tolist() == list(range(1, len(sel) + 1))
+    rest = s.iloc[len(sel) :]
+    assert rest["customer_id"].tolist() == sorted(rest["customer_id"])
+    left_out = rest[rest["recommended_action"].isin(ACTIONS)]
+    assert (left_out["status_reason"] == "recommended action does not fit in the budget").all()
+
+
+def test_without_uplift_model_churn_columns_only(make_tables, model_dirs) -> None:
+    result = _score(make_tables, model_dirs / "churn_only")
+    s = result.scores.set_index("customer_id")
+    scored = s[s["status"] != STATUS_NO_HISTORY]
+    assert (scored["status"] == STATUS_CHURN_ONLY).all() and len(scored) == 5
+    assert scored["status_reason"].str.contains("no win-back model").all()
+    assert scored["churn_risk"].notna().all() and scored["value_tier"].notna().all()
+    assert scored[["p_return", "uplift", "priority_rank"]].isna().all().all()
+    assert scored["recommended_action"].isna().all()
+    assert "no win-back (uplift) model" in result.notes[0]
+
+
+def test_matrix_counts_add_up(make_tables, model_dirs) -> None:
+    scores = _score(make_tables, model_dirs / "full").scores
+    cells = value_stage_matrix(scores)
+    assert cells["customers"].sum() == len(scores)
+    assert cells["contacted"].sum() == scores["priority_rank"].notna().sum()
+    sel = scores["priority_rank"].notna()
+    assert cells["budget_used"].sum() == pytest.approx(
+        scores.loc[sel, "expected_cost"].sum(), abs=0.05
+    )
+
+
+def _cli(data_dir, model_dir, out, *extra):
+    args = ["score", str(data_dir), "--as-of", AS_OF, "--model", str(model_dir), "--out"]
+    return CliRunner().invoke(app, [*args, str(out), *extra])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_cli_file_is_neutralised_and_byte_identical(data_dir, model_dirs, tmp_path, suffix):
+    out = tmp_path / "crm" / f"scores{suffix}"
+    first = _cli(data_dir, model_dirs / "full", out)
+    assert first.exit_code == 0, first.output
+    content = out.read_bytes()
+    again = _cli(data_dir, model_dirs / "full", out)
+    assert again.exit_code == 0 and out.read_bytes() == content
+    raw = (
+        pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+        if suffix == ".csv"
+        else pd.read_parquet(out)
+    ).set_index("customer_id")
+    assert raw.loc["00106", "name"] == "'" + EVIL_NAME
+    assert raw.loc["00107", "name"] == "'@Tobias Quillfeather"
+    assert raw.loc["00108", "dealer_id"] == "'=D3"
+    assert raw.loc["00106", "phone"] == "'+86-139-7771-0006"  # documented: + phones too
+    assert raw.loc["00107", "phone"] == "'-13977710007"
+    assert raw.loc["00108", "phone"] == "13977710008"
+    assert len(raw) == 8
+    for side in ("scores_matrix.csv", "scores_matrix.png"):
+        assert (out.parent / side).stat().st_size > 0
+
+
+def test_cli_prints_matrix_without_name_or_phone(
+    data_dir, model_dirs, tmp_path, caplog, monkeypatch, pii_values
+) -> None:
+    # setup_logging replaces the root handlers (basicConfig force=True), caplog's included:
+    # keep caplog's handler and just open the level, so every record of the run is captured.
+    monkeypatch.setattr(
+        "pipeline.score.setup_logging", lambda verbose=False: logging.getLogger().setLevel(10)
+    )
+    caplog.set_level(logging.DEBUG)
+    out, metrics = tmp_path / "scores.csv", tmp_path / "metrics.json"
+    args = ("--budget", "100", "--metrics", metrics, "--verbose")
+    result = _cli(data_dir, model_dirs / "full", out, *args)
+    assert result.exit_code == 0, result.output
+    assert "customers:" in result.output and "budget used" in result.output
+    info = json.loads(metrics.read_text())
+    assert info["customers"] == 8 and info["by_status"] == {"no_history": 3, "scored": 5}
+    assert info["budget"] == 100 and info["budget_used"] <= 100
+    secrets = [*pii_values, *EXTRA_NAMES, *EXTRA_PHONES]
+    text = out.read_text(encoding="utf-8-sig")
+    assert all(v in text for v in ("Zebulon Quixwood", "+86-139-7771-0001"))  # in the file
+    assert "scored 8 customers" in caplog.text  # the logs were captured...
+    for where in (
+        result.output,
+        caplog.text,
+        metrics.read_text(),
+        (tmp_path / "scores_matrix.csv").read_text(encoding="utf-8-sig"),
+    ):
+        assert not [v for v in secrets if v in where]  # ...and hold no name or phone
+
+
+def test_cli_interrupted_write_keeps_previous_file(data_dir, model_dirs, tmp_path, monkeypatch):
+    out = tmp_path / "crm" / "scores.csv"
+    assert _cli(data_dir, model_dirs / "full", out).exit_code == 0
+    before = out.read_bytes()
+
+    def fail_midway(self, target, *args, **kwargs):
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write("customer_id,dealer_id\n00101,")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail_midway)
+    result = _cli(data_dir, model_dirs / "full", out, "--budget", "10")
+    assert result.exit_code != 0 and isinstance(result.exception, OSError)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "scores.csv",
+        "scores_matrix.csv",
+        "scores_matrix.png",
+    ]
+
+
+def test_cli_model_feature_mismatch_exits_1(data_dir, model_dirs, tmp_path) -> None:
+    out = tmp_path / "scores.csv"
+    result = _cli(data_dir, model_dirs / "mismatch", out)
+    assert result.exit_code == 1
+    assert "does not fit the features" in result.output and "not_a_feature" in result.output
+    assert not out.exists()
+
+
+def test_cli_missing_model_exits_1(data_dir, tmp_path) -> None:
+    result = _cli(data_dir, tmp_path / "nowhere", tmp_path / "scores.csv")
+    assert result.exit_code == 1 and "no churn model" in result.output
+
+
+def test_cli_bad_output_suffix(data_dir, model_dirs, tmp_path) -> None:
+    result = _cli(data_dir, model_dirs / "full", tmp_path / "scores.xlsx")
+    assert result.exit_code == 2 and ".csv or .parquet" in result.output
+
+
+# --- end to end on a small simulation: train, promote, score with the champion, monitor ----
+
+SMALL_PARAMS = """
+train:
+  churn: {num_boost_round: 30, early_stopping_rounds: 10}
+  recovery: {num_boost_round: 30, early_stopping_rounds: 10}
+"""
+
+
+@pytest.mark.slow
+def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
+    from models import tracking
+    from pipeline import featurize, simulate, train
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    params = tmp_path / "params.yaml"
+    params.write_text(SMALL_PARAMS)
+    sim = tmp_path / "sim"
+    simulate.main(customers=1500, years=3, seed=7, out=sim, params=params)
+    featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
+    train.main(tmp_path / "feat", out=tmp_path / "train", params=params)
+    for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):  # what evaluate would decide
+        tracking.promote_if_better(name, "1", 0.7, None)
+
+    out = tmp_path / "crm" / "scores.csv"
+    as_of = "2026-03-01"  # mid-history: the campaigns after it are "what was done"
+    args = ["score", str(sim), "--as-of", as_of, "--model", "champion", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--budget", "3000", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    s = pd.read_csv(out, encoding="utf-8-sig", dtype={"customer_id": str})
+    customers = pd.read_parquet(sim / "customers.parquet")
+    assert len(s) == len(customers) and set(s["customer_id"]) == set(customers["customer_id"])
+    assert s["customer_id"].is_unique
+    assert set(s["status"]) <= {STATUS_SCORED, STATUS_NO_HISTORY}
+    assert (s["model_version"] == "winback-churn v1; winback-recovery v1").all()
+    sel = s[s["priority_rank"].notna()]
+    assert len(sel) > 10 and sel["expected_cost"].sum() <= 3000
+    assert (sel["expected_cost"] <= sel["cost_cap"] + 1e-6).all()
+    assert sel["reason_1_zh"].notna().all()
+    scored = s[s["status"] == STATUS_SCORED]
+    assert scored["churn_risk"].between(0, 1).all()
+
+    mon = tmp_path / "monitor"
+    result = CliRunner().invoke(
+        app, ["monitor", str(out), str(sim), "--out", str(mon), "--params", str(params)]
+    )
+    assert result.exit_code == 0, result.output
+    effects = pd.read_csv(mon / "effects.csv", encoding="utf-8-sig")
+    overall = effects[effects["level"] == "all"].set_index("window_days")
+    assert list(overall.index) == [30, 60, 90]
+    assert (overall["n_treated"] > 50).all() and (overall["n_control"] > 10).all()
+    assert "## By segment" in (mon / "report.md").read_text(encoding="utf-8")
+    names = set(customers["name"].dropna())
+    assert not [n for n in names if n in (mon / "report.md").read_text(encoding="utf-8")]

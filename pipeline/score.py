@@ -240,7 +240,8 @@ def history_status(
     )
     n_before = ids.map(before).fillna(0).astype("int64")
     scorable = n_before > 0
-    first = ids.map(first_after)
+    # reindex, not map: map fails on an empty datetime series (no visit on or after T)
+    first = pd.Series(first_after.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
     n_rejected = ids.map(rejected).fillna(0).astype("int64")
     when = f"{t:%Y-%m-%d}"
     reason = np.where(

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import engine, evaluate, explain, featurize, simulate, validate
+from pipeline import bench, engine, evaluate, explain, featurize, simulate, validate
 from pipeline import monitor as monitor_stage
 from pipeline import policy as policy_stage
 from pipeline import score as score_stage
@@ -39,6 +39,7 @@ app.command("policy")(policy_stage.main)
 app.command("score")(score_stage.main)
 app.command("monitor")(monitor_stage.main)
 app.command("partition")(engine.main)
+app.command("bench")(bench.main)
 
 
 def _train_chain(data_dir: Path, out: Path, params: Path | None) -> None:

@@ -9,8 +9,8 @@ own child process so that peak memory (``ru_maxrss``) belongs to that stage alon
 * **train** — ``featurize`` + ``train`` on a separate, smaller simulation (a sample: training
   does not need every customer, and the model is reused for every size);
 * **score** — batch scoring end to end: read and validate, features, churn risk, win-back
-  uplift, segments and budgeted policy, top-3 reasons (native TreeSHAP), the CRM export file
-  and the value × stage matrix (:mod:`pipeline.score`);
+  uplift, segments and policy, top-3 reasons (native TreeSHAP), the CRM export file and the
+  value × stage matrix (:mod:`pipeline.score`); features and reasons are also timed apart;
 * **shap** — LightGBM's native ``pred_contrib`` vs ``shap.TreeExplainer`` on the same rows.
 
 Writes ``OUT/bench.json``, ``OUT/bench.md`` (the table the README shows) and
@@ -125,6 +125,7 @@ def stage_train(data_dir: str, out: str) -> dict[str, Any]:
 
 def stage_score(data_dir: str, as_of: str, model: str, out: str) -> dict[str, Any]:
     """Batch scoring end to end, as ``winback score`` does it, with its parts timed."""
+    import pipeline.score as score_module
     from features.config import FeaturizeConfig
     from features.contract import read_data_dir
     from models.segments import ScoreConfig
@@ -133,6 +134,22 @@ def stage_score(data_dir: str, as_of: str, model: str, out: str) -> dict[str, An
 
     featurize = FeaturizeConfig.from_params(load_params("featurize", None))
     config = ScoreConfig.from_params(load_params("score", None))
+    # Time the parts of score_customers by wrapping what it calls (this child process only).
+    parts = {"features_seconds": 0.0, "reasons_seconds": 0.0}
+
+    def timed(fn, key):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                parts[key] += time.perf_counter() - t
+
+        return wrapper
+
+    score_module.build_features = timed(score_module.build_features, "features_seconds")
+    score_module._contributions = timed(score_module._contributions, "reasons_seconds")
+    score_module.top_reasons = timed(score_module.top_reasons, "reasons_seconds")
     t0 = time.perf_counter()
     models = load_models(model)
     data = read_data_dir(data_dir)
@@ -147,6 +164,7 @@ def stage_score(data_dir: str, as_of: str, model: str, out: str) -> dict[str, An
         "seconds": t3 - t0,
         "read_validate_seconds": t1 - t0,
         "score_seconds": t2 - t1,
+        **parts,
         "export_seconds": t3 - t2,
         "customers": len(result.scores),
         "scored": int((result.scores["status"] != "no_history").sum()),

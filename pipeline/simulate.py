@@ -961,14 +961,21 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
         last_day: int | None = None,
     ) -> list[np.ndarray]:
         # The emitted columns in output row order (see _event_order), optionally without
-        # rows dated after ``last_day``.
-        cols = _concat(sim.events[name], n_cols)
+        # rows dated after ``last_day``. The per-day pieces are released as soon as they are
+        # joined (pop), and each unordered column once its ordered copy exists: at a million
+        # customers the snapshot log alone is over a gigabyte.
+        cols = _concat(sim.events.pop(name), n_cols)
         if last_day is not None:
             keep = cols[1] <= last_day
             cols = [c[keep] for c in cols]
         rest = [c for j, c in enumerate(cols) if j not in (0, date_col)]
         order = _event_order(cols[0], cols[date_col], rest, key_only)
-        return [c[order] for c in cols]
+        del rest
+        out = []
+        for j in range(len(cols)):
+            out.append(cols[j][order])
+            cols[j] = None  # type: ignore[call-overload]
+        return out
 
     names, phones = _fake_people(sim.rng, n)
     channel_names = ("app", "phone", "wechat")
@@ -991,7 +998,7 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
         }
     )
 
-    v_raw = _concat(sim.events["visits"], 6)
+    v_raw = _concat(sim.events.pop("visits"), 6)
     v = [c[_event_order(v_raw[0], v_raw[1], v_raw[2:])] for c in v_raw]
     tables["service_visits"] = pd.DataFrame(
         {
@@ -1047,7 +1054,7 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
         }
     )
 
-    o = _concat(sim.events["outreach"], 9)
+    o = _concat(sim.events.pop("outreach"), 9)
     o_idx, o_day, arm = o[0], o[1], o[2].astype(int)
     outreach = pd.DataFrame(
         {

@@ -402,6 +402,7 @@ def run(
     shap_rows: int,
     command: str,
     model_dir: Path | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark; returns the report written to ``out``.
 
@@ -416,6 +417,7 @@ def run(
         shap_rows: Rows of the native vs shap.TreeExplainer timing.
         command: The command line, for the report.
         model_dir: A trained model directory to use instead of training one.
+        fresh: Measure every stage again instead of reusing WORK/results.
     """
     from tqdm import tqdm
 
@@ -457,34 +459,52 @@ def run(
         model = str(Path(model_dir).resolve())
     report["model"] = model
 
-    for n in tqdm(all_sizes, desc="bench", unit="size", disable=None):
+    def measured(stage: str, n: int, **kwargs: Any) -> dict[str, Any]:
+        # Results are kept under WORK/results: an interrupted benchmark resumes where it
+        # stopped; --fresh measures everything again.
+        path = work / "results" / f"{stage}-{n}.json"
+        if fresh or not path.is_file():
+            res = run_stage(stage, env, **kwargs)
+            res["load_average"] = [round(x, 2) for x in os.getloadavg()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(res, indent=2) + "\n")
+        return json.loads(path.read_text())
+
+    def write_report() -> None:
+        rows_all = [sims[n] for n in sorted(sims)] + sorted(
+            rows, key=lambda r: (r["stage"] != "train", r["customers"], r["stage"])
+        )
+        report["rows"] = rows_all
+        report["goals"] = goals(rows_all)
+        report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out / "bench.md").write_text(markdown(report), encoding="utf-8")
+        plot_scaling(rows_all, out / "scaling.png")
+
+    # Largest first: the headline figures are there even if the run is cut short.
+    for n in tqdm(all_sizes[::-1], desc="bench", unit="size", disable=None):
         d = sim_dir(n).resolve()
         events = int(sims[n]["events"])
-        res = run_stage("features", env, data_dir=str(d), as_of=as_of)
+        res = measured("features", n, data_dir=str(d), as_of=as_of)
         rows.append({"stage": "features", "customers": n, "events": events, **res})
         logger.info("features %d: %.1f s, %.2f GiB", n, res["seconds"], res["peak_rss_gib"])
-        res = run_stage(
-            "score", env, data_dir=str(d), as_of=as_of, model=model, out=str(work / "score.parquet")
+        res = measured(
+            "score", n, data_dir=str(d), as_of=as_of, model=model, out=str(work / "score.parquet")
         )
         rows.append({"stage": "score", "customers": n, "events": events, **res})
         logger.info("score %d: %.1f s, %.2f GiB", n, res["seconds"], res["peak_rss_gib"])
+        write_report()
     shap_size = min(all_sizes)
-    report["shap"] = run_stage(
+    report["shap"] = measured(
         "shap",
-        env,
+        shap_size,
         data_dir=str(sim_dir(shap_size).resolve()),
         as_of=as_of,
         model=model,
         rows=shap_rows,
     )
-    unique = [sims[n] for n in sorted(sims)] + rows
-    report["rows"] = unique
-    report["goals"] = goals(unique)
-    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "bench.md").write_text(markdown(report), encoding="utf-8")
-    plot_scaling(unique, out / "scaling.png")
+    write_report()
     return report
 
 
@@ -513,6 +533,9 @@ def main(
         Path | None,
         typer.Option(help="A `winback train` output directory to score with (skips training)."),
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Measure again instead of reusing WORK/results.")
+    ] = False,
     stage: Annotated[str | None, typer.Option(hidden=True)] = None,
     args: Annotated[str, typer.Option(hidden=True)] = "{}",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
@@ -539,6 +562,7 @@ def main(
         shap_rows,
         command,
         model,
+        fresh,
     )
     typer.echo(markdown(report))
     typer.echo(f"written to {out}/bench.json, bench.md, scaling.png")

@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,8 @@ from pipeline.common import setup_logging
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from pipeline.score import CustomerScores, ScoreResult
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +238,15 @@ def features_of_partition(
     return None if data is None else build_features(data, as_of, config)
 
 
+def _harmonise_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    # the sorted union of the partitions' levels: what one pass over all customers finds
+    for col in CATEGORICAL_FEATURES:
+        if col in frames[0].columns:
+            levels = sorted(set().union(*(f[col].cat.categories.astype("str") for f in frames)))
+            frames = [f.assign(**{col: f[col].cat.set_categories(levels)}) for f in frames]
+    return frames
+
+
 def combine(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
     """Concatenate per-partition customer rows as the single-machine engine would give them.
 
@@ -252,12 +263,120 @@ def combine(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
     frames = [p for p in parts if p is not None and len(p)]
     if not frames:
         raise ValueError("no partition holds any customer")
-    for col in CATEGORICAL_FEATURES:
-        if col in frames[0].columns:
-            levels = sorted(set().union(*(f[col].cat.categories.astype("str") for f in frames)))
-            frames = [f.assign(**{col: f[col].cat.set_categories(levels)}) for f in frames]
-    out = pd.concat(frames, ignore_index=True)
+    out = pd.concat(_harmonise_categories(frames), ignore_index=True)
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def score_of_partition(
+    part_dir: str | Path,
+    as_of: str,
+    model: str,
+    featurize: FeaturizeConfig,
+    config: Any,
+    max_invalid_share: float,
+) -> CustomerScores | None:
+    """:func:`pipeline.score.score_each` on one partition (a Dask task; loads the models)."""
+    # imported here: the features path of this module must not import MLflow
+    from pipeline.score import load_models, score_each
+
+    data = read_partition(part_dir, max_invalid_share)
+    if data is None:
+        return None
+    return score_each(data, as_of, load_models(model), featurize, config)
+
+
+def combine_scores(parts: list[CustomerScores | None]) -> CustomerScores:
+    """Glue per-partition :class:`~pipeline.score.CustomerScores` into the whole set's.
+
+    Rows get the positions the single-machine engine gives them (``customer_id`` order), so
+    :func:`pipeline.score.finish_scores` sees the same frames either way.
+    """
+    from pipeline.score import CustomerScores
+
+    parts = [p for p in parts if p is not None and len(p.features)]
+    if not parts:
+        raise ValueError("no partition holds any customer")
+    ids = np.concatenate(
+        [p.features["customer_id"].astype("str").to_numpy(dtype=object) for p in parts]
+    )
+    pos = np.empty(len(ids), dtype=np.int64)
+    pos[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    starts = np.cumsum([0] + [len(p.features) for p in parts])
+
+    def glue(pieces: list[Any], full: bool) -> Any:
+        out = [
+            piece.set_axis(pos[starts[k] + piece.index.to_numpy()], axis=0)
+            for k, piece in enumerate(pieces)
+            if piece is not None
+        ]
+        if not out:
+            return None
+        glued = pd.concat(out).sort_index()
+        # whole-set frames get the RangeIndex build_features gives; subsets keep their labels
+        return glued.reset_index(drop=True) if full else glued
+
+    features = _harmonise_categories([p.features for p in parts])
+    return CustomerScores(
+        features=glue(features, True),
+        scorable=glue([p.scorable for p in parts], True),
+        why=glue([p.why for p in parts], True),
+        churn=glue([p.churn for p in parts], True),
+        reasons=glue([p.reasons for p in parts], False),
+        segments=glue([p.segments for p in parts], True),
+        uplift=glue([p.uplift for p in parts], False),
+        personal=glue([p.personal for p in parts], True),
+    )
+
+
+def score_customers_dask(
+    data_dir: str | Path,
+    as_of: str | pd.Timestamp,
+    model: str,
+    featurize: FeaturizeConfig,
+    config: Any,
+    client: Client,
+    budget: float | None = None,
+    max_invalid_share: float = 0.2,
+    n_partitions: int = DEFAULT_PARTITIONS,
+) -> ScoreResult:
+    """:func:`pipeline.score.score_customers` on a Dask cluster.
+
+    The per-customer part (validation, features, churn risk, TreeSHAP reasons, segments,
+    uplift) runs as one task per partition; the budgeted policy, which ranks all customers
+    against one budget, runs once on the client (:func:`pipeline.score.finish_scores`).
+
+    Args:
+        data_dir: A data directory or a partitioned one.
+        as_of: The as-of date.
+        model: A train output directory every worker can read, or ``champion``.
+        featurize: Feature settings.
+        config: The ``score:`` block as :class:`models.segments.ScoreConfig`.
+        client: A Dask client.
+        budget: Global budget (None = caps only).
+        max_invalid_share: ``validate.max_invalid_share``, per partition.
+        n_partitions: Partitions when ``data_dir`` is not partitioned yet.
+
+    Returns:
+        The same result as the single-machine ``score_customers``.
+    """
+    from pipeline.score import finish_scores, load_models
+
+    when = str(pd.Timestamp(as_of).date())
+    models = load_models(model)
+    with partitioned(data_dir, n_partitions) as parts_dir:
+        dirs = [str(d) for d in partition_dirs(parts_dir)]
+        futures = client.map(
+            score_of_partition,
+            dirs,
+            as_of=when,
+            model=str(model),
+            featurize=featurize,
+            config=config,
+            max_invalid_share=max_invalid_share,
+            pure=False,
+        )
+        parts = client.gather(futures)
+    return finish_scores(combine_scores(parts), models, featurize, config, budget)
 
 
 # --- the cluster ---------------------------------------------------------------------------

@@ -170,3 +170,54 @@ def test_features_cli_refuses_an_unknown_engine(sim_dir, tmp_path):
     )
     assert r.exit_code != 0
     assert "engine" in r.output
+
+
+def _tiny_models(data_dir, root):
+    """A small churn model and T-learner uplift model on the simulation's own features."""
+    import lightgbm as lgb
+
+    from models.lgbm import CalibratedBooster
+    from models.recovery import UpliftModel
+
+    X = build_features(read_data_dir(data_dir), "2026-03-01")
+    feats = ["days_since_last_visit", "spend_365d", "visits_365d", "spend_lifetime"]
+    Xf = X[feats].astype("float64")
+    rng = np.random.default_rng(0)
+
+    def booster(y, seed):
+        params = {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 5}
+        params |= {"verbosity": -1, "num_threads": 1, "deterministic": True, "seed": seed}
+        return CalibratedBooster(lgb.train(params, lgb.Dataset(Xf, label=y), 15), feats)
+
+    churn = booster((Xf["days_since_last_visit"].fillna(999) > 150).astype(int), 0)
+    churn.save(root / "churn")
+    arms = {}
+    for i, (arm, rate) in enumerate(
+        {"none": 0.1, "sms_coupon": 0.3, "advisor_call": 0.4, "manager_call": 0.45}.items()
+    ):
+        arms[arm] = booster((rng.uniform(size=len(Xf)) < rate).astype(int), i + 1)
+    arms["home_visit"] = booster((rng.uniform(size=len(Xf)) < 0.5).astype(int), 9)
+    actions = ["advisor_call", "home_visit", "manager_call", "sms_coupon"]
+    UpliftModel(learner="t", actions=actions, boosters=arms).save(root / "recovery")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget", [None, 2000.0])
+def test_dask_scoring_equals_pandas_scoring(sim_dir, client, tmp_path_factory, budget):
+    from models.segments import ScoreConfig
+    from pipeline.engine import score_customers_dask
+    from pipeline.score import load_models, score_customers
+
+    model = _tiny_models(sim_dir, tmp_path_factory.mktemp("models"))
+    cfg, score_cfg = FeaturizeConfig(), ScoreConfig()
+    expected = score_customers(
+        read_data_dir(sim_dir), "2026-09-30", load_models(model), cfg, score_cfg, budget
+    )
+    got = score_customers_dask(
+        sim_dir, "2026-09-30", str(model), cfg, score_cfg, client, budget, n_partitions=3
+    )
+    assert (expected.scores["status"] == "scored").sum() > 100
+    assert expected.scores["priority_rank"].notna().any()
+    pd.testing.assert_frame_equal(got.scores, expected.scores, check_exact=True)
+    assert got.budget_used == expected.budget_used

@@ -221,3 +221,20 @@ def test_dask_scoring_equals_pandas_scoring(sim_dir, client, tmp_path_factory, b
     assert expected.scores["priority_rank"].notna().any()
     pd.testing.assert_frame_equal(got.scores, expected.scores, check_exact=True)
     assert got.budget_used == expected.budget_used
+
+
+@pytest.mark.slow
+def test_score_cli_dask_engine_writes_the_same_file(sim_dir, client, tmp_path):
+    model = _tiny_models(sim_dir, tmp_path / "models")
+    runner = CliRunner()
+    common = ["score", str(sim_dir), "--as-of", "2026-09-30", "--model", str(model)]
+    common += ["--budget", "1500"]
+    r1 = runner.invoke(app, [*common, "--out", str(tmp_path / "pandas.csv")])
+    assert r1.exit_code == 0, r1.output
+    r2 = runner.invoke(
+        app,
+        [*common, "--out", str(tmp_path / "dask.csv"), "--engine", "dask"]
+        + ["--scheduler", client.scheduler.address, "--partitions", "4"],
+    )
+    assert r2.exit_code == 0, r2.output
+    assert (tmp_path / "pandas.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()

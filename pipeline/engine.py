@@ -335,9 +335,10 @@ def score_customers_dask(
     featurize: FeaturizeConfig,
     config: Any,
     client: Client,
-    budget: float | None = None,
+    budget: float | str | None = None,
     max_invalid_share: float = 0.2,
     n_partitions: int = DEFAULT_PARTITIONS,
+    coupon_action: str = "sms_coupon",
 ) -> ScoreResult:
     """:func:`pipeline.score.score_customers` on a Dask cluster.
 
@@ -352,9 +353,10 @@ def score_customers_dask(
         featurize: Feature settings.
         config: The ``score:`` block as :class:`models.segments.ScoreConfig`.
         client: A Dask client.
-        budget: Global budget (None = caps only).
+        budget: Global budget in CNY, ``"same_coupon"``, or None (caps only).
         max_invalid_share: ``validate.max_invalid_share``, per partition.
         n_partitions: Partitions when ``data_dir`` is not partitioned yet.
+        coupon_action: The coupon of the ``"same_coupon"`` budget.
 
     Returns:
         The same result as the single-machine ``score_customers``.
@@ -376,7 +378,7 @@ def score_customers_dask(
             pure=False,
         )
         parts = client.gather(futures)
-    return finish_scores(combine_scores(parts), models, featurize, config, budget)
+    return finish_scores(combine_scores(parts), models, featurize, config, budget, coupon_action)
 
 
 # --- the cluster ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Annotated, Any
 
 import numpy as np
@@ -56,6 +57,7 @@ import typer
 
 from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
+from models.segments import ScoreConfig
 from pipeline.common import load_params, setup_logging
 from pipeline.export import read_table, write_table
 
@@ -185,9 +187,7 @@ def returned_within(
 
 
 def _z(confidence: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + confidence / 2.0))
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def incremental_interval(
@@ -486,8 +486,6 @@ def main(
     rate with a 95% interval, cost per recovered and per incremental customer, and which
     segments improved. Writes OUT/effects.csv, OUT/report.md and OUT/effects.png.
     """
-    from models.segments import ScoreConfig
-
     setup_logging(verbose)
     config = MonitorConfig.from_params(load_params("monitor", params))
     economics = ScoreConfig.from_params(load_params("score", params)).economics

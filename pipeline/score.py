@@ -3,7 +3,7 @@
 Usage:
     ``winback score DATA_DIR --as-of DATE --model out/train --out FILE [--budget B]
     [--params params.yaml] [--metrics FILE]`` (also ``python -m pipeline.score``; the DVC stage
-    scores the simulator at ``simulate.end_date``).
+    scores the simulator through ``simulate.end_date``).
 
 For every customer in ``customers`` (exactly one row each, none dropped): churn risk from the
 churn model, the playbook formula risk and band (the baseline), value tier, annual value, CLV,
@@ -22,8 +22,12 @@ and Chinese (native TreeSHAP, :func:`models.explain.top_reasons`), the model ver
 
 Conventions:
 
-* **As-of day**: features use events strictly before ``--as-of`` (``day < T``); an event on T
-  itself is the future.
+* **As-of day**: features use events strictly before ``--as-of`` T (``day < T``); an event on
+  T itself is the future. ``--through D`` is the same as ``--as-of D+1`` (every event up to
+  and including D): the DVC stage scores the simulator ``--through simulate.end_date``, the
+  day convention of the ``policy`` stage (whose truth is the state at the end of that day), so
+  the export's selection is the allocation the policy stage evaluates. The ``as_of`` column
+  always holds T.
 * **Row order**: customers selected inside the budget first, by ``priority_rank`` (1 = contact
   first), then everyone else by ``customer_id``. The same data, models, params and budget give
   a byte-identical file.
@@ -60,7 +64,9 @@ from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, read_dat
 from models import tracking
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.policy import recommend, same_coupon_cost
 from models.recovery import UpliftModel
+from models.segments import ScoreConfig, segment
 from pipeline.common import load_params, setup_logging
 from pipeline.export import write_table
 
@@ -72,6 +78,7 @@ STATUS_SCORED = "scored"
 STATUS_CHURN_ONLY = "churn_only"
 STATUS_NO_HISTORY = "no_history"
 NO_ACTION = "none"
+SAME_COUPON = "same_coupon"
 K_REASONS = 3
 CHUNK_ROWS = 2000
 
@@ -107,9 +114,10 @@ OUTPUT_COLUMNS = [
 ]
 #: Columns that carry personal data: only ever written to the export file itself.
 PII_COLUMNS = ("name", "phone")
-#: Decimals kept in the file (probabilities / money); ranks are computed before rounding.
+#: Columns rounded in the file (probabilities to 6 decimals, money to 2) after ranking. The
+#: cost cap and expected cost stay exact, so the file's sums and caps are the policy's own.
 PROB_COLUMNS = ("churn_risk", "p_return", "uplift")
-MONEY_COLUMNS = ("annual_value", "clv", "cost_cap", "expected_cost", "expected_value")
+MONEY_COLUMNS = ("annual_value", "clv", "expected_value")
 STAGE_ORDER = ("active", "pre_churn", "early", "deep", "lost", "no_history")
 
 
@@ -238,11 +246,11 @@ def history_status(
         .groupby("customer_id")
         .size()
     )
-    n_before = ids.map(before).fillna(0).astype("int64")
+    # reindex, not map: a map over an empty datetime series does not stay datetime
+    n_before = pd.Series(before.reindex(ids).fillna(0).to_numpy("int64"), index=ids.index)
     scorable = n_before > 0
-    # reindex, not map: map fails on an empty datetime series (no visit on or after T)
-    first = pd.Series(first_after.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
-    n_rejected = ids.map(rejected).fillna(0).astype("int64")
+    first = pd.Series(first_after.reindex(ids).to_numpy("datetime64[ns]"), index=ids.index)
+    n_rejected = pd.Series(rejected.reindex(ids).fillna(0).to_numpy("int64"), index=ids.index)
     when = f"{t:%Y-%m-%d}"
     reason = np.where(
         first.notna(),
@@ -345,8 +353,6 @@ def score_each(
     Raises:
         models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
     """
-    from models.segments import segment
-
     t = pd.Timestamp(as_of).normalize()
     feats = build_features(data, t, featurize)
     scorable, why = history_status(data, feats, t)
@@ -376,9 +382,10 @@ def score_customers(
     as_of: str | pd.Timestamp,
     models: ScoringModels,
     featurize: FeaturizeConfig,
-    config: Any,
-    budget: float | None = None,
+    config: ScoreConfig,
+    budget: float | str | None = None,
     progress: bool = False,
+    coupon_action: str = "sms_coupon",
 ) -> ScoreResult:
     """Score every customer of ``data`` as of ``as_of``: one export row each.
 
@@ -388,9 +395,11 @@ def score_customers(
         models: The churn and (optional) uplift models.
         featurize: Feature settings (must match the models' training).
         config: The ``score:`` params block as :class:`models.segments.ScoreConfig`.
-        budget: Global win-back budget (CNY); None = no global budget, only the per-customer
-            cost caps.
+        budget: Global win-back budget (CNY); ``"same_coupon"`` = what the same coupon to
+            every lapsed customer would cost (today's spend, the ``policy`` stage's default
+            budget); None = no global budget, only the per-customer cost caps.
         progress: Show a progress bar over the SHAP reasons (the slow part).
+        coupon_action: The coupon of the ``"same_coupon"`` budget (``policy.coupon_action``).
 
     Returns:
         The export rows and the budget used.
@@ -399,27 +408,26 @@ def score_customers(
         models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
     """
     each = score_each(data, as_of, models, featurize, config, progress)
-    return finish_scores(each, models, featurize, config, budget)
+    return finish_scores(each, models, featurize, config, budget, coupon_action)
 
 
 def finish_scores(
     each: CustomerScores,
     models: ScoringModels,
     featurize: FeaturizeConfig,
-    config: Any,
-    budget: float | None = None,
+    config: ScoreConfig,
+    budget: float | str | None = None,
+    coupon_action: str = "sms_coupon",
 ) -> ScoreResult:
     """The global step: baselines, the budgeted policy, statuses, the export's rows and order.
 
     Args:
         each: :func:`score_each` output (for all customers).
-        models, featurize, config, budget: As :func:`score_customers`.
+        models, featurize, config, budget, coupon_action: As :func:`score_customers`.
 
     Returns:
         The export rows and the budget used.
     """
-    from models.policy import recommend
-
     feats, scorable, why, churn = each.features, each.scorable, each.why, each.churn
     seg, reasons = each.segments, each.reasons
     notes: list[str] = []
@@ -430,7 +438,10 @@ def finish_scores(
     if models.recovery is None:
         notes.append("no win-back (uplift) model: churn, baseline and segment columns only")
     elif len(rows):
-        rec = recommend(rows, seg.loc[rows.index], each.uplift, config, budget)
+        uplift = each.uplift
+        if isinstance(budget, str):
+            budget = same_coupon_cost(rows, seg.loc[rows.index], uplift, config, coupon_action)
+        rec = recommend(rows, seg.loc[rows.index], uplift, config, budget)
         policy = rec.reindex(feats.index)
     status = pd.Series(
         np.where(
@@ -508,13 +519,13 @@ def finish_scores(
     out["status"] = status
     out["status_reason"] = reason.replace("", pd.NA)
     budget_used = float(out.loc[selected, "expected_cost"].sum())
-    out["_selected"] = selected
     out = order_rows(out)
-    out = out.drop(columns="_selected")
     for c in PROB_COLUMNS:
         out[c] = out[c].astype("float64").round(6)
     for c in (*MONEY_COLUMNS, "baseline_risk"):
         out[c] = out[c].astype("float64").round(2)
+    if isinstance(budget, str):  # no uplift model: no policy, so no budget to resolve
+        budget = None
     return ScoreResult(out[OUTPUT_COLUMNS], budget, budget_used, notes)
 
 
@@ -657,7 +668,7 @@ def score_metrics(result: ScoreResult) -> dict[str, Any]:
             k: int(v)
             for k, v in s.loc[sel, "recommended_action"].value_counts().sort_index().items()
         },
-        "budget": result.budget,
+        "budget": None if result.budget is None else round(float(result.budget), 2),
         "budget_used": round(result.budget_used, 2),
         "expected_returns": round(float(s.loc[sel, "p_return"].sum()), 2),
         "expected_incremental_returns": round(float(s.loc[sel, "uplift"].sum()), 2),
@@ -672,10 +683,18 @@ def side_files(out: Path) -> tuple[Path, Path]:
 
 def main(
     data_dir: Annotated[Path, typer.Argument(help="Directory with the contract tables.")],
-    as_of: Annotated[
-        str, typer.Option(help="As-of date T (YYYY-MM-DD); features use events before T.")
-    ],
     out: Annotated[Path, typer.Option(help="Export file, .csv or .parquet.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="As-of date T (YYYY-MM-DD): features use events before T."),
+    ] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of --as-of: use every event up to and including this date "
+            "(the same as --as-of the day after; the simulator's end_date is scored this way)."
+        ),
+    ] = None,
     model: Annotated[
         str,
         typer.Option(
@@ -684,8 +703,12 @@ def main(
         ),
     ] = "out/train",
     budget: Annotated[
-        float | None,
-        typer.Option(help="Global win-back budget in CNY (default: no budget, caps only)."),
+        str | None,
+        typer.Option(
+            help="Global win-back budget: CNY of expected cost, or 'same_coupon' (what the same "
+            "coupon to every lapsed customer costs: the policy stage's default). Default: no "
+            "budget, only the per-customer cost caps."
+        ),
     ] = None,
     params: Annotated[
         Path | None, typer.Option(help="params.yaml ('score', 'featurize', 'validate' blocks).")
@@ -709,7 +732,7 @@ def main(
     ] = 8,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Score every customer as of AS_OF into a CRM file: one row per customer.
+    """Score every customer as of a date into a CRM file: one row per customer.
 
     Churn risk, the playbook baseline, value tier, CLV, stage and segment, the recommended
     win-back action inside the budget with owner, channel, cost cap, P(return), uplift,
@@ -717,17 +740,29 @@ def main(
     status for customers that cannot be scored. Names and phones appear in this file only.
     Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
     """
-    from models.segments import ScoreConfig
-
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
+    if (as_of is None) == (through is None):
+        raise typer.BadParameter("give exactly one of --as-of DATE or --through DATE")
     try:
-        when = pd.Timestamp(as_of).normalize()
+        when = pd.Timestamp(as_of or through).normalize()
     except ValueError as exc:
-        raise typer.BadParameter(f"--as-of is not a date: {as_of!r}") from exc
-    if budget is not None and budget < 0:
-        raise typer.BadParameter(f"--budget must be >= 0, got {budget}")
+        flag = "--as-of" if as_of else "--through"
+        raise typer.BadParameter(f"{flag} is not a date: {as_of or through!r}") from exc
+    if through is not None:
+        when += pd.Timedelta(days=1)
+    amount: float | str | None = budget
+    if budget is not None and budget != SAME_COUPON:
+        try:
+            amount = float(budget)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"--budget must be a number or '{SAME_COUPON}', got {budget!r}"
+            ) from exc
+        if amount < 0:
+            raise typer.BadParameter(f"--budget must be >= 0, got {budget}")
+    coupon_action = str(load_params("policy", params).get("coupon_action", "sms_coupon"))
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
     config = ScoreConfig.from_params(load_params("score", params))
@@ -751,13 +786,16 @@ def main(
                     featurize,
                     config,
                     client,
-                    budget,
+                    amount,
                     max_invalid,
                     partitions,
+                    coupon_action,
                 )
         else:
             data = read_data_dir(data_dir, None, max_invalid)
-            result = score_customers(data, when, models, featurize, config, budget, progress=True)
+            result = score_customers(
+                data, when, models, featurize, config, amount, True, coupon_action
+            )
             del data  # the raw tables carry names and phones; nothing below needs them
     except ContractError as exc:
         typer.echo(str(exc), err=True)
@@ -781,7 +819,7 @@ def main(
     logger.info("scored %d customers in %.1f s", len(result.scores), time.perf_counter() - t0)
     for note in result.notes:
         typer.echo(f"note: {note}")
-    budget_text = "no global budget" if budget is None else f"budget ¥{budget:,.0f}"
+    budget_text = "no global budget" if result.budget is None else f"budget ¥{result.budget:,.0f}"
     typer.echo(f"\n{matrix_text(cells)}\n")
     typer.echo(
         f"{info['customers']} customers as of {when:%Y-%m-%d} ({models.version}); status "

@@ -203,7 +203,7 @@ def _tiny_models(data_dir, root):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("budget", [None, 2000.0])
+@pytest.mark.parametrize("budget", [None, 2000.0, "same_coupon"])
 def test_dask_scoring_equals_pandas_scoring(sim_dir, client, tmp_path_factory, budget):
     from models.segments import ScoreConfig
     from pipeline.engine import score_customers_dask

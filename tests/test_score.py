@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.build import build_features
 from features.config import FeaturizeConfig
 from features.contract import validate_tables
 from models.lgbm import CalibratedBooster
@@ -145,6 +146,20 @@ def test_every_customer_once_with_status(make_tables, model_dirs, customer_ids) 
     assert s.loc["00101", "reason_1_en"] and s.loc["00101", "reason_1_zh"]
     assert s.loc["00101", "model_version"].startswith("winback-churn #")
     assert "winback-recovery #" in s.loc["00101", "model_version"]
+
+
+def test_history_status_without_future_visits(make_tables) -> None:
+    from pipeline.score import history_status
+
+    tables = make_tables(optional=False)
+    tables["customers"] = pd.concat(
+        [tables["customers"], pd.DataFrame({"customer_id": ["00106"]})], ignore_index=True
+    )
+    data = validate_tables(tables)
+    feats = build_features(data, "2025-01-01")
+    ok, why = history_status(data, feats, pd.Timestamp("2025-01-01"))
+    assert ok.tolist() == [True] * 5 + [False]
+    assert why.tolist() == [""] * 5 + ["no service visit on record"]
 
 
 def test_budget_and_caps_never_exceeded(make_tables, model_dirs) -> None:

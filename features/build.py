@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import FeaturizeConfig
 from features.contract import DataSet
@@ -68,11 +70,15 @@ class _Events:
         n_customers: int,
         values: dict[str, np.ndarray] | None = None,
     ) -> None:
-        order = np.lexsort((days, codes))
+        # One stable sort of the (customer, day) key: the same order as lexsort((days, codes)),
+        # and fast on input that is already sorted by customer and date (a contract export).
+        key = np.asarray(codes, dtype=np.int64) * _STRIDE + (np.asarray(days) + _OFFSET)
+        order = np.argsort(key, kind="stable")
         self.codes = codes[order]
         self.days = days[order]
-        self.key = self.codes * _STRIDE + (self.days + _OFFSET)
-        self.start = np.searchsorted(self.codes, np.arange(n_customers + 1))
+        self.key = key[order]
+        counts = np.bincount(self.codes, minlength=n_customers)[:n_customers]
+        self.start = np.concatenate([[0], np.cumsum(counts)])
         self.values = {k: np.asarray(v, dtype="float64")[order] for k, v in (values or {}).items()}
         self._cum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._sparse: dict[str, list[np.ndarray]] = {}
@@ -82,7 +88,15 @@ class _Events:
 
     def pos(self, codes: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         """Index of the first event of each customer on or after day t (end of "before t")."""
-        return np.searchsorted(self.key, codes * _STRIDE + (np.asarray(t) + _OFFSET), "left")
+        t = np.asarray(t)
+        if len(codes) * 8 > len(self) and t.size and (t.ndim == 0 or (t == t.flat[0]).all()):
+            # One date for many customers (a snapshot): count each customer's events before it
+            # in one sequential pass. A binary search per customer misses the CPU cache on
+            # tens of millions of events and made this step grow faster than the data.
+            day = int(t.flat[0])
+            before = np.bincount(self.codes[self.days < day], minlength=len(self.start) - 1)
+            return self.start[codes] + before[codes]
+        return np.searchsorted(self.key, codes * _STRIDE + (t + _OFFSET), "left")
 
     def first(self, codes: np.ndarray) -> np.ndarray:
         """Index of each customer's first event."""
@@ -92,7 +106,16 @@ class _Events:
         if name not in self._cum:
             v = self.values[name] if name != "_one" else np.ones(len(self))
             ok = ~np.isnan(v)
-            s = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+            # Running sums restart at every customer, so a window's sum is computed from that
+            # customer's own values only: the same bits whatever other customers the data set
+            # (or a partition of it, pipeline.engine) holds, and no rounding error growing with
+            # the size of the data set. Counts are integers: one global running count is exact.
+            s = (
+                pd.Series(np.where(ok, v, 0.0))
+                .groupby(self.codes, sort=False)
+                .cumsum()
+                .to_numpy(dtype="float64")
+            )
             n = np.concatenate([[0], np.cumsum(ok)])
             self._cum[name] = (s, n)
         return self._cum[name]
@@ -103,9 +126,18 @@ class _Events:
         return (n[hi] - n[lo]).astype("float64")
 
     def sum(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
-        """Sum of the non-missing ``name`` over index range [lo, hi)."""
+        """Sum of the non-missing ``name`` over index range [lo, hi) (one customer's events)."""
         s, _ = self._cumsums(name)
-        return s[hi] - s[lo]
+        some = hi > lo
+        if not some.any():
+            return np.zeros(len(lo))
+        last = np.where(some, hi - 1, 0)
+        first = np.where(some, lo, 0)
+        # the running sum before lo counts only if lo is not the customer's first event
+        before = some & (first > 0)
+        before &= self.codes[np.where(before, first - 1, 0)] == self.codes[first]
+        prior = np.where(before, s[np.where(before, first - 1, 0)], 0.0)
+        return np.where(some, s[last] - prior, 0.0)
 
     def mean(self, lo: np.ndarray, hi: np.ndarray, name: str) -> np.ndarray:
         """Mean of the non-missing ``name`` over [lo, hi); NaN where there is none."""
@@ -181,7 +213,12 @@ class FeatureIndex:
 
 
 def _codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
-    codes = pd.Categorical(ids, categories=index).codes
+    # Arrow hashing: pd.Categorical on Arrow strings is several times slower at scale.
+    codes = (
+        pc.index_in(pa.array(ids.astype("str")), value_set=pa.array(index.astype("str")))
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+    )
     if (codes < 0).any():
         raise ValueError(f"{int((codes < 0).sum())} event row(s) name an unknown customer_id")
     return codes.astype(np.int64)
@@ -205,13 +242,48 @@ def _running_median_gap(ev: _Events) -> _Events:
     gap = np.zeros(len(codes), dtype="float64")
     gap[1:] = days[1:] - days[:-1]
     codes, days, gap = codes[has_prev], days[has_prev], gap[has_prev]
-    if len(gap):
-        med = (
-            pd.Series(gap).groupby(codes, sort=False).expanding().median().to_numpy(dtype="float64")
-        )
-    else:
-        med = np.empty(0)
+    med = _expanding_median(gap, codes)
     return _Events(codes, days, len(ev.start) - 1, {"gap": gap, "median_gap": med})
+
+
+def _expanding_median(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Median of each group's values so far (pandas' ``groupby().expanding().median()``).
+
+    ``codes`` must be sorted so that each group is contiguous. Instead of one Python-level
+    window per group, step j handles the j-th value of every group that has one at once:
+    each such group keeps its first j values as a sorted row, the new value is inserted at
+    its rank and the middle of the row read off. Groups are ordered longest first so the
+    groups still running at step j are a prefix. Time is O(sum of squared group sizes) in
+    vectorised numpy (groups are a customer's visits: short), memory O(len(values)).
+    """
+    n = len(values)
+    out = np.empty(n, dtype="float64")
+    if n == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    by_length = np.argsort(-lengths, kind="stable")
+    g_start, g_len = starts[by_length], lengths[by_length]
+    # n_running[j]: groups with more than j values
+    n_running = np.searchsorted(-g_len, -np.arange(1, g_len[0] + 1), side="right")
+    srt = np.empty((len(g_start), 0), dtype="float64")
+    for j in range(int(g_len[0])):
+        na = int(n_running[j])
+        srt = srt[:na]
+        x = values[g_start[:na] + j][:, None]
+        rank = (srt < x).sum(axis=1, keepdims=True)
+        col = np.arange(j + 1)[None, :]
+        pad = np.zeros((na, 1))
+        # insert x at its rank: the sorted row shifts right from there
+        srt = np.where(
+            col < rank,
+            np.concatenate([srt, pad], axis=1),
+            np.where(col == rank, x, np.concatenate([pad, srt], axis=1)),
+        )
+        m = j + 1
+        mid = srt[:, m // 2] if m % 2 else (srt[:, m // 2 - 1] + srt[:, m // 2]) / 2
+        out[g_start[:na] + j] = mid
+    return out
 
 
 def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureIndex:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline import evaluate, explain, featurize, leads, simulate, validate
+from pipeline import bench, engine, evaluate, explain, featurize, leads, simulate, validate
 from pipeline import monitor as monitor_stage
 from pipeline import policy as policy_stage
 from pipeline import score as score_stage
@@ -38,6 +38,8 @@ app.command("explain")(explain.main)
 app.command("policy")(policy_stage.main)
 app.command("score")(score_stage.main)
 app.command("monitor")(monitor_stage.main)
+app.command("partition")(engine.main)
+app.command("bench")(bench.main)
 
 leads_app = typer.Typer(
     help="Lost sales leads: grading, the recovery model, diagnostics and event triggers.",

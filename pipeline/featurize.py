@@ -24,6 +24,7 @@ from features.contract import ContractError, read_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from pipeline.common import load_params, setup_logging
+from pipeline.engine import DEFAULT_PARTITIONS, build_features_dask, dask_client, engine_option
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +126,28 @@ def features(
     params: Annotated[
         Path | None, typer.Option(help="params.yaml to read the 'featurize' block from.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pandas (this process) or dask (customer partitions in parallel on a Dask "
+            "cluster; same results).",
+            callback=engine_option,
+        ),
+    ] = "pandas",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+    ] = None,
+    partitions: Annotated[
+        int,
+        typer.Option(help="Customer partitions when DATA_DIR is not partitioned yet (dask)."),
+    ] = DEFAULT_PARTITIONS,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Write one feature row per customer as of AS_OF (never names or phone numbers)."""
+    """Write one feature row per customer as of AS_OF (never names or phone numbers).
+
+    With --engine dask, DATA_DIR may also be a partitioned directory (`winback partition`).
+    """
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
@@ -136,13 +156,17 @@ def features(
     except ValueError as exc:
         raise typer.BadParameter(f"--as-of is not a date: {as_of!r}") from exc
     cfg, max_invalid = _config(params)
+    t0 = time.perf_counter()
     try:
-        data = read_data_dir(data_dir, None, max_invalid)
+        if engine == "dask":
+            with dask_client(scheduler) as client:
+                feats = build_features_dask(data_dir, when, cfg, client, max_invalid, partitions)
+        else:
+            data = read_data_dir(data_dir, None, max_invalid)
+            feats = build_features(data, when, cfg)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
-    t0 = time.perf_counter()
-    feats = build_features(data, when, cfg)
     if baseline:
         feats = pd.concat([feats, baseline_scores(feats, cfg)], axis=1)
     logger.info("features for %d customers in %.2f s", len(feats), time.perf_counter() - t0)

@@ -318,6 +318,65 @@ def _personal(customers: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     return out
 
 
+@dataclass
+class CustomerScores:
+    """The per-customer part of scoring: everything but the global budget and row order.
+
+    Computed by :func:`score_each` on a whole data set, or on each partition of customers and
+    glued by :func:`pipeline.engine.combine_scores` (the Dask engine); :func:`finish_scores`
+    turns it into the export. Every frame is indexed like ``features``; ``reasons`` and
+    ``uplift`` only hold the scorable rows.
+    """
+
+    features: pd.DataFrame
+    scorable: pd.Series
+    why: pd.Series
+    churn: pd.Series
+    reasons: pd.DataFrame | None
+    segments: pd.DataFrame
+    uplift: pd.DataFrame | None
+    personal: pd.DataFrame
+
+
+def score_each(
+    data: DataSet,
+    as_of: str | pd.Timestamp,
+    models: ScoringModels,
+    featurize: FeaturizeConfig,
+    config: Any,
+    progress: bool = False,
+) -> CustomerScores:
+    """Features, churn risk, reasons, segments and uplift of every customer (no budget step).
+
+    Args: as :func:`score_customers`.
+
+    Raises:
+        models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
+    """
+    t = pd.Timestamp(as_of).normalize()
+    feats = build_features(data, t, featurize)
+    scorable, why = history_status(data, feats, t)
+    churn = pd.Series(np.nan, index=feats.index, name="churn_risk")
+    reasons = None
+    rows = feats.loc[scorable]
+    if len(rows):
+        churn.loc[rows.index] = models.churn.predict_proba(rows)
+        contrib = _contributions(models.churn, rows, progress)
+        reasons = top_reasons(models.churn, rows, k=K_REASONS, contributions=contrib)
+    ids = feats["customer_id"].astype("str")
+    acquisition = None
+    if "acquisition_cost" in data.customers.columns:
+        acq = data.customers.set_index("customer_id")["acquisition_cost"]
+        acquisition = ids.map(acq).astype("float64")
+    seg = segment(feats, churn, config, acquisition_cost=acquisition, featurize_config=featurize)
+    uplift = None
+    if models.recovery is not None and len(rows):
+        uplift = models.recovery.predict(rows)
+    return CustomerScores(
+        feats, scorable, why, churn, reasons, seg, uplift, _personal(data.customers, ids)
+    )
+
+
 def score_customers(
     data: DataSet,
     as_of: str | pd.Timestamp,
@@ -348,30 +407,38 @@ def score_customers(
     Raises:
         models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
     """
-    t = pd.Timestamp(as_of).normalize()
-    feats = build_features(data, t, featurize)
-    scorable, why = history_status(data, feats, t)
+    each = score_each(data, as_of, models, featurize, config, progress)
+    return finish_scores(each, models, featurize, config, budget, coupon_action)
+
+
+def finish_scores(
+    each: CustomerScores,
+    models: ScoringModels,
+    featurize: FeaturizeConfig,
+    config: ScoreConfig,
+    budget: float | str | None = None,
+    coupon_action: str = "sms_coupon",
+) -> ScoreResult:
+    """The global step: baselines, the budgeted policy, statuses, the export's rows and order.
+
+    Args:
+        each: :func:`score_each` output (for all customers).
+        models, featurize, config, budget, coupon_action: As :func:`score_customers`.
+
+    Returns:
+        The export rows and the budget used.
+    """
+    feats, scorable, why, churn = each.features, each.scorable, each.why, each.churn
+    seg, reasons = each.segments, each.reasons
     notes: list[str] = []
     base = baseline_scores(feats, featurize)
-    churn = pd.Series(np.nan, index=feats.index, name="churn_risk")
-    reasons = None
     rows = feats.loc[scorable]
-    if len(rows):
-        churn.loc[rows.index] = models.churn.predict_proba(rows)
-        contrib = _contributions(models.churn, rows, progress)
-        reasons = top_reasons(models.churn, rows, k=K_REASONS, contributions=contrib)
     ids = feats["customer_id"].astype("str")
-    acquisition = None
-    if "acquisition_cost" in data.customers.columns:
-        acq = data.customers.set_index("customer_id")["acquisition_cost"]
-        acquisition = ids.map(acq).astype("float64")
-    seg = segment(feats, churn, config, acquisition_cost=acquisition, featurize_config=featurize)
-
     policy = pd.DataFrame(index=feats.index)
     if models.recovery is None:
         notes.append("no win-back (uplift) model: churn, baseline and segment columns only")
     elif len(rows):
-        uplift = models.recovery.predict(rows)
+        uplift = each.uplift
         if isinstance(budget, str):
             budget = same_coupon_cost(rows, seg.loc[rows.index], uplift, config, coupon_action)
         rec = recommend(rows, seg.loc[rows.index], uplift, config, budget)
@@ -411,7 +478,7 @@ def score_customers(
     out = pd.concat(
         [
             pd.DataFrame({"customer_id": ids}),
-            _personal(data.customers, ids),
+            each.personal,
             pd.DataFrame(
                 {
                     "as_of": feats["as_of"],
@@ -649,6 +716,20 @@ def main(
     metrics: Annotated[
         Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pandas (this process) or dask (partitions of customers in parallel on a "
+            "Dask cluster; same file)."
+        ),
+    ] = "pandas",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+    ] = None,
+    partitions: Annotated[
+        int, typer.Option(help="Customer partitions when DATA_DIR is not partitioned (dask).")
+    ] = 8,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Score every customer as of a date into a CRM file: one row per customer.
@@ -691,13 +772,34 @@ def main(
     except ModelLoadError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    if engine not in ("pandas", "dask"):
+        raise typer.BadParameter(f"--engine must be pandas or dask, got {engine!r}")
     try:
-        data = read_data_dir(data_dir, None, max_invalid)
+        if engine == "dask":
+            from pipeline.engine import dask_client, score_customers_dask
+
+            with dask_client(scheduler) as client:
+                result = score_customers_dask(
+                    data_dir,
+                    when,
+                    model,
+                    featurize,
+                    config,
+                    client,
+                    amount,
+                    max_invalid,
+                    partitions,
+                    coupon_action,
+                )
+        else:
+            data = read_data_dir(data_dir, None, max_invalid)
+            result = score_customers(
+                data, when, models, featurize, config, amount, True, coupon_action
+            )
+            del data  # the raw tables carry names and phones; nothing below needs them
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
-    try:
-        result = score_customers(data, when, models, featurize, config, amount, True, coupon_action)
     except FeatureMismatchError as exc:
         typer.echo(
             f"error: the model ({models.source}) does not fit the features built from "
@@ -705,7 +807,6 @@ def main(
             err=True,
         )
         raise typer.Exit(code=1) from exc
-    del data  # the raw tables carry names and phones; nothing below needs them
     write_table(result.scores, out)
     cells = value_stage_matrix(result.scores)
     matrix_csv, matrix_png = side_files(out)

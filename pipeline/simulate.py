@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import typer
 from tqdm import tqdm
 
@@ -614,6 +615,9 @@ class _Sim:
     def run(self) -> None:
         cfg, rng = self.cfg, self.rng
         unpl_mean = 365.0 / cfg.unplanned_visits_per_year
+        return_bound = cfg.natural_return_per_year / 365.0 * 2.5
+        # Upper bound of the daily app-session probability (see _daily_engagement).
+        self._app_bound = cfg.app_session_rate * self.app_affinity * 2
         month_ends = {
             int((np.datetime64(d.date(), "D") - self.day0).astype(int))
             for d in pd.date_range(
@@ -749,9 +753,14 @@ class _Sim:
             # Spontaneous returns of defectors (fading with time away; promotions help).
             dfc = np.flatnonzero((self.state[:k] == DEFECTED) & free)
             if dfc.size:
-                tau = t - self.defect_day[dfc]
-                r = self.reason[dfc]
-                promo = self.promo[self.dealer[dfc], t]
+                # The hazard is at most the base rate x 2.5 (time away only lowers it), so it
+                # is computed only for defectors whose draw is below that bound.
+                u = rng.random(dfc.size)
+                cand = np.flatnonzero(u < return_bound)
+                dc = dfc[cand]
+                tau = t - self.defect_day[dc]
+                r = self.reason[dc]
+                promo = self.promo[self.dealer[dc], t]
                 lam = (
                     cfg.natural_return_per_year
                     / 365.0
@@ -759,7 +768,7 @@ class _Sim:
                     * np.where(r == SERVICE, 0.6, 1.0)
                     * np.where(promo & (r != SERVICE), 2.5, 1.0)
                 )
-                nr = dfc[rng.random(dfc.size) < lam]
+                nr = dc[u[cand] < lam]
                 back = nr[rng.random(nr.size) < REATTACH_PROB[0]]
                 self.state[back] = ATTACHED
                 self.reason[back] = NO_REASON
@@ -785,22 +794,38 @@ class _Sim:
                     self._snapshot(k, t)
 
     def _daily_engagement(self, k: int, t: int) -> None:
-        """App sessions and consultations: both fade as commitment fades."""
+        """App sessions and consultations: both fade as commitment fades.
+
+        Every joined customer draws a uniform number each day, but the probabilities are only
+        computed for the few whose draw falls below an upper bound of their probability
+        (commitment and the state multiplier are at most 1): the same draws, the same
+        floating-point products on those customers, the same events, a fraction of the work.
+        """
         cfg, rng = self.cfg, self.rng
-        st = self.state[:k]
         c = self.commit[:k]
+        # Commitment never leaves [0, 1] in exact arithmetic; allow for rounding anyway.
+        c2_max = max(1.0, float(c.max()) ** 2) if k else 1.0
+        u = rng.random(k)
+        bound = self._app_bound[:k] if c2_max == 1.0 else self._app_bound[:k] * c2_max
+        cand = np.flatnonzero(u < bound)
+        st = self.state[cand]
+        nd = self.next_due[cand]
         state_mult = np.array([1.0, 0.12, 0.03, 0.0])[st]
-        soon = (self.next_due[:k] - t >= 0) & (self.next_due[:k] - t <= 14) & (st == ATTACHED)
-        p_app = cfg.app_session_rate * self.app_affinity[:k] * (c**2) * state_mult * (1 + soon)
-        a = np.flatnonzero(rng.random(k) < p_app)
+        soon = (nd - t >= 0) & (nd - t <= 14) & (st == ATTACHED)
+        cc = c[cand]
+        p_app = cfg.app_session_rate * self.app_affinity[cand] * (cc**2) * state_mult * (1 + soon)
+        a = cand[u[cand] < p_app]
         self._emit(
             "app_sessions",
             a,
             np.full(a.size, t, np.int32),
             (1 + rng.poisson(0.4 + 1.2 * self.app_affinity[a])).astype(np.int16),
         )
-        p_con = cfg.consultation_rate * (c**2) * np.array([1.0, 0.1, 0.0, 0.0])[st]
-        ci = np.flatnonzero(rng.random(k) < p_con)
+        u = rng.random(k)
+        cand = np.flatnonzero(u < cfg.consultation_rate * c2_max)
+        cc = c[cand]
+        p_con = cfg.consultation_rate * (cc**2) * np.array([1.0, 0.1, 0.0, 0.0])[self.state[cand]]
+        ci = cand[u[cand] < p_con]
         self._emit("consultations", ci, np.full(ci.size, t, np.int32), self._channel(ci))
 
     def _snapshot(self, k: int, t: int) -> None:
@@ -872,36 +897,106 @@ def simulate(config: SimulationConfig) -> tuple[dict[str, pd.DataFrame], dict[st
     return tables, truth
 
 
+def _labels(names: np.ndarray | list[str] | tuple[str, ...], codes: np.ndarray) -> pd.Series:
+    """A ``str`` column of ``names[codes]``, built in Arrow (no Python string per row)."""
+    vocab = pa.array(np.asarray(names, dtype=object), type=pa.large_string())
+    return pd.Series(pd.array(vocab.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str"))
+
+
+def _event_order(
+    idx: np.ndarray, day: np.ndarray, cols: list[np.ndarray], key_only: bool = False
+) -> np.ndarray:
+    """Row order of an event table: duplicates dropped (first kept), then by (customer, day).
+
+    Two events can collide on one day (e.g. surveys after visits days apart); a real export
+    holds each once, and the contract sets exact duplicates aside. A row is a duplicate of an
+    earlier one when all of ``idx``, ``day`` and ``cols`` agree (NaN equals NaN), or only
+    ``idx`` and ``day`` when ``key_only``. The result equals pandas'
+    ``drop_duplicates(keep="first")`` followed by a stable sort on (customer_id, date), since
+    customer ids are zero-padded to one width and so sort like their index.
+    """
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    d = day.astype(np.int64)
+    lo = int(d.min())
+    key = idx.astype(np.int64) * (int(d.max()) - lo + 1) + (d - lo)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    same = np.zeros(order.size, dtype=bool)
+    same[1:] = ks[1:] == ks[:-1]  # same (customer, day) as the previous row in sorted order
+    if not same.any():
+        return order
+    if key_only:
+        return order[~same]
+    # Only rows sharing a (customer, day) key with another row can be exact duplicates.
+    in_group = same.copy()
+    in_group[:-1] |= same[1:]
+    pos = np.flatnonzero(in_group)  # positions in sorted order, groups contiguous, stable
+    sub = [ks[pos]] + [np.asarray(c)[order[pos]] for c in cols]
+    # Sort the group rows by all columns (stable: ties keep their original order) and flag a
+    # row equal to its predecessor in every column.
+    sub_order = np.lexsort(sub[::-1])
+    dup = np.ones(pos.size, dtype=bool)
+    dup[0] = False
+    for c in sub:
+        cs = c[sub_order]
+        eq = cs[1:] == cs[:-1]
+        if cs.dtype.kind == "f":
+            eq |= np.isnan(cs[1:]) & np.isnan(cs[:-1])
+        dup[1:] &= eq
+    drop = np.zeros(order.size, dtype=bool)
+    drop[pos[sub_order[dup]]] = True
+    return order[~drop]
+
+
 def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     cfg = sim.cfg
     n = sim.n
     width = max(6, len(str(n)))
     ids = np.char.add("C", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
-    cid = pd.Series(ids, dtype="str")
+    # Arrow take from the id vocabulary: no Python string object per event row.
+    cid_arrow = pa.array(ids, type=pa.large_string())
+    cid = pd.Series(pd.array(cid_arrow, dtype="str"))
 
     def dates(day: np.ndarray) -> pd.Series:
         return pd.Series((sim.day0 + day.astype("timedelta64[D]")).astype("datetime64[s]"))
 
     def cust(idx: np.ndarray) -> pd.Series:
-        return pd.Series(cid.to_numpy()[idx], dtype="str")
+        return pd.Series(pd.array(cid_arrow.take(pa.array(idx.astype(np.int64))), dtype="str"))
 
-    def sort(df: pd.DataFrame, date_col: str, key: list[str] | None = None) -> pd.DataFrame:
-        # Two events can collide on one day (e.g. surveys after visits days apart); a real
-        # export holds each once, and the contract sets exact duplicates aside.
-        df = df.drop_duplicates(subset=key, keep="first")
-        return df.sort_values(["customer_id", date_col], kind="stable").reset_index(drop=True)
+    def events(
+        name: str,
+        n_cols: int,
+        date_col: int = 1,
+        key_only: bool = False,
+        last_day: int | None = None,
+    ) -> list[np.ndarray]:
+        # The emitted columns in output row order (see _event_order), optionally without
+        # rows dated after ``last_day``. The per-day pieces are released as soon as they are
+        # joined (pop), and each unordered column once its ordered copy exists: at a million
+        # customers the snapshot log alone is over a gigabyte.
+        cols = _concat(sim.events.pop(name), n_cols)
+        if last_day is not None:
+            keep = cols[1] <= last_day
+            cols = [c[keep] for c in cols]
+        rest = [c for j, c in enumerate(cols) if j not in (0, date_col)]
+        order = _event_order(cols[0], cols[date_col], rest, key_only)
+        del rest
+        out = []
+        for j in range(len(cols)):
+            out.append(cols[j][order])
+            cols[j] = None  # type: ignore[call-overload]
+        return out
 
     names, phones = _fake_people(sim.rng, n)
-    channel_names = np.array(["app", "phone", "wechat"])
+    channel_names = ("app", "phone", "wechat")
     tables: dict[str, pd.DataFrame] = {}
     tables["customers"] = pd.DataFrame(
         {
             "customer_id": cid,
             "dealer_id": pd.Series(np.char.add("D", (sim.dealer + 1).astype(str)), dtype="str"),
             "region": pd.Series(np.char.add("R", (sim.region + 1).astype(str)), dtype="str"),
-            "vehicle_model": pd.Series(
-                np.array([m[0] for m in VEHICLE_MODELS])[sim.model], dtype="str"
-            ),
+            "vehicle_model": _labels([m[0] for m in VEHICLE_MODELS], sim.model),
             "vehicle_purchase_date": dates(sim.purchase),
             "acquisition_cost": np.round(
                 np.array([2500.0, 3500.0, 5000.0])[sim.price_class]
@@ -914,118 +1009,91 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
         }
     )
 
-    v = _concat(sim.events["visits"], 6)
-    tables["service_visits"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(v[0]),
-                "visit_date": dates(v[1]),
-                "amount": v[2].astype(float),
-                "visit_type": pd.Series(VISIT_TYPES[v[3].astype(int)], dtype="str"),
-                "wait_minutes": v[4].astype(float),
-                "mileage_km": v[5].astype(float),
-            }
-        ),
-        "visit_date",
+    v_raw = _concat(sim.events.pop("visits"), 6)
+    v = [c[_event_order(v_raw[0], v_raw[1], v_raw[2:])] for c in v_raw]
+    tables["service_visits"] = pd.DataFrame(
+        {
+            "customer_id": cust(v[0]),
+            "visit_date": dates(v[1]),
+            "amount": v[2].astype(float),
+            "visit_type": _labels(VISIT_TYPES, v[3]),
+            "wait_minutes": v[4].astype(float),
+            "mileage_km": v[5].astype(float),
+        }
     )
-    a = _concat(sim.events["appointments"], 5)
-    tables["appointments"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(a[0]),
-                "booked_date": dates(a[1]),
-                "scheduled_date": dates(a[2]),
-                "status": pd.Series(
-                    np.array(["kept", "cancelled", "no_show"])[a[3].astype(int)], dtype="str"
-                ),
-                "channel": pd.Series(channel_names[a[4].astype(int)], dtype="str"),
-            }
-        ),
-        "scheduled_date",
+    a = events("appointments", 5, date_col=2)
+    tables["appointments"] = pd.DataFrame(
+        {
+            "customer_id": cust(a[0]),
+            "booked_date": dates(a[1]),
+            "scheduled_date": dates(a[2]),
+            "status": _labels(("kept", "cancelled", "no_show"), a[3]),
+            "channel": _labels(channel_names, a[4]),
+        }
     )
-    s = _concat(sim.events["app_sessions"], 3)
-    tables["app_sessions"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(s[0]),
-                "session_date": dates(s[1]),
-                "sessions": s[2].astype(np.int64),
-            }
-        ),
-        "session_date",
+    s = events("app_sessions", 3)
+    tables["app_sessions"] = pd.DataFrame(
+        {
+            "customer_id": cust(s[0]),
+            "session_date": dates(s[1]),
+            "sessions": s[2].astype(np.int64),
+        }
     )
     # Surveys / complaints dated after the window end are not yet collected.
-    sv = _concat(sim.events["surveys"], 3)
-    keep = sv[1] <= sim.end
-    tables["surveys"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(sv[0][keep]),
-                "survey_date": dates(sv[1][keep]),
-                "score": sv[2][keep].astype(np.int64),
-            }
-        ),
-        "survey_date",
-        key=["customer_id", "survey_date"],
+    sv = events("surveys", 3, key_only=True, last_day=sim.end)
+    tables["surveys"] = pd.DataFrame(
+        {
+            "customer_id": cust(sv[0]),
+            "survey_date": dates(sv[1]),
+            "score": sv[2].astype(np.int64),
+        }
     )
-    co = _concat(sim.events["consultations"], 3)
-    tables["consultations"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(co[0]),
-                "contact_date": dates(co[1]),
-                "channel": pd.Series(channel_names[co[2].astype(int)], dtype="str"),
-            }
-        ),
-        "contact_date",
+    co = events("consultations", 3)
+    tables["consultations"] = pd.DataFrame(
+        {
+            "customer_id": cust(co[0]),
+            "contact_date": dates(co[1]),
+            "channel": _labels(channel_names, co[2]),
+        }
     )
-    cp = _concat(sim.events["complaints"], 3)
-    keep = cp[1] <= sim.end
-    categories = np.array(["wait_time", "repair_quality", "price", "staff"])
-    tables["complaints"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(cp[0][keep]),
-                "complaint_date": dates(cp[1][keep]),
-                "category": pd.Series(categories[cp[2][keep].astype(int)], dtype="str"),
-            }
-        ),
-        "complaint_date",
+    cp = events("complaints", 3, last_day=sim.end)
+    tables["complaints"] = pd.DataFrame(
+        {
+            "customer_id": cust(cp[0]),
+            "complaint_date": dates(cp[1]),
+            "category": _labels(("wait_time", "repair_quality", "price", "staff"), cp[2]),
+        }
     )
 
-    o = _concat(sim.events["outreach"], 9)
+    o = _concat(sim.events.pop("outreach"), 9)
     o_idx, o_day, arm = o[0], o[1], o[2].astype(int)
-    arm_names = np.array(ARMS)
-    action = np.where(arm == 0, "none", arm_names[arm])
     outreach = pd.DataFrame(
         {
             "customer_id": cust(o_idx),
             "contact_date": dates(o_day),
-            "action": pd.Series(action, dtype="str"),
+            "action": _labels(("none", *ACTIONS), arm),
             "cost": cfg.action_costs[arm],
-            "group": pd.Series(np.where(arm == 0, "control", "treatment"), dtype="str"),
-            "channel": pd.Series(
-                np.array(["none", "sms", "phone", "phone", "in_person"])[arm], dtype="str"
-            ),
+            "group": _labels(("control", "treatment"), arm != 0),
+            "channel": _labels(("none", "sms", "phone", "phone", "in_person"), arm),
         }
     )
     order = np.lexsort((o_day, o_idx))
     tables["outreach"] = outreach.iloc[order].reset_index(drop=True)
 
     # Realised return: any emitted visit in (contact, contact + window], as evaluators read it.
-    returned, censored = _realised_returns(sim, v[0], v[1], o_idx, o_day)
+    returned, censored = _realised_returns(sim, v_raw[0], v_raw[1], o_idx, o_day)
     p = o[8].reshape(-1, len(ARMS)) if o[8].ndim == 2 else np.zeros((0, len(ARMS)))
     truth_out = pd.DataFrame(
         {
             "customer_id": cust(o_idx),
             "contact_date": dates(o_day),
-            "action": pd.Series(action, dtype="str"),
-            "group": pd.Series(np.where(arm == 0, "control", "treatment"), dtype="str"),
+            "action": _labels(("none", *ACTIONS), arm),
+            "group": _labels(("control", "treatment"), arm != 0),
             "propensity": o[3].astype(float),
-            "stage": pd.Series(np.array(STAGES)[o[4].astype(int)], dtype="str"),
-            "value_tier": pd.Series(np.array(TIERS)[o[5].astype(int)], dtype="str"),
-            "state": pd.Series(STATE_NAMES[o[6].astype(int)], dtype="str"),
-            "defection_reason": pd.Series(REASON_NAMES[o[7].astype(int)], dtype="str"),
+            "stage": _labels(STAGES, o[4]),
+            "value_tier": _labels(TIERS, o[5]),
+            "state": _labels(STATE_NAMES, o[6]),
+            "defection_reason": _labels(REASON_NAMES, o[7]),
         }
     )
     for j, name in enumerate(ARMS):
@@ -1055,36 +1123,31 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
             "baseline_satisfaction": sim.sat_base,
             "first_defection_date": opt_dates(sim.first_defect_day),
             "defection_date": opt_dates(sim.defect_day),
-            "defection_reason": pd.Series(
-                np.where(sim.defect_day < never, "none", REASON_NAMES[sim.last_reason]), dtype="str"
+            "defection_reason": _labels(
+                REASON_NAMES, np.where(sim.defect_day < never, NO_REASON, sim.last_reason)
             ),
             "n_defections": sim.n_defections.astype(np.int64),
             "moved_date": opt_dates(sim.moved_on),
             "sold_date": opt_dates(sim.sold_on),
-            "final_state": pd.Series(STATE_NAMES[sim.state], dtype="str"),
+            "final_state": _labels(STATE_NAMES, sim.state),
         }
     )
     # defection_reason above: the reason of the last defection, kept even after a win-back.
     last_reason = np.where(sim.state == DEFECTED, sim.reason, 0)
-    truth["customers"]["current_defection_reason"] = pd.Series(
-        REASON_NAMES[last_reason], dtype="str"
-    )
+    truth["customers"]["current_defection_reason"] = _labels(REASON_NAMES, last_reason)
 
-    sn = _concat(sim.events["snapshots"], 8)
-    truth["snapshots"] = sort(
-        pd.DataFrame(
-            {
-                "customer_id": cust(sn[0]),
-                "snapshot_date": dates(sn[1]),
-                "state": pd.Series(STATE_NAMES[sn[2].astype(int)], dtype="str"),
-                "defection_reason": pd.Series(REASON_NAMES[sn[3].astype(int)], dtype="str"),
-                "p_defect_180d": sn[4].astype(float),
-                "days_since_last_visit": sn[5].astype(np.int64),
-                "commitment": sn[6].astype(float),
-                "satisfaction": sn[7].astype(float),
-            }
-        ),
-        "snapshot_date",
+    sn = events("snapshots", 8)
+    truth["snapshots"] = pd.DataFrame(
+        {
+            "customer_id": cust(sn[0]),
+            "snapshot_date": dates(sn[1]),
+            "state": _labels(STATE_NAMES, sn[2]),
+            "defection_reason": _labels(REASON_NAMES, sn[3]),
+            "p_defect_180d": sn[4].astype(float),
+            "days_since_last_visit": sn[5].astype(np.int64),
+            "commitment": sn[6].astype(float),
+            "satisfaction": sn[7].astype(float),
+        }
     )
 
     # Response at end_date for every customer who has joined: the policy-evaluation truth.
@@ -1094,11 +1157,8 @@ def _build_tables(sim: _Sim) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Data
         {
             "customer_id": cust(idx),
             "as_of": dates(np.full(idx.size, sim.end)),
-            "state": pd.Series(STATE_NAMES[sim.state[idx]], dtype="str"),
-            "stage": pd.Series(
-                np.array(STAGES)[np.digitize(sim.end - sim.last_visit[idx], [90, 180, 365])],
-                dtype="str",
-            ),
+            "state": _labels(STATE_NAMES, sim.state[idx]),
+            "stage": _labels(STAGES, np.digitize(sim.end - sim.last_visit[idx], [90, 180, 365])),
             "days_since_last_visit": (sim.end - sim.last_visit[idx]).astype(np.int64),
         }
     )

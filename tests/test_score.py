@@ -358,3 +358,16 @@ def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
     assert "## By segment" in (mon / "report.md").read_text(encoding="utf-8")
     names = set(customers["name"].dropna())
     assert not [n for n in names if n in (mon / "report.md").read_text(encoding="utf-8")]
+
+
+def test_history_status_when_no_visit_is_on_or_after_the_as_of_date(make_tables) -> None:
+    # Scoring the day after the data ends: nobody has a visit on or after T.
+    from features.build import build_features
+    from pipeline.score import history_status
+
+    data = validate_tables(make_tables())
+    when = pd.Timestamp("2030-01-01")
+    feats = build_features(data, when)
+    scorable, why = history_status(data, feats, when)
+    assert scorable.all()
+    assert (why == "").all()

@@ -43,10 +43,6 @@ _OFFSET = 1_000_000  # added to day numbers so that they are positive
 _STRIDE = 4_000_000  # > any shifted day number: key = customer * stride + shifted day
 
 KEYS = ["customer_id", "as_of"]
-# A customer is "overdue" when the time since the last visit exceeds this many typical
-# intervals (region_overdue_excess); regions with fewer active customers give NaN.
-OVERDUE_RATIO = 1.5
-MIN_REGION_ACTIVE = 30
 
 
 def to_days(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
@@ -427,46 +423,6 @@ def _not_collected(f: dict[str, np.ndarray], signal: str, nan: np.ndarray) -> No
             f[spec.name] = nan
 
 
-def _region_overdue_excess(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Share of the region's active customers who are overdue, minus the share over all regions.
-
-    "Active" = a visit in ``[T - 365, T)`` and a known typical interval; "overdue" = days since
-    the last visit above ``OVERDUE_RATIO`` times the typical interval. Computed over every
-    customer of the data set from events before each distinct T (a rival opening or a local
-    promotion shows up as a region drifting away faster than the store group); NaN without a
-    region or with fewer than ``MIN_REGION_ACTIVE`` active customers in it.
-    """
-    out = np.full(len(codes), np.nan)
-    region = pd.Categorical(index.customers["region"].astype("string"))
-    reg = np.asarray(region.codes, dtype=np.int64)
-    n_reg = len(region.categories)
-    if n_reg == 0 or len(codes) == 0:
-        return out
-    vis, gp = index.events["visits"], index.events["gaps"]
-    everyone = np.arange(index.n_customers)
-    known = reg >= 0
-    for day in np.unique(t):
-        v_end = vis.pos(everyone, day)
-        last = vis.at(v_end - 1, v_end > vis.first(everyone))
-        g_end = gp.pos(everyone, day)
-        med = gp.at(g_end - 1, g_end > gp.first(everyone), "median_gap")
-        since = day - last
-        active = known & (since <= 365) & (med > 0)
-        overdue = active & (since > OVERDUE_RATIO * np.where(med > 0, med, 1.0))
-        n_act = np.bincount(reg[active], minlength=n_reg)
-        n_over = np.bincount(reg[overdue], minlength=n_reg)
-        if n_act.sum() == 0:
-            continue
-        share = (
-            np.where(n_act >= MIN_REGION_ACTIVE, n_over / np.maximum(n_act, 1), np.nan)
-            - n_over.sum() / n_act.sum()
-        )
-        rows = np.flatnonzero(t == day)
-        r = reg[codes[rows]]
-        out[rows] = np.where(r >= 0, share[np.clip(r, 0, None)], np.nan)
-    return out
-
-
 def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> pd.DataFrame:
     """Features of (customer, day) pairs, each from that customer's events before that day.
 
@@ -538,7 +494,6 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
     f["days_until_service_due"] = np.where(
         np.isnan(due), f["median_visit_interval_days"] - f["days_since_last_visit"], due
     )
-    f["region_overdue_excess"] = _region_overdue_excess(index, codes, t)
 
     # --- app ---
     if "app" in ev:

@@ -67,11 +67,6 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "maintenance visits: median_visit_interval_days - days_since_last_visit); "
                 "negative = overdue by that many days.", "days",
                 "Days until the next service is due", "距下次保养到期天数"),
-    FeatureSpec("region_overdue_excess", "recency", _V,
-                "Share of the region's active customers (visit in the last 365 days, known "
-                "typical interval) whose time since the last visit exceeds 1.5 typical "
-                "intervals, minus the same share over all regions, as of T.", "share points",
-                "Region drifting away (overdue share vs all regions)", "本地区客户流失倾向（逾期占比差）"),
     # frequency
     FeatureSpec("visits_90d", "frequency", _V, "Service visits in the last 90 days.", "visits",
                 "Visits in last 90 days", "近90天到店次数"),

@@ -211,11 +211,7 @@ def test_missing_optional_tables_give_nan_not_zero():
     assert row(feats, "c1")["visits_lifetime"] == 3
 
 
-def test_leakage_future_events_change_nothing(monkeypatch):
-    import features.build as fb
-
-    # every region counts, so the region feature is computed (not NaN) and checked too
-    monkeypatch.setattr(fb, "MIN_REGION_ACTIVE", 1)
+def test_leakage_future_events_change_nothing():
     base = tables()
     expected = build_features(validate_tables(base), T)
     rng = np.random.default_rng(7)
@@ -279,7 +275,6 @@ def test_leakage_future_events_change_nothing(monkeypatch):
         }
         got = build_features(validate_tables(raw), T)
         pd.testing.assert_frame_equal(got, expected)
-    assert row(expected, "c1")["region_overdue_excess"] == 0.0
 
 
 def test_prepared_index_reused_gives_same_result():
@@ -335,43 +330,6 @@ def test_service_due_falls_back_to_all_visits_without_two_maintenance_visits():
     assert np.isnan(r1["days_since_last_maintenance"])
     assert np.isnan(r1["maintenance_interval_days"])
     assert r1["days_until_service_due"] == 60 - 31  # Mar 1 -> Apr 1 = 31 days
-
-
-def test_region_overdue_excess(monkeypatch):
-    import features.build as fb
-
-    monkeypatch.setattr(fb, "MIN_REGION_ACTIVE", 1)
-    t = pd.Timestamp("2024-07-01")
-
-    def ago(days: int) -> str:
-        return str((t - pd.Timedelta(days=days)).date())
-
-    raw = {
-        "customers": pd.DataFrame(
-            {"customer_id": ["a1", "a2", "b1", "x"], "region": ["R1", "R1", "R2", None]}
-        ),
-        "service_visits": _visits(
-            # a1: typical interval 100, last visit 10 days ago -> active, not overdue
-            [("a1", ago(d), "maintenance") for d in (210, 110, 10)]
-            # a2: interval 100, last visit 200 days ago (> 1.5 x 100) -> overdue
-            + [("a2", ago(d), "maintenance") for d in (400, 300, 200)]
-            # b1: interval 100, 160 days ago -> overdue
-            + [("b1", ago(d), "maintenance") for d in (260, 160)]
-            # x has no region; a future visit of a2 changes nothing
-            + [("x", ago(d), "maintenance") for d in (300, 200)]
-            + [("a2", str(t.date()), "maintenance")]
-        ),
-    }
-    feats = build_features(validate_tables(raw), t)
-    # a2 and b1 overdue among the three active customers with a region (x has none)
-    overall = 2 / 3
-    assert row(feats, "a1")["region_overdue_excess"] == pytest.approx(1 / 2 - overall)
-    assert row(feats, "a2")["region_overdue_excess"] == pytest.approx(1 / 2 - overall)
-    assert row(feats, "b1")["region_overdue_excess"] == pytest.approx(1 - overall)
-    assert np.isnan(row(feats, "x")["region_overdue_excess"])
-    monkeypatch.setattr(fb, "MIN_REGION_ACTIVE", 2)  # R2 has one active customer: unknown
-    feats = build_features(validate_tables(raw), t)
-    assert np.isnan(row(feats, "b1")["region_overdue_excess"])
 
 
 def test_expanding_median_by_hand():

@@ -332,9 +332,14 @@ def effect_table(
 
 
 def data_end_of(data) -> pd.Timestamp:
-    """The latest event date in a data set (the observation end)."""
+    """The latest after-sales event date in a data set (the observation end).
+
+    Lead tables (showroom sales) are not after-sales events and do not extend it.
+    """
     ends = []
     for name, df in data.tables.items():
+        if name not in TABLES:
+            continue
         col = TABLES[name].date_column
         if col and len(df):
             ends.append(df[col].max())

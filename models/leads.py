@@ -72,10 +72,7 @@ def train_lead_model(
         "n_features": len(features),
         "features": features,
         "split": split.boundaries,
-        "rows": {k: len(split[k]) for k in ("train", "valid", "calib", "test")},
-        "positive_rate": {
-            k: round(float(split[k][TARGET].mean()), 6) for k in ("train", "valid", "calib", "test")
-        },
+        **split.summary(TARGET),
         "valid_auc": _auc(split.valid[TARGET], model.predict_raw(split.valid)),
         "calib_auc": _auc(split.calib[TARGET], raw_cal),
         "lgbm_params": config.lgbm_params(),

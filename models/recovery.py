@@ -380,10 +380,7 @@ def train_recovery(
         "n_features": len(features),
         "features": features,
         "split": split.boundaries,
-        "rows": {k: len(split[k]) for k in ("train", "valid", "calib", "test")},
-        "positive_rate": {
-            k: round(float(split[k][TARGET].mean()), 6) for k in ("train", "valid", "calib", "test")
-        },
+        **split.summary(TARGET),
         "control_rows": {
             k: int((split[k][ACTION] == CONTROL).sum()) for k in ("train", "valid", "calib", "test")
         },

@@ -57,6 +57,19 @@ STAGES = (ACTIVE, PRE_CHURN, EARLY, DEEP, LOST, NO_HISTORY)
 LAPSED = (EARLY, DEEP, LOST)
 ANNUAL_VALUE_BASES = ("active_span", "trailing_365d")
 MAX_TIERS = 5
+#: The strategy-matrix cell columns :func:`matrix_lookup` returns, with their dtypes.
+CELL_DTYPES: dict[str, str] = {
+    "owner": "str",
+    "channel": "str",
+    "matrix_actions": "str",
+    "matrix_action": "str",
+    "cost_min": "float64",
+    "cost_max": "float64",
+    "expected_success": "float64",
+    "matrix_priority": "int64",
+    "cell_worth": "bool",
+}
+
 SEGMENT_COLUMNS = (
     "customer_id",
     "annual_value",
@@ -67,14 +80,8 @@ SEGMENT_COLUMNS = (
     "lifetime_years",
     "clv",
     "cost_cap",
-    "owner",
-    "channel",
-    "matrix_actions",
-    "matrix_action",
-    "cost_min",
-    "cost_max",
-    "expected_success",
-    "matrix_priority",
+    # the cell's own worth flag is folded into worth_winning_back with the deep-churn rules
+    *(c for c in CELL_DTYPES if c != "cell_worth"),
     "worth_winning_back",
     "rule_explanation",
 )
@@ -478,10 +485,15 @@ def matrix_lookup(
     """
     cfg = config or ScoreConfig()
     empty = MatrixCell()
-    rows = []
-    for tier, stg in zip(value_tier.to_numpy(), stage.to_numpy(), strict=True):
+    # Look each distinct (tier, stage) pair up once; a million customers share a few cells.
+    keys = pd.MultiIndex.from_arrays(
+        [value_tier.astype("str").to_numpy(), stage.astype("str").to_numpy()]
+    )
+    codes, pairs = pd.factorize(keys)
+    cells = []
+    for tier, stg in pairs:
         cell = cfg.cells.get(tier, {}).get(stg, empty)
-        rows.append(
+        cells.append(
             (
                 cell.owner,
                 cell.channel,
@@ -494,29 +506,9 @@ def matrix_lookup(
                 bool(cell.worth_winning_back and cell.actions),
             )
         )
-    cols = [
-        "owner",
-        "channel",
-        "matrix_actions",
-        "matrix_action",
-        "cost_min",
-        "cost_max",
-        "expected_success",
-        "matrix_priority",
-        "cell_worth",
-    ]
-    out = pd.DataFrame(rows, columns=cols, index=value_tier.index)
-    for c in ("owner", "channel", "matrix_actions", "matrix_action"):
-        out[c] = out[c].astype("str")
-    return out.astype(
-        {
-            "cost_min": "float64",
-            "cost_max": "float64",
-            "expected_success": "float64",
-            "matrix_priority": "int64",
-            "cell_worth": "bool",
-        }
-    )
+    table = pd.DataFrame(cells, columns=list(CELL_DTYPES)).astype(CELL_DTYPES)
+    out = table.iloc[codes].set_axis(value_tier.index)
+    return out.astype(CELL_DTYPES)
 
 
 def _reason_points(features: pd.DataFrame, featurize_config: FeaturizeConfig | None) -> pd.Series:

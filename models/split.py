@@ -109,6 +109,22 @@ class TimeSplit:
         """The slices as ``{"train": ..., "valid": ..., "calib": ..., "test": ...}``."""
         return {k: getattr(self, k) for k in SLICES}
 
+    def summary(self, target: str) -> dict[str, dict[str, Any]]:
+        """Row count and positive rate of ``target`` per slice, for a model's training info.
+
+        Returns:
+            ``{"rows": {slice: n}, "positive_rate": {slice: rate rounded to 6 places}}``; the
+            rate of an empty slice is NaN.
+        """
+        frames = self.as_dict()
+        return {
+            "rows": {k: len(f) for k, f in frames.items()},
+            "positive_rate": {
+                k: round(float(f[target].mean()), 6) if len(f) else float("nan")
+                for k, f in frames.items()
+            },
+        }
+
 
 def customer_bucket(customer_id: pd.Series, seed: int = 0) -> np.ndarray:
     """A stable pseudo-uniform number in [0, 1) per customer id (CRC32 of seed + id)."""

@@ -506,5 +506,24 @@ def engine_option(engine: str) -> str:
     return engine
 
 
+# The three options every command with a Dask engine takes (`features`, `score`), declared once.
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="pandas (this process) or dask (partitions of customers in parallel on a Dask "
+        "cluster; same results).",
+        callback=engine_option,
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+]
+PartitionsOption = Annotated[
+    int,
+    typer.Option(help="Customer partitions when DATA_DIR is not partitioned yet (dask)."),
+]
+
+
 if __name__ == "__main__":
     typer.run(main)

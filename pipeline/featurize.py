@@ -24,7 +24,14 @@ from features.contract import ContractError, read_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from pipeline.common import load_params, setup_logging
-from pipeline.engine import DEFAULT_PARTITIONS, build_features_dask, dask_client, engine_option
+from pipeline.engine import (
+    DEFAULT_PARTITIONS,
+    EngineOption,
+    PartitionsOption,
+    SchedulerOption,
+    build_features_dask,
+    dask_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,22 +133,9 @@ def features(
     params: Annotated[
         Path | None, typer.Option(help="params.yaml to read the 'featurize' block from.")
     ] = None,
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="pandas (this process) or dask (customer partitions in parallel on a Dask "
-            "cluster; same results).",
-            callback=engine_option,
-        ),
-    ] = "pandas",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
-    ] = None,
-    partitions: Annotated[
-        int,
-        typer.Option(help="Customer partitions when DATA_DIR is not partitioned yet (dask)."),
-    ] = DEFAULT_PARTITIONS,
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
+    partitions: PartitionsOption = DEFAULT_PARTITIONS,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Write one feature row per customer as of AS_OF (never names or phone numbers).

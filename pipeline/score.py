@@ -68,6 +68,7 @@ from models.policy import recommend, same_coupon_cost
 from models.recovery import UpliftModel
 from models.segments import ScoreConfig, segment
 from pipeline.common import load_params, setup_logging
+from pipeline.engine import DEFAULT_PARTITIONS, EngineOption, PartitionsOption, SchedulerOption
 from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
@@ -716,20 +717,9 @@ def main(
     metrics: Annotated[
         Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
     ] = None,
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="pandas (this process) or dask (partitions of customers in parallel on a "
-            "Dask cluster; same file)."
-        ),
-    ] = "pandas",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
-    ] = None,
-    partitions: Annotated[
-        int, typer.Option(help="Customer partitions when DATA_DIR is not partitioned (dask).")
-    ] = 8,
+    engine: EngineOption = "pandas",
+    scheduler: SchedulerOption = None,
+    partitions: PartitionsOption = DEFAULT_PARTITIONS,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Score every customer as of a date into a CRM file: one row per customer.
@@ -772,8 +762,6 @@ def main(
     except ModelLoadError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
-    if engine not in ("pandas", "dask"):
-        raise typer.BadParameter(f"--engine must be pandas or dask, got {engine!r}")
     try:
         if engine == "dask":
             from pipeline.engine import dask_client, score_customers_dask

@@ -67,6 +67,7 @@ from models.leads import (
     train_lead_model,
 )
 from models.lgbm import CalibratedBooster
+from models.metrics import ranking_report
 from pipeline.common import load_params, setup_logging
 from pipeline.export import write_table
 
@@ -92,6 +93,8 @@ class LeadsConfig:
         min_leads: Diagnostics: consultants with fewer lost leads are not flagged.
         max_incomplete_share: Diagnostics: flag consultants above this incomplete share.
         register: Register the model as ``winback-leads`` in MLflow.
+        min_improvement: A new version becomes the ``champion`` only if its test ROC-AUC beats
+            the current champion's, on the same test leads, by more than this.
         experiment: MLflow experiment.
         as_of: Export date (labels need ``lost_date + window <= as_of``); None = the latest
             date in the leads table.
@@ -102,6 +105,7 @@ class LeadsConfig:
     min_leads: int = 20
     max_incomplete_share: float = 0.2
     register: bool = True
+    min_improvement: float = 0.0
     experiment: str = tracking.EXPERIMENT
     as_of: str | None = None
 
@@ -438,6 +442,38 @@ def _log_mlflow(
         return run.info.run_id, None if version is None else str(version)
 
 
+def promote(result: LeadsResult, version: str | None, config: LeadsConfig) -> dict[str, Any]:
+    """Champion/challenger for ``winback-leads`` on the candidate's out-of-time test leads.
+
+    The current champion (if any) is loaded from the registry and scored on exactly the test
+    rows the candidate was scored on (ROC-AUC); the candidate gets the ``champion`` alias only
+    if it wins by more than ``config.min_improvement`` (:func:`models.tracking.promote_if_better`).
+
+    Returns:
+        JSON-able decision (:func:`pipeline.evaluate.challenge`).
+    """
+    from pipeline.evaluate import challenge
+
+    test = result.test
+    current = tracking.load_champion(REGISTERED_NAME)
+    champ_version, champion = current if current is not None else (None, None)
+    if champ_version is not None and champ_version == version:
+        champion = None  # re-evaluating the champion itself: nothing to compare
+
+    def score(model: CalibratedBooster) -> float:
+        return ranking_report(test[TARGET].to_numpy(), model.predict_proba(test))["roc_auc"]
+
+    def decide(name, v, candidate, champion_score):
+        return tracking.promote_if_better(
+            name, v, candidate, champion_score, min_delta=config.min_improvement, metric="roc_auc"
+        )
+
+    candidate = float(result.metrics["test"]["model"]["roc_auc"])
+    return challenge(
+        REGISTERED_NAME, version, candidate, champion, champ_version, score, decide, "roc_auc"
+    )
+
+
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -494,7 +530,12 @@ def main(
     (out / "report.md").write_text(report(result, config, None), encoding="utf-8")
     run_id, version = _log_mlflow(result, config, block, out)
     (out / "report.md").write_text(report(result, config, run_id), encoding="utf-8")
-    metrics = {**result.metrics, "seconds": round(time.perf_counter() - t0, 1)}
+    decision = promote(result, version, config) if config.register else None
+    metrics = {
+        **result.metrics,
+        "promotion": decision,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     _json(metrics, out / "metrics.json")
     _json(result.train_info, out / "train_info.json")
     _json(
@@ -509,6 +550,12 @@ def main(
         f"{tm['rules']['roc_auc']:.3f} (PR-AUC {tm['model']['pr_auc']:.3f} vs "
         f"{tm['rules']['pr_auc']:.3f}); MLflow run {run_id}"
         + (f", {REGISTERED_NAME} v{version}" if version else "")
+        + (
+            f" ({'promoted to champion' if decision['promoted'] else 'not promoted'}: "
+            f"{decision['reason']})"
+            if decision
+            else ""
+        )
         + f"; report {out / 'report.md'}"
     )
 

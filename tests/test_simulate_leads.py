@@ -114,6 +114,8 @@ def test_leads_stage_end_to_end(tmp_path, monkeypatch, lead_pii):
     assert (graded["slice"] == "test").sum() == test["model"]["n"]
     run = json.loads((out / "run.json").read_text())
     assert run["version"] == "1" and run["run_id"] in (out / "report.md").read_text()
+    first = metrics["promotion"]
+    assert first["promoted"] and first["reason"] == "no champion yet"
     for f in ("reasons_by_model", "reasons_by_month", "competitor_destinations"):
         assert (out / "figures" / f"{f}.png").stat().st_size > 0
     # no personal data in anything the stage wrote or logged
@@ -131,3 +133,11 @@ def test_leads_stage_end_to_end(tmp_path, monkeypatch, lead_pii):
     assert not graded.columns.isin(["name", "phone"]).any()
     blob = "\n".join(texts)
     assert not any(n in blob for n in list(names)[:500])
+    # the same data and seed again: version 2 ties the champion on the same test leads, so it
+    # is not promoted (it must beat it by more than min_improvement)
+    res = runner.invoke(app, ["leads", "run", "sim", "--out", "out2", "--params", str(params)])
+    assert res.exit_code == 0, res.output
+    second = json.loads((tmp_path / "out2" / "metrics.json").read_text())["promotion"]
+    assert second["version"] == "2" and second["champion_version"] == "1"
+    assert not second["promoted"] and second["champion"] == pytest.approx(second["candidate"])
+    assert "does not beat champion v1" in second["reason"]

@@ -328,7 +328,9 @@ def _parse(trees: list[dict], table_max_features: int) -> tuple[dict[str, np.nda
             pos = uniq.index(feature) if feature in uniq else len(uniq)
             children = []
             for child, left in ((node["left_child"], 1), (node["right_child"], 0)):
-                ccount = float(child["leaf_count"] if "leaf_value" in child else child["internal_count"])
+                ccount = float(
+                    child["leaf_count"] if "leaf_value" in child else child["internal_count"]
+                )
                 ratio = ccount / count
                 if pos < len(uniq):
                     czs = list(zs)
@@ -448,7 +450,9 @@ def _leaf_phi(o, z, k, v, weights, esp, esp_j, phi):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, nogil=True)
-def _build_tables(tables, leaf_k, leaf_value, leaf_table, leaf_uf_start, uf_z, weights):  # pragma: no cover
+def _build_tables(
+    tables, leaf_k, leaf_value, leaf_table, leaf_uf_start, uf_z, weights
+):  # pragma: no cover
     max_k = weights.shape[0] - 1
     o = np.zeros(max_k + 1, dtype=np.uint8)
     esp = np.zeros(max_k + 2, dtype=np.float64)

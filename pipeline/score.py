@@ -10,7 +10,7 @@ churn model, the playbook formula risk and band (the baseline), value tier, annu
 stage and segment, the recommended win-back action with its owner, channel, cost cap,
 P(return | action), uplift, expected cost and value and priority rank inside the budget
 (:mod:`models.segments`, :mod:`models.policy`), the top three reasons for the risk in English
-and Chinese (native TreeSHAP, :func:`models.explain.top_reasons`), the model version, and a
+and Chinese (exact TreeSHAP, :mod:`models.treeshap`, :func:`models.explain.top_reasons`), the model version, and a
 ``status`` with a ``status_reason``:
 
 * ``scored`` — everything computed.

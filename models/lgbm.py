@@ -62,6 +62,13 @@ class CalibratedBooster:
     # the parsed booster for the fast TreeSHAP, built on first use (with the booster it is for)
     _treeshap: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __getstate__(self) -> dict:
+        # the parsed TreeSHAP tables (~100 MB) are a cache: rebuilt on use, never pickled
+        # (Dask ships models to workers)
+        state = self.__dict__.copy()
+        state["_treeshap"] = None
+        return state
+
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """Select and type the model's features from ``X`` (extra columns are ignored).
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import lightgbm as lgb
 import numba
 import numpy as np
@@ -276,3 +278,12 @@ def test_unknown_engine_is_refused(calibrated):
     model, rows = calibrated
     with pytest.raises(ValueError, match="engine must be one of"):
         model.contributions(rows, engine="shap")
+
+
+def test_pickled_model_drops_the_parsed_tables(calibrated):
+    model, rows = calibrated
+    expected = model.contributions(rows)
+    assert model._treeshap is not None
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone._treeshap is None and model._treeshap is not None
+    assert clone.contributions(rows).equals(expected)

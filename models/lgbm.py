@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,16 @@ logger = logging.getLogger(__name__)
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
 BIAS_COLUMN = "bias"
+
+#: How :meth:`CalibratedBooster.contributions` computes SHAP values: ``fast`` = the exact
+#: numba TreeSHAP of :mod:`models.treeshap`, ``lightgbm`` = LightGBM's ``pred_contrib``.
+SHAP_ENGINES = ("fast", "lightgbm")
+
+#: Rows of every ``contributions`` call re-computed with ``pred_contrib`` as a self-check.
+SELF_CHECK_ROWS = 8
+
+#: Largest |fast - pred_contrib| the self-check accepts (both are exact; rounding is ~1e-15).
+SELF_CHECK_TOLERANCE = 1e-7
 
 
 class FeatureMismatchError(ValueError):
@@ -48,6 +59,15 @@ class CalibratedBooster:
     categories: dict[str, list[str]] = field(default_factory=dict)
     calibrator: IsotonicRegression | None = None
     meta: dict = field(default_factory=dict)
+    # the parsed booster for the fast TreeSHAP, built on first use (with the booster it is for)
+    _treeshap: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        # the parsed TreeSHAP tables (~100 MB) are a cache: rebuilt on use, never pickled
+        # (Dask ships models to workers)
+        state = self.__dict__.copy()
+        state["_treeshap"] = None
+        return state
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """Select and type the model's features from ``X`` (extra columns are ignored).
@@ -66,8 +86,11 @@ class CalibratedBooster:
         out = X.loc[:, self.features].copy()
         for name in self.features:
             if name in self.categories:
+                levels = self.categories[name]
                 values = out[name].astype("str").where(out[name].notna())
-                out[name] = pd.Categorical(values, categories=self.categories[name])
+                # unseen levels become missing explicitly (pandas 4 refuses them in the dtype)
+                values = values.where(values.isin(levels))
+                out[name] = pd.Categorical(values, categories=levels)
             elif not (
                 pd.api.types.is_numeric_dtype(out[name]) or pd.api.types.is_bool_dtype(out[name])
             ):
@@ -89,18 +112,55 @@ class CalibratedBooster:
             return raw
         return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per-row SHAP values from LightGBM's native TreeSHAP (``pred_contrib=True``).
+    def contributions(self, X: pd.DataFrame, engine: str = "fast") -> pd.DataFrame:
+        """Per-row SHAP values (path-dependent TreeSHAP, LightGBM's ``pred_contrib`` numbers).
 
         Values are in log-odds of the uncalibrated model; each row sums to the raw score.
+
+        Args:
+            X: Rows to explain (the model's features; extra columns are ignored).
+            engine: ``fast`` (default) = :mod:`models.treeshap`, an exact O(leaves·depth)
+                TreeSHAP equal to ``pred_contrib`` up to rounding; ``lightgbm`` = LightGBM's
+                own ``pred_contrib=True`` (the reference; about 10× slower). The fast engine
+                re-computes a few rows of every call with LightGBM and, should they ever
+                differ, warns and returns LightGBM's values for the whole call.
 
         Returns:
             One column per feature plus ``bias`` (the expected raw score), index as ``X``.
         """
-        contrib = self.booster.predict(
-            self.frame(X), pred_contrib=True, num_threads=predict_threads()
-        )
+        if engine not in SHAP_ENGINES:
+            raise ValueError(f"engine must be one of {SHAP_ENGINES}, got {engine!r}")
+        frame = self.frame(X)
+        contrib = None
+        if engine == "fast" and len(frame):
+            contrib = self._fast_contributions(frame)
+        if contrib is None:
+            contrib = self.booster.predict(frame, pred_contrib=True, num_threads=predict_threads())
         return pd.DataFrame(contrib, columns=[*self.features, BIAS_COLUMN], index=X.index)
+
+    def _fast_contributions(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The fast TreeSHAP of ``frame``, or None (with a warning) when its self-check fails."""
+        from models.treeshap import TreeShapModel, lightgbm_matrix
+
+        if self._treeshap is None or self._treeshap[0] is not self.booster:
+            self._treeshap = (self.booster, TreeShapModel.from_booster(self.booster))
+        values = self._treeshap[1].shap_values(lightgbm_matrix(self.booster, frame))
+        # Self-check on a few evenly spaced rows: the same numbers as LightGBM's own TreeSHAP.
+        sample = np.unique(np.linspace(0, len(frame) - 1, SELF_CHECK_ROWS).astype("int64"))
+        reference = self.booster.predict(
+            frame.iloc[sample], pred_contrib=True, num_threads=predict_threads()
+        )
+        diff = float(np.max(np.abs(values[sample] - reference)))
+        if not diff <= SELF_CHECK_TOLERANCE:
+            warnings.warn(
+                f"fast TreeSHAP differs from LightGBM pred_contrib by {diff:.3g} on "
+                f"{len(sample)} check rows; using LightGBM's pred_contrib for these "
+                f"{len(frame):,} rows (slower). Please report this model.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        return values
 
     def save(self, path: str | Path) -> Path:
         """Save to a directory: ``booster.txt`` (LightGBM text) and ``model.json``."""

@@ -99,15 +99,26 @@ class UpliftModel:
         first = next(iter(self.boosters.values()))
         return [f for f in first.features if f != ACTION]
 
-    def _p(self, frame: pd.DataFrame, arm: str) -> np.ndarray:
+    def _p(
+        self, frame: pd.DataFrame, arm: str, raws: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        # raws: raw scores of shared boosters (base, treated) already computed for ``frame``,
+        # so predicting every arm scores each booster once
+        raws = {} if raws is None else raws
+
+        def raw_of(key: str) -> np.ndarray:
+            if key not in raws:
+                raws[key] = _raw(self.boosters[key], frame)
+            return raws[key]
+
         if self.learner == "s":
             x = frame.loc[:, self.features].copy()
             x[ACTION] = arm
             return self.boosters["s"].predict_proba(x)
         if self.learner in ("tb", "tp"):
-            raw = _raw(self.boosters[BASE], frame) + _raw(self.boosters[arm], frame)
+            raw = raw_of(BASE) + _raw(self.boosters[arm], frame)
             if self.learner == "tp" and arm != CONTROL:
-                raw = raw + _raw(self.boosters[TREATED], frame)
+                raw = raw + raw_of(TREATED)
             return 1.0 / (1.0 + np.exp(-raw))
         if self.learner == "to" and arm != CONTROL:
             p0 = self.boosters[CONTROL].predict_proba(frame)
@@ -126,9 +137,10 @@ class UpliftModel:
             the largest uplift, or ``none`` when no action's uplift is positive).
         """
         out = pd.DataFrame(index=frame.index)
-        out[f"p_{CONTROL}"] = self._p(frame, CONTROL)
+        raws: dict[str, np.ndarray] = {}
+        out[f"p_{CONTROL}"] = self._p(frame, CONTROL, raws)
         for a in self.actions:
-            out[f"p_{a}"] = self._p(frame, a)
+            out[f"p_{a}"] = self._p(frame, a, raws)
         for a in self.actions:
             out[f"uplift_{a}"] = out[f"p_{a}"] - out[f"p_{CONTROL}"]
         up = out[[f"uplift_{a}" for a in self.actions]].to_numpy()

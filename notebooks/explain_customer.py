@@ -20,7 +20,7 @@
 # **segment** (a filter over the feature table). Set the parameters in the next cell and run
 # all cells.
 #
-# * SHAP values come from LightGBM's native TreeSHAP (`pred_contrib=True`); they are in
+# * SHAP values come from exact TreeSHAP (LightGBM's `pred_contrib` numbers); they are in
 #   **log-odds** of churn of the uncalibrated booster and add up to the model's raw score.
 #   The risk shown is the calibrated probability ("0.30" = 30% chance of no visit within the
 #   churn horizon).

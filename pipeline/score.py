@@ -10,7 +10,7 @@ churn model, the playbook formula risk and band (the baseline), value tier, annu
 stage and segment, the recommended win-back action with its owner, channel, cost cap,
 P(return | action), uplift, expected cost and value and priority rank inside the budget
 (:mod:`models.segments`, :mod:`models.policy`), the top three reasons for the risk in English
-and Chinese (native TreeSHAP, :func:`models.explain.top_reasons`), the model version, and a
+and Chinese (exact TreeSHAP, :mod:`models.treeshap`, :func:`models.explain.top_reasons`), the model version, and a
 ``status`` with a ``status_reason``:
 
 * ``scored`` — everything computed.
@@ -81,7 +81,8 @@ STATUS_NO_HISTORY = "no_history"
 NO_ACTION = "none"
 SAME_COUPON = "same_coupon"
 K_REASONS = 3
-CHUNK_ROWS = 2000
+# rows per contributions call (a progress-bar step; each call self-checks a few rows)
+CHUNK_ROWS = 50_000
 
 #: The export's columns, in order (reason_j_en / reason_j_zh for j = 1..3).
 OUTPUT_COLUMNS = [
@@ -292,7 +293,7 @@ class ScoreResult:
 
 
 def _contributions(model: CalibratedBooster, rows: pd.DataFrame, progress: bool) -> pd.DataFrame:
-    """Native TreeSHAP values in chunks (the slowest step: a progress bar helps on big files)."""
+    """TreeSHAP values (the fast engine) in chunks (a progress bar helps on big files)."""
     starts = range(0, len(rows), CHUNK_ROWS)
     parts = [
         model.contributions(rows.iloc[i : i + CHUNK_ROWS])

@@ -71,8 +71,10 @@ def test_markdown_has_machine_table_goals_and_shap(tmp_path):
         "shap": {
             "rows": 50,
             "native_seconds": 0.1,
+            "fast_seconds": 0.01,
             "treeexplainer_seconds": 0.2,
             "max_abs_diff": 0.0,
+            "fast_max_abs_diff": 2e-15,
         },
         "command": "winback bench",
     }
@@ -82,6 +84,7 @@ def test_markdown_has_machine_table_goals_and_shap(tmp_path):
     assert "NOT met: something" in text
     assert "[1.0, 2.0, 3.0]" in text and "2 CPUs" in text
     assert "On the same 50 rows" in text
+    assert "TreeSHAP used for scoring (`models.treeshap`): 0.01 s" in text and "2.00e-15" in text
     png = plot_scaling(report["rows"], tmp_path / "s.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -130,6 +133,7 @@ def test_bench_runs_end_to_end_on_a_tiny_size(tmp_path):
     assert report["rows"][1]["read_validate_seconds"] <= report["rows"][1]["seconds"]
     assert report["shap"]["rows"] == 50
     assert np.isfinite(report["shap"]["max_abs_diff"])
+    assert report["shap"]["fast_max_abs_diff"] <= 1e-9  # the scoring engine is exact
     md = (out / "bench.md").read_text()
     assert md.startswith("# winback benchmark") and "| 150 |" in md
     assert (out / "scaling.png").stat().st_size > 0

@@ -441,33 +441,21 @@ def _sorted_qini(y: np.ndarray, t: np.ndarray, last: np.ndarray, w: np.ndarray) 
     return float((np.trapezoid(q, x) - q[-1] / 2.0) / total)
 
 
-def qini_difference_interval(
+def qini_difference_draws(
     y_true: np.ndarray,
     treatment: np.ndarray,
     score: np.ndarray,
     baseline: np.ndarray,
     rounds: int = 1000,
-    level: float = 0.95,
     seed: int = 0,
-) -> dict[str, float]:
-    """Bootstrap interval of ``Qini(score) - Qini(baseline)`` on the same rows.
+) -> tuple[float, np.ndarray]:
+    """``Qini(score) - Qini(baseline)`` on the rows as given and on ``rounds`` bootstrap draws.
 
     Treated and control rows are resampled separately (with replacement, group sizes kept),
-    and both rankings are scored on each resample, so the interval reflects how much the
-    difference moves with the luck of which customers happened to be in the test slice.
-
-    Args:
-        y_true: 0/1 outcomes.
-        treatment: 1 treated, 0 control (both groups needed).
-        score: The ranking under test (higher = target first).
-        baseline: The ranking it is compared with.
-        rounds: Bootstrap resamples.
-        level: Interval coverage.
-        seed: Resampling seed.
+    and both rankings are scored on each resample. See :func:`qini_difference_interval`.
 
     Returns:
-        ``difference`` (on the rows as given), ``low``, ``high`` (the percentile interval),
-        ``share_above_zero`` (share of resamples where ``score`` wins) and ``rounds``.
+        ``(difference, draws)``.
 
     Raises:
         ValueError: Lengths differ, a group is empty or ``rounds`` < 1.
@@ -500,10 +488,45 @@ def qini_difference_interval(
         for g in groups:
             w += np.bincount(g[rng.integers(0, len(g), len(g))], minlength=len(y))
         d[i] = diff(w)
+    return diff(np.ones(len(y))), d
+
+
+def qini_difference_interval(
+    y_true: np.ndarray,
+    treatment: np.ndarray,
+    score: np.ndarray,
+    baseline: np.ndarray,
+    rounds: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Bootstrap interval of ``Qini(score) - Qini(baseline)`` on the same rows.
+
+    Treated and control rows are resampled separately (with replacement, group sizes kept),
+    and both rankings are scored on each resample, so the interval reflects how much the
+    difference moves with the luck of which customers happened to be in the test slice.
+
+    Args:
+        y_true: 0/1 outcomes.
+        treatment: 1 treated, 0 control (both groups needed).
+        score: The ranking under test (higher = target first).
+        baseline: The ranking it is compared with.
+        rounds: Bootstrap resamples.
+        level: Interval coverage.
+        seed: Resampling seed.
+
+    Returns:
+        ``difference`` (on the rows as given), ``low``, ``high`` (the percentile interval),
+        ``share_above_zero`` (share of resamples where ``score`` wins) and ``rounds``.
+
+    Raises:
+        ValueError: Lengths differ, a group is empty or ``rounds`` < 1.
+    """
+    difference, d = qini_difference_draws(y_true, treatment, score, baseline, rounds, seed)
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(d, [tail, 100.0 - tail])
     return {
-        "difference": diff(np.ones(len(y))),
+        "difference": difference,
         "low": float(low),
         "high": float(high),
         "share_above_zero": float((d > 0).mean()),

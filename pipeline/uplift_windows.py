@@ -38,7 +38,7 @@ from features.dictionary import FEATURES
 from models import evaluate as ev
 from models.churn import train_churn
 from models.metrics import qini_coefficient
-from models.recovery import DATE_COL, labelled_rows, train_recovery
+from models.recovery import CONTROL, DATE_COL, labelled_rows, no_effect, train_recovery
 from models.split import time_split
 from pipeline.common import load_params, setup_logging
 from pipeline.train import RECOVERY_FILE, TRAINING_FILE, TrainConfig
@@ -61,15 +61,20 @@ class Candidate:
         name: Label in the tables.
         learner: Meta-learner (``models.recovery.LEARNERS``).
         exclude: Features left out (replaces ``train.recovery.exclude``).
+        no_effect_flags: Flags whose value 1 sets the uplift to 0
+            (``train.recovery.no_effect_flags``); a candidate that differs from another only
+            here reuses its trained model.
     """
 
     name: str
     learner: str
     exclude: tuple[str, ...]
+    no_effect_flags: tuple[str, ...] = ()
 
 
 def default_candidates(base_exclude: list[str] | tuple[str, ...], learner: str) -> list[Candidate]:
-    """The learner without, with all, and with only ``reported_gone`` of the outcome features.
+    """The learner without, with all, and with only ``reported_gone`` of the outcome features,
+    and without them but with uplift 0 for customers reported gone.
 
     Args:
         base_exclude: ``train.recovery.exclude`` (contact-outcome features in it are ignored).
@@ -84,6 +89,12 @@ def default_candidates(base_exclude: list[str] | tuple[str, ...], learner: str) 
         Candidate(f"{learner}, without contact outcomes", learner, rest + CONTACTABILITY),
         Candidate(f"{learner} + contact outcomes", learner, rest),
         Candidate(f"{learner} + reported_gone only", learner, rest + others),
+        Candidate(
+            f"{learner}, without, uplift 0 if reported gone",
+            learner,
+            rest + CONTACTABILITY,
+            (GONE,),
+        ),
     ]
 
 
@@ -185,12 +196,19 @@ def run_windows(
         split = time_split(table, DATE_COL, wsplit)
         test = split.test
         churn_p = churn.predict_proba(test)
+        trained: dict[tuple[str, tuple[str, ...]], tuple[Any, dict[str, Any]]] = {}
         for cand in candidates:
-            cfg = replace(config.recovery, exclude=tuple(cand.exclude))
-            model, info = train_recovery(table, cfg, cand.learner, split=split)
-            frame = ev.recovery_frame(
-                test, model.predict(test), churn_p, model.action_shares, featurize
-            )
+            key = (cand.learner, tuple(cand.exclude))
+            if key not in trained:
+                cfg = replace(config.recovery, exclude=tuple(cand.exclude))
+                trained[key] = train_recovery(table, cfg, cand.learner, split=split)
+            model, info = trained[key]
+            pred = model.predict(test)
+            if cand.no_effect_flags:
+                probs = no_effect(pred, test, list(cand.no_effect_flags), model.actions)
+                for a in model.actions:
+                    pred[f"uplift_{a}"] = probs[f"p_{a}"] - probs[f"p_{CONTROL}"]
+            frame = ev.recovery_frame(test, pred, churn_p, model.action_shares, featurize)
             y, t = frame["recovered"].to_numpy(), frame["treatment"].to_numpy()
             scores = rankings(frame, test, cand.name)
             if cand is not candidates[0]:  # baselines once per window
@@ -274,7 +292,8 @@ def main(
     """Compare uplift candidates and baselines on rolling validation windows before the test.
 
     Candidates: ``train.recovery``'s learner without, with all, and with only
-    ``reported_gone`` of the contact-outcome features; baselines: scorecard, scorecard with
+    ``reported_gone`` of the contact-outcome features, and without them but with uplift 0
+    for customers reported gone; baselines: scorecard, scorecard with
     reported-gone customers last, churn risk. Never reads the test slice's labels.
     """
     setup_logging(verbose)

@@ -20,7 +20,9 @@ from features.contract import (
 )
 from features.dictionary import FEATURES
 from features.labels import recovery_table
+from models.recovery import no_effect
 from pipeline.simulate import SimulationConfig, simulate
+from pipeline.train import TrainConfig
 from pipeline.uplift_windows import CONTACTABILITY, window_ends
 
 CONTACT = list(CONTACTABILITY)
@@ -230,3 +232,21 @@ def test_window_ends_step_back_from_the_test_month():
     assert [e.strftime("%Y-%m") for e in ends] == ["2025-03", "2025-07", "2025-11"]
     with pytest.raises(ValueError, match="too late"):
         window_ends(months, pd.Timestamp("2024-06-17"), 3, 4, 2)
+
+
+def test_no_effect_sets_uplift_to_zero_only_for_flagged_rows():
+    probs = pd.DataFrame({"p_none": [0.1, 0.2, 0.3], "p_sms": [0.3, 0.25, 0.5]}, index=[7, 8, 9])
+    frame = pd.DataFrame({"reported_gone": [1.0, np.nan, 0.0]}, index=[7, 8, 9])
+    out = no_effect(probs, frame, ["reported_gone"], ["sms"])
+    assert out["p_sms"].tolist() == [0.1, 0.25, 0.5]
+    assert probs["p_sms"].tolist() == [0.3, 0.25, 0.5]  # input untouched
+    # a flag column the data do not have never triggers the rule
+    assert (
+        no_effect(probs, frame.drop(columns="reported_gone"), ["reported_gone"], ["sms"]) is probs
+    )
+
+
+def test_no_effect_flags_come_from_the_recovery_block():
+    block = {"recovery": {"learner": "tp", "no_effect_flags": ["reported_gone"]}}
+    assert TrainConfig.from_params(block).no_effect_flags == ("reported_gone",)
+    assert TrainConfig.from_params({"recovery": {"learner": "tp"}}).no_effect_flags == ()

@@ -352,6 +352,9 @@ def train_recovery(
     actions = sorted(a for a in rows[ACTION].unique() if a != CONTROL)
     if not actions or not (rows[ACTION] == CONTROL).any():
         raise ValueError("uplift needs both control (action 'none') and treated outreach rows")
+    missing = [f for f in no_effect_flags if f not in rows.columns]
+    if missing:
+        raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
     split = split or time_split(rows, DATE_COL, cfg.split)
     features = select_features(rows, cfg)
     treated = split.train.loc[split.train[ACTION] != CONTROL, ACTION]
@@ -409,9 +412,6 @@ def train_recovery(
         meta={"model": "recovery", "target": TARGET, "split": split.boundaries},
     )
     if no_effect_flags:
-        missing = [f for f in no_effect_flags if f not in rows.columns]
-        if missing:
-            raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
         model.meta["no_effect_flags"] = list(no_effect_flags)
     info = {
         "model": "recovery",

@@ -59,6 +59,10 @@ KEYS = ["customer_id", "as_of"]
 CHURN_MODEL, FORMULA = "model", "formula"
 UPLIFT_MODEL, SCORECARD, CHURN_RISK = "uplift_model", "scorecard", "churn_risk"
 RECOVERY_SCORERS = (UPLIFT_MODEL, SCORECARD, CHURN_RISK)
+#: The scorecard with customers reported gone (an earlier contact said car sold / moved) last:
+#: a stronger, still rule-based baseline, scored when the data record contact outcomes.
+SCORECARD_EXCLUSION = "scorecard_exclusion"
+GONE_FLAG = "reported_gone"
 RANDOM = "random"
 TIERS = ("low", "mid", "high")
 UNKNOWN = "unknown"
@@ -369,6 +373,10 @@ def recovery_frame(
     own = np.where(pos >= 0, uplift[np.arange(len(out)), np.clip(pos, 0, None)], np.nan)
     out[UPLIFT_MODEL] = np.where(out["treatment"] == 1, own, expected)
     out[SCORECARD] = scorecard(test, featurize_config)["winback_score"].to_numpy()
+    if GONE_FLAG in test.columns and test[GONE_FLAG].notna().any():
+        gone = test[GONE_FLAG].fillna(0.0).to_numpy(dtype="float64") > 0
+        # below every scorecard value (points are small non-negative numbers)
+        out[SCORECARD_EXCLUSION] = out[SCORECARD].to_numpy() - 1.0e6 * gone
     out[CHURN_RISK] = np.asarray(churn_proba, dtype="float64")
     keep = (
         group_known
@@ -558,7 +566,8 @@ def evaluate_recovery(frame: pd.DataFrame, config: EvaluateConfig | None = None)
     Returns:
         Overall: ``n``, ``n_treated``, ``n_control``, ``treated_rate``, ``control_rate``,
         ``observed_uplift``, ``rows_set_aside``, and per ranking (``uplift_model``,
-        ``scorecard``, ``churn_risk``) ``qini``, ``auuc``, ``uplift_at_30``; ``by_action``
+        ``scorecard``, ``churn_risk``, and ``scorecard_exclusion`` when the frame has it)
+        ``qini``, ``auuc``, ``uplift_at_30``; ``by_action``
         the same per action (that action's rows vs all control rows; model score = that
         action's uplift).
     """
@@ -566,10 +575,9 @@ def evaluate_recovery(frame: pd.DataFrame, config: EvaluateConfig | None = None)
     y = frame["recovered"].to_numpy()
     t = frame["treatment"].to_numpy()
     result: dict[str, Any] = {**_observed(y, t), "rows_set_aside": frame.attrs.get("dropped", 0)}
+    scorers = [*RECOVERY_SCORERS, *([SCORECARD_EXCLUSION] if SCORECARD_EXCLUSION in frame else [])]
     result.update(
-        compare_rankings(
-            y, t, {s: frame[s].to_numpy() for s in RECOVERY_SCORERS}, cfg.uplift_fraction
-        )
+        compare_rankings(y, t, {s: frame[s].to_numpy() for s in scorers}, cfg.uplift_fraction)
     )
     if cfg.bootstrap_rounds > 0 and 0 < t.sum() < len(t):
         # The model's Qini minus each baseline's, with a bootstrap interval: on a few thousand
@@ -584,7 +592,8 @@ def evaluate_recovery(frame: pd.DataFrame, config: EvaluateConfig | None = None)
                 cfg.bootstrap_level,
                 cfg.bootstrap_seed,
             )
-            for other in (SCORECARD, CHURN_RISK)
+            for other in scorers
+            if other != UPLIFT_MODEL
         }
     by_action: dict[str, Any] = {}
     for action in frame.attrs.get("actions") or _actions_of(frame):

@@ -47,10 +47,7 @@ logger = logging.getLogger(__name__)
 
 #: The contact-outcome features (features/dictionary.py, family ``contactability``).
 CONTACTABILITY = tuple(f.name for f in FEATURES if f.family == "contactability")
-GONE = "reported_gone"
-SCORECARD_EXCLUSION = "scorecard_exclusion"
-#: Subtracted from the scorecard points of customers reported gone: below every other row.
-_BOTTOM = 1.0e6
+GONE = ev.GONE_FLAG
 
 
 @dataclass(frozen=True)
@@ -131,13 +128,12 @@ def window_ends(
     return [pd.Timestamp(e) for e in ends]
 
 
-def rankings(frame: pd.DataFrame, test: pd.DataFrame, candidate: str) -> dict[str, np.ndarray]:
+def rankings(frame: pd.DataFrame, candidate: str) -> dict[str, np.ndarray]:
     """The rankings of one window's rows (``frame`` from :func:`models.evaluate.recovery_frame`)."""
-    gone = test.loc[frame.index, GONE].fillna(0.0).to_numpy(dtype="float64")
     return {
         candidate: frame[ev.UPLIFT_MODEL].to_numpy(),
         ev.SCORECARD: frame[ev.SCORECARD].to_numpy(),
-        SCORECARD_EXCLUSION: frame[ev.SCORECARD].to_numpy() - _BOTTOM * (gone > 0),
+        ev.SCORECARD_EXCLUSION: frame[ev.SCORECARD_EXCLUSION].to_numpy(),
         ev.CHURN_RISK: frame[ev.CHURN_RISK].to_numpy(),
     }
 
@@ -210,7 +206,7 @@ def run_windows(
                     pred[f"uplift_{a}"] = probs[f"p_{a}"] - probs[f"p_{CONTROL}"]
             frame = ev.recovery_frame(test, pred, churn_p, model.action_shares, featurize)
             y, t = frame["recovered"].to_numpy(), frame["treatment"].to_numpy()
-            scores = rankings(frame, test, cand.name)
+            scores = rankings(frame, cand.name)
             if cand is not candidates[0]:  # baselines once per window
                 scores = {cand.name: scores[cand.name]}
             for name, s in scores.items():

@@ -20,7 +20,9 @@ Conventions (see ``features/dictionary.py`` for every feature):
   appointments resolved before T (``max(booked, scheduled) < T``); "days since last booking"
   and "upcoming appointment" use ``booked_date < T`` only.
 * Outreach "contacts received" counts the treatment group only (control rows were picked
-  but deliberately not contacted).
+  but deliberately not contacted). Contactability features read ``outreach.outcome`` of
+  treatment rows before T (a contact's own outcome never describes its own row); without
+  that column they are NaN.
 """
 
 from __future__ import annotations
@@ -384,6 +386,27 @@ def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureInde
         ends.append(int(od.max()) if len(od) else ends[0])
         treated = (o["group"] == "treatment").to_numpy(dtype=bool)
         ev["contacts"] = _Events(_codes(ids, o["customer_id"])[treated], od[treated], n)
+        if "outcome" in data.columns_present.get("outreach", ()):
+            # Contacts with a recorded outcome only: a blank outcome says nothing either way.
+            out = o["outcome"]
+            rec = treated & out.notna().to_numpy(dtype=bool)
+            oc = out[rec]
+
+            def is_(*codes: str) -> np.ndarray:
+                return oc.isin(codes).to_numpy(dtype="float64")
+
+            ev["outcomes"] = _Events(
+                _codes(ids, o["customer_id"])[rec],
+                od[rec],
+                n,
+                {
+                    "gone": is_("car_sold", "moved"),
+                    "dead": is_("wrong_number"),
+                    "unreachable": is_("no_answer", "wrong_number"),
+                    "declined": is_("declined"),
+                    "reached": is_("reached"),
+                },
+            )
 
     if data.as_of is not None:
         data_end = pd.Timestamp(data.as_of).normalize()
@@ -566,6 +589,19 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
         f["days_since_last_contact"] = _since(tf, ct.at(cend - 1, cend > ct.first(codes)))
     else:
         _not_collected(f, "outreach", nan)
+    if "outcomes" in ev:
+        oc = ev["outcomes"]
+        o0, oend = oc.first(codes), oc.pos(codes, t)
+        ostart = oc.pos(codes, t - 365)
+        f["reported_gone"] = (oc.sum(o0, oend, "gone") > 0).astype(float)
+        f["dead_number"] = (oc.sum(o0, oend, "dead") > 0).astype(float)
+        f["unreachable_contacts_365d"] = oc.sum(ostart, oend, "unreachable")
+        f["declined_contacts_365d"] = oc.sum(ostart, oend, "declined")
+        f["last_contact_reached"] = oc.at(oend - 1, oend > o0, "reached")
+    else:  # no outreach table, or one without the outcome column: not collected
+        for spec in FEATURES:
+            if spec.family == "contactability":
+                f[spec.name] = nan
 
     # --- customer ---
     cust = index.customers

@@ -152,6 +152,18 @@ class TableSpec:
 VISIT_TYPES = ("maintenance", "repair", "warranty", "insurance", "accident", "other")
 APPOINTMENT_STATUSES = ("kept", "cancelled", "no_show")
 OUTREACH_GROUPS = ("treatment", "control")
+#: What an outreach contact found (docs/data_contract_outreach_outcomes.md): the person was
+#: reached, did not answer, the number is dead, the person declined to talk, said the car was
+#: sold, said they moved away; an SMS can only be delivered or bounce (wrong_number).
+OUTREACH_OUTCOMES = (
+    "reached",
+    "no_answer",
+    "wrong_number",
+    "declined",
+    "car_sold",
+    "moved",
+    "delivered",
+)
 
 _CID = ColumnSpec("customer_id", ID)
 
@@ -240,6 +252,9 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("cost", NUMBER, min=0),
                 ColumnSpec("group", STRING, allowed=OUTREACH_GROUPS),
                 ColumnSpec("channel", STRING, required=False),
+                # Extension (docs/data_contract_outreach_outcomes.md): blank for control rows
+                # and contacts whose outcome was not recorded.
+                ColumnSpec("outcome", STRING, required=False, allowed=OUTREACH_OUTCOMES),
             ),
             date_column="contact_date",
         ),

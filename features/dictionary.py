@@ -184,6 +184,25 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("days_since_last_contact", "outreach", _O,
                 "Days from the last win-back contact (treatment rows) to T.", "days",
                 "Days since last win-back contact", "距上次召回触达天数"),
+    # contactability: outreach.outcome (docs/data_contract_outreach_outcomes.md); NaN when the
+    # outreach table or its outcome column is not supplied
+    FeatureSpec("reported_gone", "contactability", _O,
+                "1 if an earlier contact's outcome was car_sold or moved (the owner said the "
+                "car is sold or they moved away).", "flag 0/1", "Reported car sold or moved",
+                "曾告知已卖车或搬走", "flag"),
+    FeatureSpec("dead_number", "contactability", _O,
+                "1 if an earlier contact's outcome was wrong_number (number dead or wrong).",
+                "flag 0/1", "Phone number not working", "电话号码无效", "flag"),
+    FeatureSpec("unreachable_contacts_365d", "contactability", _O,
+                "Contacts in the last 365 days with outcome no_answer or wrong_number.",
+                "contacts", "Unanswered contacts in last year", "近一年未接通次数"),
+    FeatureSpec("declined_contacts_365d", "contactability", _O,
+                "Contacts in the last 365 days with outcome declined.", "contacts",
+                "Declined contacts in last year", "近一年拒绝沟通次数"),
+    FeatureSpec("last_contact_reached", "contactability", _O,
+                "1 if the last earlier contact with a recorded outcome reached the person "
+                "(outcome reached), 0 if it did not; NaN without one.", "flag 0/1",
+                "Last contact reached the customer", "上次触达已联系上", "flag"),
     # customer
     FeatureSpec("vehicle_age_days", "customer", _CU,
                 "Days from the vehicle purchase date to T (NaN if unknown or not before T).",

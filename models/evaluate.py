@@ -59,6 +59,10 @@ KEYS = ["customer_id", "as_of"]
 CHURN_MODEL, FORMULA = "model", "formula"
 UPLIFT_MODEL, SCORECARD, CHURN_RISK = "uplift_model", "scorecard", "churn_risk"
 RECOVERY_SCORERS = (UPLIFT_MODEL, SCORECARD, CHURN_RISK)
+#: The scorecard with customers reported gone (an earlier contact said car sold / moved) last:
+#: a stronger, still rule-based baseline, scored when the data record contact outcomes.
+SCORECARD_EXCLUSION = "scorecard_exclusion"
+GONE_FLAG = "reported_gone"
 RANDOM = "random"
 TIERS = ("low", "mid", "high")
 UNKNOWN = "unknown"
@@ -369,6 +373,10 @@ def recovery_frame(
     own = np.where(pos >= 0, uplift[np.arange(len(out)), np.clip(pos, 0, None)], np.nan)
     out[UPLIFT_MODEL] = np.where(out["treatment"] == 1, own, expected)
     out[SCORECARD] = scorecard(test, featurize_config)["winback_score"].to_numpy()
+    if GONE_FLAG in test.columns and test[GONE_FLAG].notna().any():
+        gone = test[GONE_FLAG].fillna(0.0).to_numpy(dtype="float64") > 0
+        # below every scorecard value (points are small non-negative numbers)
+        out[SCORECARD_EXCLUSION] = out[SCORECARD].to_numpy() - 1.0e6 * gone
     out[CHURN_RISK] = np.asarray(churn_proba, dtype="float64")
     keep = (
         group_known
@@ -441,33 +449,21 @@ def _sorted_qini(y: np.ndarray, t: np.ndarray, last: np.ndarray, w: np.ndarray) 
     return float((np.trapezoid(q, x) - q[-1] / 2.0) / total)
 
 
-def qini_difference_interval(
+def qini_difference_draws(
     y_true: np.ndarray,
     treatment: np.ndarray,
     score: np.ndarray,
     baseline: np.ndarray,
     rounds: int = 1000,
-    level: float = 0.95,
     seed: int = 0,
-) -> dict[str, float]:
-    """Bootstrap interval of ``Qini(score) - Qini(baseline)`` on the same rows.
+) -> tuple[float, np.ndarray]:
+    """``Qini(score) - Qini(baseline)`` on the rows as given and on ``rounds`` bootstrap draws.
 
     Treated and control rows are resampled separately (with replacement, group sizes kept),
-    and both rankings are scored on each resample, so the interval reflects how much the
-    difference moves with the luck of which customers happened to be in the test slice.
-
-    Args:
-        y_true: 0/1 outcomes.
-        treatment: 1 treated, 0 control (both groups needed).
-        score: The ranking under test (higher = target first).
-        baseline: The ranking it is compared with.
-        rounds: Bootstrap resamples.
-        level: Interval coverage.
-        seed: Resampling seed.
+    and both rankings are scored on each resample. See :func:`qini_difference_interval`.
 
     Returns:
-        ``difference`` (on the rows as given), ``low``, ``high`` (the percentile interval),
-        ``share_above_zero`` (share of resamples where ``score`` wins) and ``rounds``.
+        ``(difference, draws)``.
 
     Raises:
         ValueError: Lengths differ, a group is empty or ``rounds`` < 1.
@@ -500,10 +496,45 @@ def qini_difference_interval(
         for g in groups:
             w += np.bincount(g[rng.integers(0, len(g), len(g))], minlength=len(y))
         d[i] = diff(w)
+    return diff(np.ones(len(y))), d
+
+
+def qini_difference_interval(
+    y_true: np.ndarray,
+    treatment: np.ndarray,
+    score: np.ndarray,
+    baseline: np.ndarray,
+    rounds: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Bootstrap interval of ``Qini(score) - Qini(baseline)`` on the same rows.
+
+    Treated and control rows are resampled separately (with replacement, group sizes kept),
+    and both rankings are scored on each resample, so the interval reflects how much the
+    difference moves with the luck of which customers happened to be in the test slice.
+
+    Args:
+        y_true: 0/1 outcomes.
+        treatment: 1 treated, 0 control (both groups needed).
+        score: The ranking under test (higher = target first).
+        baseline: The ranking it is compared with.
+        rounds: Bootstrap resamples.
+        level: Interval coverage.
+        seed: Resampling seed.
+
+    Returns:
+        ``difference`` (on the rows as given), ``low``, ``high`` (the percentile interval),
+        ``share_above_zero`` (share of resamples where ``score`` wins) and ``rounds``.
+
+    Raises:
+        ValueError: Lengths differ, a group is empty or ``rounds`` < 1.
+    """
+    difference, d = qini_difference_draws(y_true, treatment, score, baseline, rounds, seed)
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(d, [tail, 100.0 - tail])
     return {
-        "difference": diff(np.ones(len(y))),
+        "difference": difference,
         "low": float(low),
         "high": float(high),
         "share_above_zero": float((d > 0).mean()),
@@ -535,7 +566,8 @@ def evaluate_recovery(frame: pd.DataFrame, config: EvaluateConfig | None = None)
     Returns:
         Overall: ``n``, ``n_treated``, ``n_control``, ``treated_rate``, ``control_rate``,
         ``observed_uplift``, ``rows_set_aside``, and per ranking (``uplift_model``,
-        ``scorecard``, ``churn_risk``) ``qini``, ``auuc``, ``uplift_at_30``; ``by_action``
+        ``scorecard``, ``churn_risk``, and ``scorecard_exclusion`` when the frame has it)
+        ``qini``, ``auuc``, ``uplift_at_30``; ``by_action``
         the same per action (that action's rows vs all control rows; model score = that
         action's uplift).
     """
@@ -543,10 +575,9 @@ def evaluate_recovery(frame: pd.DataFrame, config: EvaluateConfig | None = None)
     y = frame["recovered"].to_numpy()
     t = frame["treatment"].to_numpy()
     result: dict[str, Any] = {**_observed(y, t), "rows_set_aside": frame.attrs.get("dropped", 0)}
+    scorers = [*RECOVERY_SCORERS, *([SCORECARD_EXCLUSION] if SCORECARD_EXCLUSION in frame else [])]
     result.update(
-        compare_rankings(
-            y, t, {s: frame[s].to_numpy() for s in RECOVERY_SCORERS}, cfg.uplift_fraction
-        )
+        compare_rankings(y, t, {s: frame[s].to_numpy() for s in scorers}, cfg.uplift_fraction)
     )
     if cfg.bootstrap_rounds > 0 and 0 < t.sum() < len(t):
         # The model's Qini minus each baseline's, with a bootstrap interval: on a few thousand
@@ -561,7 +592,8 @@ def evaluate_recovery(frame: pd.DataFrame, config: EvaluateConfig | None = None)
                 cfg.bootstrap_level,
                 cfg.bootstrap_seed,
             )
-            for other in (SCORECARD, CHURN_RISK)
+            for other in scorers
+            if other != UPLIFT_MODEL
         }
     by_action: dict[str, Any] = {}
     for action in frame.attrs.get("actions") or _actions_of(frame):

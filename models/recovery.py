@@ -94,10 +94,16 @@ class UpliftModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def no_effect_flags(self) -> list[str]:
+        """0/1 columns that, when 1, set every action's uplift to 0 (see :func:`no_effect`)."""
+        return list(self.meta.get("no_effect_flags", []))
+
+    @property
     def features(self) -> list[str]:
-        """The customer features the model needs (without ``action``)."""
+        """The customer features the model needs (without ``action``), flags included."""
         first = next(iter(self.boosters.values()))
-        return [f for f in first.features if f != ACTION]
+        used = [f for f in first.features if f != ACTION]
+        return used + [f for f in self.no_effect_flags if f not in used]
 
     def _p(
         self, frame: pd.DataFrame, arm: str, raws: dict[str, np.ndarray] | None = None
@@ -141,6 +147,7 @@ class UpliftModel:
         out[f"p_{CONTROL}"] = self._p(frame, CONTROL, raws)
         for a in self.actions:
             out[f"p_{a}"] = self._p(frame, a, raws)
+        out = no_effect(out, frame, self.no_effect_flags, self.actions)
         for a in self.actions:
             out[f"uplift_{a}"] = out[f"p_{a}"] - out[f"p_{CONTROL}"]
         up = out[[f"uplift_{a}" for a in self.actions]].to_numpy()
@@ -200,6 +207,36 @@ class UpliftModel:
             action_shares={k: float(v) for k, v in meta["action_shares"].items()},
             meta=meta.get("meta", {}),
         )
+
+
+def no_effect(
+    probs: pd.DataFrame, frame: pd.DataFrame, flags: list[str], actions: list[str]
+) -> pd.DataFrame:
+    """Set ``p_<action>`` to ``p_none`` (uplift 0) on rows where any of ``flags`` is 1.
+
+    A domain rule, not a learned effect: a customer who said the car is sold or that they
+    moved away (``reported_gone``) cannot be won back by any contact. A flag column missing
+    from ``frame`` (or NaN) never triggers it.
+
+    Args:
+        probs: ``p_none`` and ``p_<action>`` per row (index of ``frame``).
+        frame: The scored rows.
+        flags: 0/1 feature names.
+        actions: The model's actions.
+
+    Returns:
+        ``probs`` with the flagged rows' action probabilities replaced (a copy if changed).
+    """
+    present = [f for f in flags if f in frame.columns]
+    if not present:
+        return probs
+    hit = (frame[present].astype("float64").fillna(0.0) > 0).any(axis=1).to_numpy()
+    if not hit.any():
+        return probs
+    out = probs.copy()
+    for a in actions:
+        out[f"p_{a}"] = np.where(hit, out[f"p_{CONTROL}"], out[f"p_{a}"])
+    return out
 
 
 def _raw(model: CalibratedBooster, frame: pd.DataFrame) -> np.ndarray:
@@ -297,6 +334,7 @@ def train_recovery(
     config: ModelConfig | None = None,
     learner: str = "s",
     split: TimeSplit | None = None,
+    no_effect_flags: list[str] | tuple[str, ...] = (),
 ) -> tuple[UpliftModel, dict[str, Any]]:
     """Train the win-back model on the labelled outreach rows, split by contact date.
 
@@ -306,6 +344,8 @@ def train_recovery(
         learner: ``"s"``, ``"t"``, ``"tb"``, ``"tp"`` or ``"to"`` (see the module doc).
         split: A precomputed split of the labelled rows; computed from ``config.split`` when
             None.
+        no_effect_flags: 0/1 features that, when 1, set every action's uplift to 0 at
+            prediction (:func:`no_effect`); they need not be model features.
 
     Returns:
         The model and a JSON-able info dict (split, rows, best iterations, valid Qini and
@@ -324,6 +364,9 @@ def train_recovery(
     actions = sorted(a for a in rows[ACTION].unique() if a != CONTROL)
     if not actions or not (rows[ACTION] == CONTROL).any():
         raise ValueError("uplift needs both control (action 'none') and treated outreach rows")
+    missing = [f for f in no_effect_flags if f not in rows.columns]
+    if missing:
+        raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
     split = split or time_split(rows, DATE_COL, cfg.split)
     features = select_features(rows, cfg)
     treated = split.train.loc[split.train[ACTION] != CONTROL, ACTION]
@@ -380,6 +423,8 @@ def train_recovery(
         action_shares=shares,
         meta={"model": "recovery", "target": TARGET, "split": split.boundaries},
     )
+    if no_effect_flags:
+        model.meta["no_effect_flags"] = list(no_effect_flags)
     info = {
         "model": "recovery",
         "learner": learner,
@@ -391,6 +436,7 @@ def train_recovery(
         },
         "n_features": len(features),
         "features": features,
+        "no_effect_flags": list(no_effect_flags),
         "split": split.boundaries,
         **split.summary(TARGET),
         "control_rows": {

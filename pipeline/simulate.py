@@ -130,6 +130,17 @@ class SimulationConfig:
     app_session_rate: float = 0.3  # daily P(app use) of a fully engaged, app-loving owner
     consultation_rate: float = 0.01  # daily P(consultation) of a fully engaged owner
     survey_prob: float = 0.35
+    # outcome of each outreach contact (docs/simulator.md): its own random stream, so every
+    # other table is the same with or without it
+    outreach_outcomes: bool = True
+    outcome_dead_number_moved: float = 0.35  # a moved owner's number no longer works
+    outcome_dead_number_other: float = 0.02  # number changed for any other reason
+    outcome_reached_attached: float = 0.65  # call / visit: attached owner answers and talks
+    outcome_declined_attached: float = 0.05
+    outcome_reached_defected: float = 0.45  # defected owners answer less, decline more
+    outcome_declined_defected: float = 0.20
+    outcome_tells_gone: float = 0.55  # a sold / moved owner on the line says so
+    outcome_declined_gone: float = 0.15
     # the showroom add-on (pipeline/simulate_leads.py): its own random stream
     leads: bool = True
     leads_per_year: int = 5000
@@ -888,6 +899,11 @@ def simulate(config: SimulationConfig) -> tuple[dict[str, pd.DataFrame], dict[st
     sim = _Sim(config)
     sim.run()
     tables, truth = _build_tables(sim)
+    if config.outreach_outcomes:  # own stream too: drawn after everything else is fixed
+        states = truth["outreach"]["state"].to_numpy(dtype=object)
+        tables["outreach"]["outcome"] = outreach_outcomes(
+            config, tables["outreach"]["action"].to_numpy(dtype=object), states
+        )
     if config.leads:  # the showroom add-on draws from its own stream: the tables above stay
         from pipeline.simulate_leads import simulate_leads
 
@@ -895,6 +911,63 @@ def simulate(config: SimulationConfig) -> tuple[dict[str, pd.DataFrame], dict[st
         tables.update(lead_tables)
         truth.update(lead_truth)  # truth/leads.parquet
     return tables, truth
+
+
+#: Spawn key of the contact-outcome stream (see ``LEADS_STREAM`` in pipeline/simulate_leads.py).
+OUTCOME_STREAM = 0x0C0DE
+PHONE_ACTIONS = ("advisor_call", "manager_call", "home_visit")  # a home visit is booked by phone
+
+
+def outreach_outcomes(config: SimulationConfig, action: np.ndarray, state: np.ndarray) -> pd.Series:
+    """What each outreach contact found, from the owner's hidden state on the contact day.
+
+    A call (or the call that books a home visit) to a working number: an attached owner is
+    reached or does not answer, rarely declines; a defected owner answers less and declines
+    more; a sold / moved owner who answers says so (``car_sold`` / ``moved``) with probability
+    ``outcome_tells_gone``, else declines or does not answer. An SMS shows only ``delivered``
+    or, on a dead number, ``wrong_number``. Numbers die mostly after a move. Control rows are
+    blank (nobody was contacted). Draws come from their own generator
+    (``SeedSequence([seed, OUTCOME_STREAM])``), one uniform pair per row in table order, so
+    no other table changes and the same seed gives the same outcomes.
+
+    Args:
+        config: The simulation settings (``outcome_*`` fields).
+        action: The outreach table's ``action`` per row (``none`` for control).
+        state: The truth state on the contact day per row (``STATE_NAMES``).
+
+    Returns:
+        The ``outcome`` column (``str``, missing for control rows).
+    """
+    rng = np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([config.seed, OUTCOME_STREAM]))
+    )
+    n = len(action)
+    u_dead, u = rng.random(n), rng.random(n)
+    action = np.asarray(action, dtype=object)
+    state = np.asarray(state, dtype=object)
+    moved, sold = state == "moved", state == "sold"
+    dead = u_dead < np.where(
+        moved, config.outcome_dead_number_moved, config.outcome_dead_number_other
+    )
+    reached = np.select(
+        [state == "attached", state == "defected"],
+        [config.outcome_reached_attached, config.outcome_reached_defected],
+        config.outcome_tells_gone,
+    )
+    declined = np.select(
+        [state == "attached", state == "defected"],
+        [config.outcome_declined_attached, config.outcome_declined_defected],
+        config.outcome_declined_gone,
+    )
+    talk = np.where(
+        u < reached,
+        np.where(moved, "moved", np.where(sold, "car_sold", "reached")),
+        np.where(u < reached + declined, "declined", "no_answer"),
+    )
+    phone = np.isin(action, PHONE_ACTIONS)
+    out = np.where(dead, "wrong_number", np.where(phone, talk, "delivered")).astype(object)
+    out[action == "none"] = None
+    return pd.Series(pd.array(out, dtype="str"))
 
 
 def _labels(names: np.ndarray | list[str] | tuple[str, ...], codes: np.ndarray) -> pd.Series:

@@ -59,6 +59,8 @@ class TrainConfig:
             ``"t"``, ``"tb"``, ``"tp"`` (T-learner boosted from a shared, treatment-pooled
             base; the default, chosen on rolling validation windows before the test period)
             or ``"to"`` (transformed outcome).
+        no_effect_flags: 0/1 features whose value 1 sets the predicted uplift to 0
+            (``train.recovery.no_effect_flags``; see ``models.recovery.no_effect``).
         register: Register the models in the MLflow registry.
         experiment: MLflow experiment name.
         seed: Default seed of both models.
@@ -67,6 +69,7 @@ class TrainConfig:
     churn: ModelConfig = field(default_factory=ModelConfig)
     recovery: ModelConfig = field(default_factory=ModelConfig)
     learner: str = "tp"
+    no_effect_flags: tuple[str, ...] = ()
     register: bool = True
     experiment: str = tracking.EXPERIMENT
     seed: int = 42
@@ -90,6 +93,7 @@ class TrainConfig:
         churn = dict(params.get("churn") or {})
         recovery = dict(params.get("recovery") or {})
         learner = str(recovery.pop("learner", "tp"))
+        no_effect_flags = tuple(recovery.pop("no_effect_flags", None) or ())
         churn.setdefault("seed", seed)
         recovery.setdefault("seed", seed)
         return cls(
@@ -99,6 +103,7 @@ class TrainConfig:
                 recovery, {**RECOVERY_SPLIT, "gap_days": fz.response_window_days + 1}
             ),
             learner=learner,
+            no_effect_flags=no_effect_flags,
             register=bool(params.get("register", True)),
             experiment=str(params.get("experiment", tracking.EXPERIMENT)),
             seed=seed,
@@ -139,7 +144,9 @@ def train_models(
         note = "outreach log has no labelled rows yet: trained the churn model alone"
         logger.warning(note)
         return TrainResult(churn, churn_info, None, None, [note])
-    model, info = train_recovery(recovery, config.recovery, config.learner)
+    model, info = train_recovery(
+        recovery, config.recovery, config.learner, no_effect_flags=config.no_effect_flags
+    )
     return TrainResult(churn, churn_info, model, info, notes)
 
 

@@ -255,6 +255,23 @@ def test_recovery_frame_scores_control_rows_with_weighted_uplift() -> None:
     assert frame["recovered"].dtype == "int64"
 
 
+def test_scorecard_exclusion_ranks_reported_gone_last_when_recorded() -> None:
+    test, pred = _recovery_rows()
+    weights = {"sms_coupon": 0.75, "home_visit": 0.25}
+    plain = ev.recovery_frame(test, pred, np.zeros(6), weights)
+    assert ev.SCORECARD_EXCLUSION not in plain.columns  # outcomes not recorded: no column
+    assert ev.SCORECARD_EXCLUSION not in ev.evaluate_recovery(plain)
+    test["reported_gone"] = [0.0, 1.0, np.nan, 0.0, 0.0, 1.0]
+    frame = ev.recovery_frame(test, pred, np.zeros(6), weights)
+    excl = frame[ev.SCORECARD_EXCLUSION]
+    gone = frame.index.isin([1, 5])
+    assert (excl[~gone] == frame.loc[~gone, "scorecard"]).all()
+    assert excl[gone].max() < frame["scorecard"].min() - 1000
+    result = ev.evaluate_recovery(frame, ev.EvaluateConfig(bootstrap_rounds=20))
+    assert set(result[ev.SCORECARD_EXCLUSION]) == {"qini", "auuc", "uplift_at_30"}
+    assert set(result["qini_difference"]) == {"scorecard", "churn_risk", "scorecard_exclusion"}
+
+
 def test_recovery_frame_needs_every_action_column() -> None:
     test, pred = _recovery_rows()
     with pytest.raises(ValueError, match="manager_call"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,3 +117,22 @@ def test_needs_control_rows():
     df = df.loc[df["action"] != "none"]
     with pytest.raises(ValueError, match="control"):
         train_recovery(df, config())
+
+
+def test_no_effect_flags_zero_the_uplift_and_survive_save_load(tmp_path):
+    df = outreach(n=3000)
+    df["reported_gone"] = (np.arange(len(df)) % 10 == 0).astype("float64")
+    cfg = replace(config("t"), num_boost_round=60, exclude=("reported_gone",))
+    plain, _ = train_recovery(df, cfg, learner="t")
+    model, info = train_recovery(df, cfg, learner="t", no_effect_flags=["reported_gone"])
+    assert info["no_effect_flags"] == ["reported_gone"]
+    assert model.features == ["days_since_last_visit", "visits_365d", "reported_gone"]
+    gone = df["reported_gone"].to_numpy() == 1
+    pred, ref = model.predict(df), plain.predict(df)
+    assert (pred.loc[gone, ["uplift_a", "uplift_b"]] == 0).all().all()
+    assert (pred.loc[gone, "best_action"] == "none").all()
+    pd.testing.assert_frame_equal(pred.loc[~gone], ref.loc[~gone])
+    loaded = UpliftModel.load(model.save(tmp_path / "recovery"))
+    pd.testing.assert_frame_equal(loaded.predict(df), pred)
+    with pytest.raises(ValueError, match="no_effect_flags"):
+        train_recovery(df, cfg, learner="t", no_effect_flags=["moved_away"])

@@ -621,10 +621,23 @@ def segment(
         else pd.Series(0.0, index=idx, dtype="float64")
     )
     succ = cells["expected_success"] if success is None else pd.Series(success, index=idx)
-    rule_worth, rule_text = deep_churn_rules(
-        value, _reason_points(features, featurize_config), refs, succ, cfg.rules
-    )
     in_rules = stage.isin(cfg.rules.stages).to_numpy()
+    # The rules (and their explanation text, one formatted string per row) only matter in the
+    # stages they govern: evaluate them on those rows alone.
+    rule_worth = pd.Series(False, index=idx)
+    rule_text = pd.Series("", index=idx, dtype="str")
+    if in_rules.any():
+        # reason points on every row: with baseline_missing "mean" they depend on all rows
+        points = _reason_points(features, featurize_config)
+        w, t = deep_churn_rules(
+            value[in_rules],
+            points[in_rules],
+            refs[in_rules],
+            succ[in_rules],
+            cfg.rules,
+        )
+        rule_worth[in_rules] = w.to_numpy()
+        rule_text[in_rules] = t.to_numpy()
     worth = np.where(
         in_rules, rule_worth & (cells["matrix_action"] != NO_ACTION), cells["cell_worth"]
     )
@@ -642,5 +655,5 @@ def segment(
     for c in cells.columns.drop("cell_worth"):
         out[c] = cells[c]
     out["worth_winning_back"] = worth.astype(bool)
-    out["rule_explanation"] = pd.Series(np.where(in_rules, rule_text, ""), index=idx, dtype="str")
+    out["rule_explanation"] = rule_text
     return out

@@ -362,8 +362,9 @@ def score_each(
     reasons = None
     rows = feats.loc[scorable]
     if len(rows):
-        churn.loc[rows.index] = models.churn.predict_proba(rows)
         contrib = _contributions(models.churn, rows, progress)
+        # the contributions sum to the raw score: no second pass over the trees
+        churn.loc[rows.index] = models.churn.predict_proba_from_contributions(rows, contrib)
         reasons = top_reasons(models.churn, rows, k=K_REASONS, contributions=contrib)
     ids = feats["customer_id"].astype("str")
     acquisition = None

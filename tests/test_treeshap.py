@@ -287,3 +287,19 @@ def test_pickled_model_drops_the_parsed_tables(calibrated):
     clone = pickle.loads(pickle.dumps(model))
     assert clone._treeshap is None and model._treeshap is not None
     assert clone.contributions(rows).equals(expected)
+
+
+def test_probability_from_contributions_equals_predict_proba(calibrated):
+    model, rows = calibrated
+    got = model.predict_proba_from_contributions(rows, model.contributions(rows))
+    assert np.allclose(got, model.predict_proba(rows), rtol=0, atol=1e-12)
+
+
+def test_probability_from_contributions_falls_back_for_another_link(calibrated, caplog):
+    model, rows = calibrated
+    # contributions that do not sum to the booster's raw score (as under another link)
+    shifted = model.contributions(rows) + 0.5
+    with caplog.at_level("WARNING", logger="models.lgbm"):
+        got = model.predict_proba_from_contributions(rows, shifted)
+    assert np.array_equal(got, model.predict_proba(rows))
+    assert "predicting" in caplog.text

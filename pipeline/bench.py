@@ -565,7 +565,11 @@ def main(
     if stage is not None:
         _child(stage, args)
         return
-    command = "winback bench " + " ".join(sys.argv[1:])
+    # argv is [winback, bench, ...] from the CLI, [.../pipeline/bench.py, ...] as a module
+    args = sys.argv[1:]
+    if args[:1] == ["bench"]:
+        args = args[1:]
+    command = "winback bench " + " ".join(args)
     report = run(
         work,
         out,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -407,3 +408,40 @@ def make_lead_tables() -> Callable[..., dict[str, pd.DataFrame]]:
         return tables
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def make_churn_rows() -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
+    """Factory of a small churn-like problem on real dictionary features.
+
+    ``make(n=1500, seed=0, customer_ids=False, spend=False) -> (X, y)``: days since the last
+    visit, survey score (25% missing), app inactive flag, optionally 365-day spend, and a
+    categorical vehicle model (5% missing); ``y`` follows a known logit of them.
+    """
+
+    def make(
+        n: int = 1500, seed: int = 0, customer_ids: bool = False, spend: bool = False
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        cols: dict[str, object] = {}
+        if customer_ids:
+            cols["customer_id"] = [f"C{i:05d}" for i in range(n)]
+        cols["days_since_last_visit"] = rng.integers(0, 400, n).astype("float64")
+        cols["survey_score_last"] = rng.integers(0, 11, n).astype("float64")
+        cols["app_inactive"] = rng.integers(0, 2, n).astype("float64")
+        if spend:
+            cols["spend_365d"] = rng.gamma(2.0, 1500.0, n)
+        cols["vehicle_model"] = pd.Categorical(rng.choice(["A4", "Q5", "A6", "Q3"], n))
+        X = pd.DataFrame(cols)
+        X.loc[rng.random(n) < 0.25, "survey_score_last"] = np.nan
+        X.loc[rng.random(n) < 0.05, "vehicle_model"] = np.nan
+        logit = (
+            (X["days_since_last_visit"] - 150) / 60
+            + 0.3 * (7 - X["survey_score_last"].fillna(5))
+            + 0.8 * X["app_inactive"]
+            + (X["vehicle_model"] == "Q3").to_numpy() * 1.2
+        )
+        y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+        return X, y
+
+    return make

@@ -52,28 +52,9 @@ def _fit(X: pd.DataFrame, y: np.ndarray, rounds: int = 40) -> CalibratedBooster:
 
 
 @pytest.fixture(scope="module")
-def mixed() -> tuple[CalibratedBooster, pd.DataFrame]:
+def mixed(make_churn_rows) -> tuple[CalibratedBooster, pd.DataFrame]:
     """A model on real dictionary features: numeric with NaN, a flag and a categorical."""
-    rng = np.random.default_rng(0)
-    n = 1500
-    X = pd.DataFrame(
-        {
-            "days_since_last_visit": rng.integers(0, 400, n).astype("float64"),
-            "survey_score_last": rng.integers(0, 11, n).astype("float64"),
-            "app_inactive": rng.integers(0, 2, n).astype("float64"),
-            "spend_365d": rng.gamma(2.0, 1500.0, n),
-            "vehicle_model": pd.Categorical(rng.choice(["A4", "Q5", "A6", "Q3"], n)),
-        }
-    )
-    X.loc[rng.random(n) < 0.25, "survey_score_last"] = np.nan
-    X.loc[rng.random(n) < 0.05, "vehicle_model"] = np.nan
-    logit = (
-        (X["days_since_last_visit"] - 150) / 60
-        + 0.3 * (7 - X["survey_score_last"].fillna(5))
-        + 0.8 * X["app_inactive"]
-        + (X["vehicle_model"] == "Q3").to_numpy() * 1.2
-    )
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X, y = make_churn_rows(seed=0, spend=True)
     return _fit(X, y), X
 
 

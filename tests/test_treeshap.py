@@ -188,28 +188,9 @@ def test_matrix_rejects_categorical_mismatch(numeric):
 
 
 @pytest.fixture(scope="module")
-def calibrated() -> tuple[CalibratedBooster, pd.DataFrame]:
+def calibrated(make_churn_rows) -> tuple[CalibratedBooster, pd.DataFrame]:
     """A CalibratedBooster with a categorical feature, trained like the churn model."""
-    rng = np.random.default_rng(6)
-    n = 1500
-    X = pd.DataFrame(
-        {
-            "customer_id": [f"C{i:05d}" for i in range(n)],
-            "days_since_last_visit": rng.integers(0, 400, n).astype("float64"),
-            "survey_score_last": rng.integers(0, 11, n).astype("float64"),
-            "app_inactive": rng.integers(0, 2, n).astype("float64"),
-            "vehicle_model": pd.Categorical(rng.choice(["A4", "Q5", "A6", "Q3"], n)),
-        }
-    )
-    X.loc[rng.random(n) < 0.25, "survey_score_last"] = np.nan
-    X.loc[rng.random(n) < 0.05, "vehicle_model"] = np.nan
-    logit = (
-        (X["days_since_last_visit"] - 150) / 60
-        + 0.3 * (7 - X["survey_score_last"].fillna(5))
-        + 0.8 * X["app_inactive"]
-        + (X["vehicle_model"] == "Q3").to_numpy() * 1.2
-    )
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X, y = make_churn_rows(seed=6, customer_ids=True)
     features = [c for c in X.columns if c != "customer_id"]
     model = CalibratedBooster(
         booster=None,  # type: ignore[arg-type]

@@ -435,20 +435,6 @@ def mean_abs_shap(
     return out.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _numeric_view(model: CalibratedBooster, frame: pd.DataFrame) -> np.ndarray:
-    """Feature values as floats for colouring (categorical levels as their codes)."""
-    cols = []
-    for f in model.features:
-        s = frame[f]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy().astype("float64")
-            codes[codes < 0] = np.nan
-            cols.append(codes)
-        else:
-            cols.append(s.to_numpy(dtype="float64", na_value=np.nan))
-    return np.column_stack(cols) if cols else np.empty((len(frame), 0))
-
-
 def import_shap():
     """Import shap, silencing the matplotlib deprecation notice its import triggers.
 
@@ -483,6 +469,8 @@ def plot_beeswarm(
     max_display: int = 20,
 ) -> Path:
     """SHAP beeswarm (``shap.plots.beeswarm``) with the dictionary's English labels."""
+    from models.treeshap import lightgbm_matrix
+
     shap = import_shap()
     plt = _pyplot()
     frame = model.frame(X)
@@ -490,7 +478,8 @@ def plot_beeswarm(
     explanation = shap.Explanation(
         values=contributions.loc[:, model.features].to_numpy(),
         base_values=contributions[BIAS_COLUMN].to_numpy(),
-        data=_numeric_view(model, frame),
+        # values for the colours: categorical levels as their codes, as LightGBM sees them
+        data=lightgbm_matrix(model.booster, frame),
         feature_names=labels,
     )
     plt.figure()

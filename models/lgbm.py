@@ -36,6 +36,11 @@ SELF_CHECK_ROWS = 8
 SELF_CHECK_TOLERANCE = 1e-7
 
 
+def _check_rows(n: int) -> np.ndarray:
+    """Positions of the (at most) ``SELF_CHECK_ROWS`` evenly spaced rows the self-checks use."""
+    return np.unique(np.linspace(0, n - 1, SELF_CHECK_ROWS).astype("int64"))
+
+
 class FeatureMismatchError(ValueError):
     """A frame handed to a model lacks features the model was trained on, or has bad types."""
 
@@ -134,7 +139,7 @@ class CalibratedBooster:
         """
         raw = contributions.loc[:, [*self.features, BIAS_COLUMN]].to_numpy().sum(axis=1)
         prob = 1.0 / (1.0 + np.exp(-raw))
-        sample = np.unique(np.linspace(0, len(X) - 1, SELF_CHECK_ROWS).astype("int64"))
+        sample = _check_rows(len(X))
         if len(X) and not np.allclose(
             prob[sample], self.predict_raw(X.iloc[sample]), rtol=0.0, atol=1e-9
         ):
@@ -176,7 +181,7 @@ class CalibratedBooster:
             self._treeshap = (self.booster, TreeShapModel.from_booster(self.booster))
         values = self._treeshap[1].shap_values(lightgbm_matrix(self.booster, frame))
         # Self-check on a few evenly spaced rows: the same numbers as LightGBM's own TreeSHAP.
-        sample = np.unique(np.linspace(0, len(frame) - 1, SELF_CHECK_ROWS).astype("int64"))
+        sample = _check_rows(len(frame))
         reference = self.booster.predict(
             frame.iloc[sample], pred_contrib=True, num_threads=predict_threads()
         )

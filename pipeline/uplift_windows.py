@@ -38,7 +38,7 @@ from features.dictionary import FEATURES
 from models import evaluate as ev
 from models.churn import train_churn
 from models.metrics import qini_coefficient
-from models.recovery import CONTROL, DATE_COL, labelled_rows, no_effect, train_recovery
+from models.recovery import DATE_COL, labelled_rows, train_recovery
 from models.split import time_split
 from pipeline.common import load_params, setup_logging
 from pipeline.train import RECOVERY_FILE, TRAINING_FILE, TrainConfig
@@ -199,11 +199,10 @@ def run_windows(
                 cfg = replace(config.recovery, exclude=tuple(cand.exclude))
                 trained[key] = train_recovery(table, cfg, cand.learner, split=split)
             model, info = trained[key]
-            pred = model.predict(test)
-            if cand.no_effect_flags:
-                probs = no_effect(pred, test, list(cand.no_effect_flags), model.actions)
-                for a in model.actions:
-                    pred[f"uplift_{a}"] = probs[f"p_{a}"] - probs[f"p_{CONTROL}"]
+            # the same trained model, with this candidate's rule (UpliftModel.predict applies it)
+            flags = list(cand.no_effect_flags)
+            variant = replace(model, meta={**model.meta, "no_effect_flags": flags})
+            pred = variant.predict(test)
             frame = ev.recovery_frame(test, pred, churn_p, model.action_shares, featurize)
             y, t = frame["recovered"].to_numpy(), frame["treatment"].to_numpy()
             scores = rankings(frame, cand.name)
@@ -315,7 +314,6 @@ def main(
     (out / "summary.json").write_text(
         json.dumps(summary.to_dict("records"), indent=2, allow_nan=True) + "\n", encoding="utf-8"
     )
-    logger.info("validation windows:\n%s", markdown(summary))
     typer.echo(markdown(summary))
 
 

@@ -46,6 +46,9 @@ _STRIDE = 4_000_000  # > any shifted day number: key = customer * stride + shift
 
 KEYS = ["customer_id", "as_of"]
 
+#: ``observed_history_days`` stops here: the longest window a feature looks back over.
+OBSERVED_HISTORY_CAP_DAYS = 365.0
+
 
 def to_days(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Dates to int64 day numbers since 1970-01-01 (floored to the day; NaT → int64 min)."""
@@ -188,6 +191,7 @@ class FeatureIndex:
         data_end: Last day with data (the data set's as-of date, else the latest event).
         config: The settings used.
         categories: Category levels of the categorical features (fixed for all snapshots).
+        data_start_day: Day number of the first service visit in the data (None without).
         columns_present: Contract columns each table's file had (from the data set).
     """
 
@@ -198,6 +202,8 @@ class FeatureIndex:
     data_end: pd.Timestamp
     config: FeaturizeConfig
     categories: dict[str, list[str]] = field(default_factory=dict)
+    #: Day number (see :func:`to_days`) of the first service visit in the data; None if none.
+    data_start_day: int | None = None
     columns_present: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
@@ -426,6 +432,7 @@ def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureInde
         config=cfg,
         categories=categories,
         columns_present=dict(data.columns_present),
+        data_start_day=int(ev["visits"].days.min()) if len(ev["visits"].days) else None,
     )
 
 
@@ -506,6 +513,13 @@ def compute_features(index: FeatureIndex, codes: np.ndarray, t: np.ndarray) -> p
     f["wait_minutes_last"] = wt.at(wend - 1, wend > w0, "wait")
     f["wait_minutes_mean_365d"] = wt.mean(wt.pos(codes, t - 365), wend, "wait")
     f["tenure_days"] = _since(tf, vis.at(v0, has))
+    # How much of the store's history the data hold before t: a customer "seen for 4 months"
+    # in a data set that starts 4 months before t is not a new customer.
+    f["observed_history_days"] = (
+        np.clip(tf - index.data_start_day, 0.0, OBSERVED_HISTORY_CAP_DAYS)
+        if index.data_start_day is not None
+        else nan
+    )
     mt = ev["maintenance"]
     m_end = mt.pos(codes, t)
     f["days_since_last_maintenance"] = _since(tf, mt.at(m_end - 1, m_end > mt.first(codes)))

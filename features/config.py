@@ -40,7 +40,7 @@ class FeaturizeConfig:
     snapshot_freq: str = "MS"
     snapshot_start: str | None = None
     snapshot_end: str | None = None
-    min_history_days: int = 365
+    min_history_days: int = 90
     horizon_days: int = 180
     eligibility_days: int = 365
     eligibility_min_visits: int = 1

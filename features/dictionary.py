@@ -109,6 +109,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "Average waiting time (last year)", "近一年平均等待时长"),
     FeatureSpec("tenure_days", "customer", _V, "Days from the first service visit to T.",
                 "days", "Customer tenure", "客户在店时长"),
+    FeatureSpec("observed_history_days", "customer", _V,
+                "Days of the store's service history before T (from the first visit in the "
+                "data), capped at 365: below 365, tenure and every 365-day window are cut short "
+                "by the start of the data, not by the customer.", "days",
+                "Store history observed before the date", "可观察的门店历史天数"),
     # app
     FeatureSpec("app_sessions_30d", "app", _A, "App sessions in the last 30 days.", "sessions",
                 "App sessions in last 30 days", "近30天App登录次数"),

@@ -9,6 +9,7 @@ when the block does not set one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.dictionary import CATEGORICAL_FEATURES, feature_names
 from models.lgbm import CalibratedBooster, fit_isotonic
-from models.split import SplitConfig, TimeSplit, time_split
+from models.split import MinRows, SplitConfig, TimeSplit, choose_split, customer_bucket
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ class ModelConfig:
         calibrate: Fit an isotonic calibrator on the ``calib`` slice (churn model only; the
             uplift model keeps raw probabilities, see :mod:`models.recovery`).
         split: :class:`models.split.SplitConfig` fields.
+        min_rows: :class:`models.split.MinRows`: the fewest rows and labels of each class
+            the train, valid (early stopping) and test slices need; a split that misses one
+            is not used (a weaker scheme is tried, else training is refused).
+        refit: After evaluation, refit on every labelled row with the evaluated number of
+            rounds; the refit model is the one registered and used for scoring.
+        calib_folds: Folds (by customer) of the refit's out-of-fold calibration: the isotonic
+            map is fitted to predictions of boosters that did not see the rows.
         seed: LightGBM ``seed`` unless ``lgbm`` sets one; also the split's hash salt.
     """
 
@@ -68,6 +76,9 @@ class ModelConfig:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     calibrate: bool = True
     split: SplitConfig = field(default_factory=SplitConfig)
+    min_rows: MinRows = field(default_factory=MinRows)
+    refit: bool = True
+    calib_folds: int = 2
     seed: int = 42
 
     @classmethod
@@ -90,6 +101,13 @@ class ModelConfig:
         split = SplitConfig.from_params(
             params.pop("split", None), **{"seed": seed, **(split_defaults or {})}
         )
+        min_rows = params.pop("min_rows", None) or {}
+        unknown = sorted(set(min_rows) - set(MinRows.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown min_rows params: {', '.join(unknown)}")
+        params["min_rows"] = MinRows(**{k: int(v) for k, v in min_rows.items()})
+        if int(params.get("calib_folds", 2)) < 2:
+            raise ValueError("calib_folds must be >= 2")
         if "lgbm" in params:
             params["lgbm"] = dict(params["lgbm"] or {})
         if "exclude" in params:
@@ -142,15 +160,21 @@ def categories_of(table: pd.DataFrame, features: list[str]) -> dict[str, list[st
 def fit_booster(
     model: CalibratedBooster,
     train: pd.DataFrame,
-    valid: pd.DataFrame,
+    valid: pd.DataFrame | None,
     target: str,
     config: ModelConfig,
+    rounds: int | None = None,
 ) -> lgb.Booster:
-    """Fit LightGBM on ``train`` with early stopping on ``valid`` (frames typed by ``model``)."""
+    """Fit LightGBM on ``train`` with early stopping on ``valid`` (frames typed by ``model``).
+
+    With ``rounds`` (a refit), exactly that many rounds are fitted and ``valid`` is unused.
+    """
     params = config.lgbm_params()
     dtrain = lgb.Dataset(
         model.frame(train), label=train[target].astype("float64").to_numpy(), free_raw_data=False
     )
+    if rounds is not None:
+        return train_rounds(params, dtrain, rounds)
     dvalid = lgb.Dataset(
         model.frame(valid), label=valid[target].astype("float64").to_numpy(), reference=dtrain
     )
@@ -172,6 +196,11 @@ def train_early_stopped(
         valid_names=["valid"],
         callbacks=callbacks,
     )
+
+
+def train_rounds(params: dict[str, Any], dtrain: lgb.Dataset, rounds: int) -> lgb.Booster:
+    """``lgb.train`` for exactly ``rounds`` rounds (at least 1), without a validation set."""
+    return lgb.train(params, dtrain, num_boost_round=max(int(rounds), 1))
 
 
 def _rate(y: pd.Series) -> float:
@@ -201,7 +230,9 @@ def train_churn(
     cfg = config or ModelConfig()
     if TARGET not in training.columns:
         raise ValueError(f"the training table has no {TARGET!r} column")
-    split = split or time_split(training, DATE_COL, cfg.split)
+    split = split or choose_split(
+        training, DATE_COL, cfg.split, TARGET, cfg.min_rows, "train.churn.min_rows"
+    )
     features = select_features(training, cfg)
     model = CalibratedBooster(
         booster=None,  # type: ignore[arg-type]  # set right below, frame() does not need it
@@ -238,6 +269,9 @@ def train_churn(
         "target": TARGET,
         "best_iteration": best,
         "split": split.boundaries,
+        "role": "evaluation",
+        "trained_through": split.boundaries["fit_end"],
+        "config": config_record(cfg),
     }
     logger.info(
         "churn model: best iteration %d, valid ROC-AUC %.4f, calib ROC-AUC %.4f",
@@ -253,3 +287,109 @@ def _auc(y, score) -> float:
     if len(np.unique(y)) < 2:
         return float("nan")
     return round(float(roc_auc_score(y, score)), 6)
+
+
+def config_record(config: ModelConfig) -> dict[str, Any]:
+    """The JSON-able settings a model was trained with (kept in its ``meta["config"]``), so
+    that a later challenger can retrain the same configuration on its own training window."""
+    return jsonable_config(dataclasses.asdict(config))
+
+
+def jsonable_config(value: Any) -> Any:
+    """Tuples as lists, recursively (``dataclasses.asdict`` keeps tuples)."""
+    if isinstance(value, dict):
+        return {k: jsonable_config(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable_config(v) for v in value]
+    return value
+
+
+def config_from_record(record: dict[str, Any]) -> ModelConfig:
+    """Rebuild a :class:`ModelConfig` from :func:`config_record` (a champion's settings)."""
+    rec = dict(record)
+    split = SplitConfig(**rec.pop("split"))
+    min_rows = MinRows(**rec.pop("min_rows", {}))
+    rec["exclude"] = tuple(rec.get("exclude") or ())
+    return ModelConfig(**rec, split=split, min_rows=min_rows)
+
+
+def calibration_folds(customer_id: pd.Series, folds: int, seed: int) -> np.ndarray:
+    """Fold number 0..folds-1 of each row, by a hash of its customer (customers never span
+    two folds, so no fold booster has seen another snapshot of a customer it predicts)."""
+    bucket = customer_bucket(customer_id, seed=seed + 7919)
+    return np.minimum((bucket * folds).astype("int64"), folds - 1)
+
+
+def refit_churn(
+    training: pd.DataFrame, evaluated: CalibratedBooster, config: ModelConfig
+) -> tuple[CalibratedBooster, dict[str, Any]]:
+    """Refit the evaluated churn model on every labelled snapshot, for scoring.
+
+    The booster gets the evaluated model's features and its early-stopped number of rounds.
+    The isotonic calibrator is refitted out of fold: ``config.calib_folds`` boosters, each
+    fitted (same rounds) without one fold of customers, predict that fold; the map fitted to
+    those predictions is the refit's calibrator (a map fitted to another booster would not
+    carry over to this one).
+
+    Args:
+        training: The whole training table (every labelled snapshot).
+        evaluated: The model :func:`train_churn` returned (evaluated on its test slice).
+        config: The settings it was trained with.
+
+    Returns:
+        The refit model (``meta["role"] == "deployed"``, ``meta["trained_through"]`` = the
+        latest snapshot it learned from) and a JSON-able info dict.
+    """
+    rounds = int(evaluated.meta["best_iteration"])
+    features = list(evaluated.features)
+    rows = training.loc[training[TARGET].notna()]
+    y = rows[TARGET].to_numpy(dtype="float64")
+    model = CalibratedBooster(
+        booster=None,  # type: ignore[arg-type]  # set right below
+        features=features,
+        categories=categories_of(rows, features),
+    )
+    logger.info(
+        "churn refit: %d rounds on all %d labelled snapshot rows (%s..%s)",
+        rounds,
+        len(rows),
+        pd.Timestamp(rows[DATE_COL].min()).date(),
+        pd.Timestamp(rows[DATE_COL].max()).date(),
+    )
+    model.booster = fit_booster(model, rows, None, TARGET, config, rounds=rounds)
+    oof_auc = float("nan")
+    if config.calibrate:
+        fold = calibration_folds(rows["customer_id"], config.calib_folds, config.seed)
+        raw = np.empty(len(rows), dtype="float64")
+        for k in range(config.calib_folds):
+            inside = fold == k
+            part = CalibratedBooster(
+                booster=None,  # type: ignore[arg-type]
+                features=features,
+                categories=model.categories,
+            )
+            part.booster = fit_booster(part, rows.loc[~inside], None, TARGET, config, rounds)
+            raw[inside] = part.predict_raw(rows.loc[inside])
+        model.calibrator = fit_isotonic(raw, y)
+        oof_auc = _auc(y, raw)
+    through = str(pd.Timestamp(rows[DATE_COL].max()).date())
+    model.meta = {
+        "model": "churn",
+        "target": TARGET,
+        "best_iteration": rounds,
+        "split": evaluated.meta.get("split"),
+        "role": "deployed",
+        "trained_through": through,
+        "trained_from": str(pd.Timestamp(rows[DATE_COL].min()).date()),
+        "config": config_record(config),
+    }
+    info = {
+        "rounds": rounds,
+        "rows": len(rows),
+        "positive_rate": _rate(rows[TARGET]),
+        "trained_from": model.meta["trained_from"],
+        "trained_through": through,
+        "calib_folds": config.calib_folds if config.calibrate else 0,
+        "out_of_fold_auc": oof_auc,
+    }
+    return model, info

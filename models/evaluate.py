@@ -42,6 +42,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from features.baseline import formula_risk, scorecard
 from features.config import FeaturizeConfig, config_from_params
 from models.metrics import (
+    auc_difference_interval,
     auuc,
     calibration_table,
     classification_report,
@@ -93,6 +94,8 @@ class EvaluateConfig:
             each baseline's (0 = no interval).
         bootstrap_level: Coverage of that interval (0.95 = 2.5th..97.5th percentile).
         bootstrap_seed: Seed of the resampling (same rows and seed → same interval).
+        promote_in_experiments: Let a ``dvc exp run`` (``DVC_EXP_NAME`` set) move the
+            ``champion`` alias; off by default, so experiments never change production.
     """
 
     tier_feature: str = "spend_365d"
@@ -109,6 +112,7 @@ class EvaluateConfig:
     bootstrap_rounds: int = 1000
     bootstrap_level: float = 0.95
     bootstrap_seed: int = 0
+    promote_in_experiments: bool = False
 
     def __post_init__(self) -> None:
         low, high = self.tier_bounds
@@ -227,8 +231,9 @@ def evaluate_churn(frame: pd.DataFrame, config: EvaluateConfig | None = None) ->
         rep.pop("n", None)
         rep.pop("positive_rate", None)
     formula["note"] = FORMULA_NOTE
-    return {
+    out = {
         "n": len(frame),
+        "n_customers": int(frame["customer_id"].nunique()),
         "positive_rate": float(y.mean()),
         "rows_set_aside": int(frame.attrs.get("dropped", 0)),
         CHURN_MODEL: model,
@@ -236,6 +241,17 @@ def evaluate_churn(frame: pd.DataFrame, config: EvaluateConfig | None = None) ->
         "roc_auc_gain": model["roc_auc"] - formula["roc_auc"],
         "pr_auc_gain": model["pr_auc"] - formula["pr_auc"],
     }
+    if cfg.bootstrap_rounds > 0 and 0 < y.sum() < len(y):
+        # The promotion floor: the model must beat the formula beyond the luck of the test rows.
+        out["roc_auc_gain_interval"] = auc_difference_interval(
+            y,
+            frame[CHURN_MODEL].to_numpy(),
+            frame[FORMULA].to_numpy(),
+            cfg.bootstrap_rounds,
+            cfg.bootstrap_level,
+            cfg.bootstrap_seed,
+        )
+    return out
 
 
 def _top(y: np.ndarray, s: np.ndarray, fraction: float) -> dict[str, float]:

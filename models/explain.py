@@ -688,7 +688,8 @@ def _md_escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table (cells escaped) as lines."""
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
@@ -733,17 +734,17 @@ def evaluation_section(
     comparison = _comparison_rows(evaluation)
     if comparison:
         lines += ["Churn risk, model vs the playbook formula, same test rows:", ""]
-        lines += _md_table(["metric", "model", "formula baseline", "difference"], comparison)
+        lines += md_table(["metric", "model", "formula baseline", "difference"], comparison)
         lines.append("")
     recovery = _recovery_rows(evaluation)
     if recovery:
         lines += ["Win-back ranking on later campaigns:", ""]
-        lines += _md_table(["metric", "uplift model", "scorecard", "churn risk"], recovery)
+        lines += md_table(["metric", "uplift model", "scorecard", "churn risk"], recovery)
         lines.append("")
     rest = [(k, _fmt_metric(v)) for k, v in flat.items() if isinstance(v, int | float)]
     if rest:
         lines += ["<details><summary>All evaluation metrics</summary>", ""]
-        lines += _md_table(["metric", "value"], rest)
+        lines += md_table(["metric", "value"], rest)
         lines += ["", "</details>", ""]
     for title, rel in figures.items():
         lines += [f"![{title}]({rel})", ""]
@@ -806,7 +807,7 @@ def _segments_section(
             for _, r in segments.iterrows()
         ]
         lines += ["### By value tier and dealer", ""]
-        lines += _md_table([h for _, h, _ in cols], rows)
+        lines += md_table([h for _, h, _ in cols], rows)
         lines.append("")
     if promotion:
         lines += ["### Champion / challenger", ""]
@@ -881,9 +882,7 @@ def build_report(inputs: ReportInputs) -> str:
         ]
         for i, r in enumerate(inputs.importance.head(inputs.top_features).itertuples())
     ]
-    lines += _md_table(
-        ["#", "feature", "特征", "column", "mean abs SHAP", "share", "meaning"], rows
-    )
+    lines += md_table(["#", "feature", "特征", "column", "mean abs SHAP", "share", "meaning"], rows)
     lines.append("")
 
     lines += [
@@ -906,6 +905,6 @@ def build_report(inputs: ReportInputs) -> str:
         when = pd.Timestamp(when).strftime("%Y-%m-%d") if pd.notna(when) and when != "" else ""
         risk = f"{r['risk']:.0%}" if "risk" in ex.columns else ""
         rows.append([r.get("customer_id", ""), when, risk, reasons_en or "—", reasons_zh or "—"])
-    lines += _md_table(["customer_id", "as of", "churn risk", "top reasons", "主要原因"], rows)
+    lines += md_table(["customer_id", "as of", "churn risk", "top reasons", "主要原因"], rows)
     lines.append("")
     return "\n".join(lines)

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
+#: Subdirectory of a train output holding the evaluation models (fitted on the train slice
+#: only); the directory itself holds the deployed (refit) models.
+EVALUATION_DIR = "evaluation"
 BIAS_COLUMN = "bias"
 
 #: How :meth:`CalibratedBooster.contributions` computes SHAP values: ``fast`` = the exact

@@ -33,6 +33,7 @@ The info dict reports the calibration error on the held-out ``calib`` slice inst
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -46,13 +47,15 @@ import pandas as pd
 from models.churn import (
     ModelConfig,
     categories_of,
+    config_record,
     fit_booster,
     select_features,
     train_early_stopped,
+    train_rounds,
 )
 from models.lgbm import CalibratedBooster, predict_threads
 from models.metrics import expected_calibration_error, qini_coefficient
-from models.split import TimeSplit, time_split
+from models.split import TimeSplit, choose_split
 
 logger = logging.getLogger(__name__)
 
@@ -283,8 +286,12 @@ def _fit_custom(
     label: tuple[np.ndarray, np.ndarray],
     init: tuple[np.ndarray, np.ndarray] | None = None,
     regression: bool = False,
+    rounds: int | None = None,
 ) -> CalibratedBooster:
-    """Fit a booster on explicit labels (and optional init scores), early-stopped on valid."""
+    """Fit a booster on explicit labels (and optional init scores), early-stopped on valid.
+
+    With ``rounds`` (a refit) exactly that many rounds are fitted and ``valid`` is unused.
+    """
     model = CalibratedBooster(
         booster=None,  # type: ignore[arg-type]
         features=features,
@@ -299,6 +306,9 @@ def _fit_custom(
         init_score=None if init is None else init[0],
         free_raw_data=False,
     )
+    if rounds is not None:
+        model.booster = train_rounds(params, dtrain, rounds)
+        return model
     dvalid = lgb.Dataset(
         model.frame(valid),
         label=label[1],
@@ -318,14 +328,17 @@ def labelled_rows(recovery: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit_one(
-    rows: TimeSplit | dict[str, pd.DataFrame], features: list[str], config: ModelConfig
+    rows: TimeSplit | dict[str, pd.DataFrame],
+    features: list[str],
+    config: ModelConfig,
+    rounds: int | None = None,
 ) -> CalibratedBooster:
     model = CalibratedBooster(
         booster=None,  # type: ignore[arg-type]  # set right below, frame() does not need it
         features=features,
         categories=categories_of(rows["train"], features),
     )
-    model.booster = fit_booster(model, rows["train"], rows["valid"], TARGET, config)
+    model.booster = fit_booster(model, rows["train"], rows["valid"], TARGET, config, rounds)
     return model
 
 
@@ -335,6 +348,7 @@ def train_recovery(
     learner: str = "s",
     split: TimeSplit | None = None,
     no_effect_flags: list[str] | tuple[str, ...] = (),
+    rounds: dict[str, int] | None = None,
 ) -> tuple[UpliftModel, dict[str, Any]]:
     """Train the win-back model on the labelled outreach rows, split by contact date.
 
@@ -346,6 +360,8 @@ def train_recovery(
             None.
         no_effect_flags: 0/1 features that, when 1, set every action's uplift to 0 at
             prediction (:func:`no_effect`); they need not be model features.
+        rounds: A refit (:func:`refit_recovery`): each booster's number of rounds; boosters
+            are then fitted on ``split.train`` without early stopping.
 
     Returns:
         The model and a JSON-able info dict (split, rows, best iterations, valid Qini and
@@ -367,8 +383,14 @@ def train_recovery(
     missing = [f for f in no_effect_flags if f not in rows.columns]
     if missing:
         raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
-    split = split or time_split(rows, DATE_COL, cfg.split)
+    split = split or choose_split(
+        rows, DATE_COL, cfg.split, TARGET, cfg.min_rows, "train.recovery.min_rows"
+    )
     features = select_features(rows, cfg)
+
+    def r(key: str) -> int | None:
+        return None if rounds is None else int(rounds[key])
+
     treated = split.train.loc[split.train[ACTION] != CONTROL, ACTION]
     shares = {a: round(float((treated == a).mean()), 6) for a in actions}
     logger.info(
@@ -381,24 +403,26 @@ def train_recovery(
     boosters: dict[str, CalibratedBooster] = {}
     propensities: dict[str, dict[str, float]] = {}
     if learner == "s":
-        boosters["s"] = _fit_one(split, [*features, ACTION], cfg)
+        boosters["s"] = _fit_one(split, [*features, ACTION], cfg, r("s"))
         # ``action`` levels must include every arm even if one is rare in the train slice.
         boosters["s"].categories[ACTION] = [CONTROL, *actions]
     elif learner == "t":
         for arm in [CONTROL, *actions]:
-            boosters[arm] = _fit_one(_arm_rows(split, arm), features, cfg)
+            boosters[arm] = _fit_one(_arm_rows(split, arm, rounds), features, cfg, r(arm))
     elif learner in ("tb", "tp"):
-        boosters[BASE] = _fit_one(split, features, cfg)
+        boosters[BASE] = _fit_one(split, features, cfg, r(BASE))
         if learner == "tp":
             part = {k: split[k].loc[split[k][ACTION] != CONTROL] for k in ("train", "valid")}
-            boosters[TREATED] = _fit_boosted(part, features, cfg, [boosters[BASE]])
+            boosters[TREATED] = _fit_boosted(part, features, cfg, [boosters[BASE]], r(TREATED))
         for arm in [CONTROL, *actions]:
             below = [boosters[BASE]]
             if learner == "tp" and arm != CONTROL:
                 below.append(boosters[TREATED])
-            boosters[arm] = _fit_boosted(_arm_rows(split, arm), features, cfg, below)
+            boosters[arm] = _fit_boosted(
+                _arm_rows(split, arm, rounds), features, cfg, below, r(arm)
+            )
     else:
-        boosters[CONTROL] = _fit_one(_arm_rows(split, CONTROL), features, cfg)
+        boosters[CONTROL] = _fit_one(_arm_rows(split, CONTROL, rounds), features, cfg, r(CONTROL))
         for a in actions:
             part = {
                 k: split[k].loc[split[k][ACTION].isin([a, CONTROL])] for k in ("train", "valid")
@@ -415,13 +439,24 @@ def train_recovery(
                     transformed_outcome(part["valid"], a, e),
                 ),
                 regression=True,
+                rounds=r(TAU + a),
             )
     model = UpliftModel(
         learner=learner,
         actions=actions,
         boosters=boosters,
         action_shares=shares,
-        meta={"model": "recovery", "target": TARGET, "split": split.boundaries},
+        meta={
+            "model": "recovery",
+            "target": TARGET,
+            "split": split.boundaries,
+            "role": "evaluation" if rounds is None else "deployed",
+            "trained_through": str(pd.Timestamp(split.train[DATE_COL].max()).date())
+            if rounds is not None
+            else split.boundaries["fit_end"],
+            "config": config_record(cfg),
+            "learner": learner,
+        },
     )
     if no_effect_flags:
         model.meta["no_effect_flags"] = list(no_effect_flags)
@@ -460,11 +495,70 @@ def train_recovery(
     return model, info
 
 
+def refit_recovery(
+    recovery: pd.DataFrame,
+    evaluated: UpliftModel,
+    config: ModelConfig,
+    no_effect_flags: list[str] | tuple[str, ...] = (),
+) -> tuple[UpliftModel, dict[str, Any]]:
+    """Refit the evaluated uplift model on every labelled contact, for scoring.
+
+    Each booster is refitted with the evaluated model's learner and its own early-stopped
+    number of rounds (no early stopping, no held-out slice).
+
+    Args:
+        recovery: The recovery table.
+        evaluated: The model :func:`train_recovery` returned.
+        config: The settings it was trained with.
+        no_effect_flags: As for :func:`train_recovery`.
+
+    Returns:
+        The refit model (``meta["role"] == "deployed"``, ``meta["trained_through"]`` = the
+        latest contact it learned from) and a JSON-able info dict.
+    """
+    rows = labelled_rows(recovery)
+    empty = rows.iloc[:0]
+    everything = TimeSplit(
+        train=rows,
+        valid=empty,
+        calib=empty,
+        test=empty,
+        boundaries=dict(evaluated.meta.get("split") or {}),
+    )
+    rounds = {k: int(v) for k, v in evaluated.meta["best_iteration"].items()}
+    cfg = dataclasses.replace(config, features=list(evaluated.features))
+    model, _ = train_recovery(
+        recovery,
+        cfg,
+        evaluated.learner,
+        split=everything,
+        no_effect_flags=no_effect_flags,
+        rounds=rounds,
+    )
+    model.meta["trained_from"] = str(pd.Timestamp(rows[DATE_COL].min()).date())
+    model.meta["best_iteration"] = rounds
+    info = {
+        "rounds": rounds,
+        "rows": len(rows),
+        "control_rows": int((rows[ACTION] == CONTROL).sum()),
+        "trained_from": model.meta["trained_from"],
+        "trained_through": model.meta["trained_through"],
+    }
+    logger.info(
+        "recovery refit: %d labelled contacts %s..%s",
+        len(rows),
+        info["trained_from"],
+        info["trained_through"],
+    )
+    return model, info
+
+
 def _fit_boosted(
     part: dict[str, pd.DataFrame],
     features: list[str],
     config: ModelConfig,
     below: list[CalibratedBooster],
+    rounds: int | None = None,
 ) -> CalibratedBooster:
     """A binary booster on ``part`` boosted from the summed log-odds of the ``below`` models."""
 
@@ -477,13 +571,17 @@ def _fit_boosted(
         features,
         config,
         label=(_y(part["train"]), _y(part["valid"])),
-        init=(init(part["train"]), init(part["valid"])),
+        # a refit (rounds given) has no valid rows to score
+        init=(init(part["train"]), init(part["valid"]) if len(part["valid"]) else None),
+        rounds=rounds,
     )
 
 
-def _arm_rows(split: TimeSplit, arm: str) -> dict[str, pd.DataFrame]:
+def _arm_rows(
+    split: TimeSplit, arm: str, rounds: dict[str, int] | None = None
+) -> dict[str, pd.DataFrame]:
     part = {k: split[k].loc[split[k][ACTION] == arm] for k in ("train", "valid")}
-    if part["train"].empty or part["valid"].empty:
+    if part["train"].empty or (rounds is None and part["valid"].empty):
         raise ValueError(f"the {arm!r} arm has no train/valid rows")
     return part
 
@@ -505,6 +603,8 @@ def _qini(model: UpliftModel, frame: pd.DataFrame) -> float:
 
 
 def _ece(model: UpliftModel, frame: pd.DataFrame) -> float:
+    if frame.empty:
+        return float("nan")
     pred = model.predict(frame)
     acts = frame[ACTION].astype("str").to_numpy()
     p = pred[f"p_{CONTROL}"].to_numpy().copy()

@@ -17,10 +17,23 @@ training table; calendar months of contact dates for the recovery table) and, ol
 * ``test`` — the last ``test_periods`` periods: the out-of-time slice the evaluation uses.
 
 Rows that fall inside the gap are dropped from every slice.
+
+A store's history decides how strong the evaluation can be. :func:`choose_split` takes the
+strongest scheme that fits the table and leaves usable slices (:class:`MinRows`), in order:
+
+1. ``out_of_time`` — the configured periods, as above;
+2. ``out_of_time_short`` — the same rules with fewer test and holdout periods;
+3. ``held_out_customers`` — a share ``test_share`` of customers (by hash) kept out of every
+   fitted slice and tested at the latest ``test_periods`` periods. The test period overlaps
+   the training period, so this is weaker than an out-of-time test (a change that hits every
+   customer at once is not seen as "later"); it is what a short history allows.
+
+The boundaries record the scheme and a plain-words ``scheme_text`` for reports and MLflow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -32,6 +45,9 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 SLICES = ("train", "valid", "calib", "test")
+
+#: Evaluation schemes, strongest first (see the module doc).
+SCHEMES = ("out_of_time", "out_of_time_short", "held_out_customers")
 
 
 class SplitError(ValueError):
@@ -55,6 +71,9 @@ class SplitConfig:
         freq: Pandas period alias to group dates into periods (``"M"`` = calendar month);
             None = each distinct date is a period (the snapshot calendar).
         seed: Salt of the customer hash (change it to draw another valid/calib division).
+        fallback: Let :func:`choose_split` try fewer periods, then held-out customers, when
+            the configured out-of-time split does not fit the history.
+        test_share: Share of customers (by hash) tested in the ``held_out_customers`` scheme.
     """
 
     test_periods: int = 3
@@ -66,6 +85,8 @@ class SplitConfig:
     min_train_periods: int = 1
     freq: str | None = None
     seed: int = 0
+    fallback: bool = True
+    test_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.test_periods < 1 or self.holdout_periods < 1 or self.min_train_periods < 1:
@@ -74,6 +95,8 @@ class SplitConfig:
             raise ValueError("gap_days must be >= 0")
         if not 0.0 < self.calib_share < 1.0 or not 0.0 < self.holdout_share < 1.0:
             raise ValueError("holdout_share and calib_share must be in (0, 1)")
+        if not 0.0 < self.test_share < 1.0 or self.holdout_share + self.test_share > 1.0:
+            raise ValueError("test_share must be in (0, 1) with holdout_share + test_share <= 1")
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None, **defaults: Any) -> SplitConfig:
@@ -199,6 +222,7 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
             )
     slices = {k: table.loc[m.to_numpy()].copy() for k, m in masks.items()}
     boundaries = {
+        "scheme": "out_of_time",
         "date_col": date_col,
         "freq": config.freq,
         "gap_days": config.gap_days,
@@ -223,6 +247,7 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
         },
         "dropped_in_gap": int((~fit_mask & ~test_mask).sum()),
     }
+    boundaries["scheme_text"] = scheme_text(boundaries)
     logger.info(
         "time split on %s: train %s..%s (%d rows), holdout %s..%s (valid %d, calib %d), "
         "gap %d days, test %s..%s (%d rows)",
@@ -240,6 +265,222 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
         boundaries["rows"]["test"],
     )
     return TimeSplit(**slices, boundaries=boundaries)
+
+
+def customer_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeSplit:
+    """The ``held_out_customers`` scheme: test on customers never fitted, at the latest dates.
+
+    A share ``config.test_share`` of customers (the top of the customer hash) forms the test
+    slice at the last ``config.test_periods`` periods; none of their rows is fitted. The other
+    customers are cut as in :func:`time_split` without a gap: ``valid`` / ``calib`` are the
+    hash-held-out customers at the last ``config.holdout_periods`` periods, ``train`` the rest.
+
+    Raises:
+        SplitError: Fewer periods than ``test_periods`` + ``min_train_periods``, or an empty
+            slice.
+    """
+    if date_col not in table.columns or "customer_id" not in table.columns:
+        raise SplitError(f"the table needs columns customer_id and {date_col}")
+    dates = pd.to_datetime(table[date_col]).dt.normalize()
+    period = _periods(dates, config.freq)
+    uniq = pd.DatetimeIndex(period.drop_duplicates().sort_values())
+    n = len(uniq)
+    what = "snapshot dates" if config.freq is None else f"periods ({config.freq})"
+    need = config.min_train_periods + 1
+    if n < need:
+        raise SplitError(
+            f"the data have {n} {what}, too few even for held-out customers, which needs "
+            f"{need}: at least {config.min_train_periods} to fit and 1 to test"
+        )
+    n_test = min(config.test_periods, n - config.min_train_periods)
+    test_start_period = uniq[n - n_test]
+    n_hold = min(config.holdout_periods, n)
+    holdout_start = uniq[n - n_hold]
+    bucket = pd.Series(customer_bucket(table["customer_id"], config.seed), index=table.index)
+    tested = bucket >= 1.0 - config.test_share
+    held = bucket < config.holdout_share
+    test_mask = tested & (period >= test_start_period)
+    hold_mask = ~tested & held & (period >= holdout_start)
+    train_mask = ~tested & (~held if config.exclude_holdout_customers else ~hold_mask)
+    calib_mask = hold_mask & (bucket < config.holdout_share * config.calib_share)
+    valid_mask = hold_mask & ~calib_mask
+    masks = {"train": train_mask, "valid": valid_mask, "calib": calib_mask, "test": test_mask}
+    for name, mask in masks.items():
+        if not mask.any():
+            raise SplitError(f"held-out customers: the {name} slice is empty")
+    slices = {k: table.loc[m.to_numpy()].copy() for k, m in masks.items()}
+    boundaries = {
+        "scheme": "held_out_customers",
+        "date_col": date_col,
+        "freq": config.freq,
+        "gap_days": 0,
+        "holdout_share": config.holdout_share,
+        "calib_share": config.calib_share,
+        "test_share": config.test_share,
+        "exclude_holdout_customers": config.exclude_holdout_customers,
+        "seed": config.seed,
+        "train_start": _day(dates[train_mask].min()),
+        "train_end": _day(dates[train_mask].max()),
+        "holdout_start": _day(dates[hold_mask].min()),
+        "holdout_end": _day(dates[hold_mask].max()),
+        "fit_end": _day(dates[train_mask | hold_mask].max()),
+        "test_start": _day(dates[test_mask].min()),
+        "test_end": _day(dates[test_mask].max()),
+        "rows": {k: int(m.sum()) for k, m in masks.items()},
+        "periods": {
+            "train": int(period[train_mask].nunique()),
+            "train_customers": int(table.loc[train_mask.to_numpy(), "customer_id"].nunique()),
+            "holdout": int(period[hold_mask].nunique()),
+            "gap": 0,
+            "test": n_test,
+        },
+        "dropped_in_gap": int((tested & ~test_mask).sum()),
+    }
+    boundaries["scheme_text"] = scheme_text(boundaries)
+    logger.info("split on %s: %s", date_col, boundaries["scheme_text"])
+    return TimeSplit(**slices, boundaries=boundaries)
+
+
+@dataclass(frozen=True)
+class MinRows:
+    """The fewest rows a split's slices must have to be worth fitting and testing.
+
+    Attributes:
+        train_rows: Rows to fit on.
+        train_positives: Positive (and negative) labels among them.
+        valid_rows: Early-stopping rows (a handful makes early stopping a coin toss).
+        valid_positives: Positive (and negative) labels among them.
+        test_rows: Test rows.
+        test_positives: Positive (and negative) labels among them.
+    """
+
+    train_rows: int = 0
+    train_positives: int = 0
+    valid_rows: int = 0
+    valid_positives: int = 0
+    test_rows: int = 0
+    test_positives: int = 0
+
+    def shortfalls(self, split: TimeSplit, target: str, params_key: str) -> list[str]:
+        """What ``split`` lacks, one phrase per minimum it misses (empty = enough)."""
+        out = []
+        for name in ("train", "valid", "test"):
+            frame = split[name]
+            y = frame[target].astype("float64") if len(frame) else pd.Series(dtype="float64")
+            rows_min = getattr(self, f"{name}_rows")
+            pos_min = getattr(self, f"{name}_positives")
+            if len(frame) < rows_min:
+                out.append(
+                    f"{len(frame)} {name} rows (minimum {rows_min}, {params_key}.{name}_rows)"
+                )
+            fewer = int(min((y == 1).sum(), (y == 0).sum()))
+            if fewer < pos_min:
+                out.append(
+                    f"{fewer} {name} rows of the rarer class (minimum {pos_min}, "
+                    f"{params_key}.{name}_positives)"
+                )
+        return out
+
+
+def choose_split(
+    table: pd.DataFrame,
+    date_col: str,
+    config: SplitConfig,
+    target: str,
+    min_rows: MinRows | None = None,
+    params_key: str = "min_rows",
+) -> TimeSplit:
+    """The strongest evaluation scheme the table allows (see the module doc).
+
+    Tries the configured out-of-time split; then (when ``config.fallback``) the same with
+    fewer test and holdout periods; then held-out customers. A scheme is taken when it fits
+    the calendar and every slice meets ``min_rows``.
+
+    Args:
+        table: Rows with ``customer_id``, ``date_col`` and ``target``.
+        date_col: The date that orders rows in time.
+        config: The configured split.
+        target: The 0/1 label column (for the class minimums).
+        min_rows: Minimum slice sizes; none when None.
+        params_key: Where ``min_rows`` comes from in params.yaml, for messages.
+
+    Returns:
+        The split; ``boundaries["scheme"]`` and ``boundaries["scheme_text"]`` say which one.
+
+    Raises:
+        SplitError: No scheme fits; the message names every scheme's shortfall and the
+            params keys that change them.
+    """
+    mins = min_rows or MinRows()
+    candidates = [("out_of_time", config)]
+    if config.fallback:
+        shorter = sorted(
+            (
+                (t, h)
+                for t in range(config.test_periods, 0, -1)
+                for h in range(config.holdout_periods, 0, -1)
+                if (t, h) != (config.test_periods, config.holdout_periods)
+            ),
+            key=lambda th: (-(th[0] + th[1]), -th[0]),
+        )
+        candidates += [
+            ("out_of_time_short", dataclasses.replace(config, test_periods=t, holdout_periods=h))
+            for t, h in shorter
+        ]
+        candidates.append(("held_out_customers", config))
+    failures: dict[str, str] = {}  # scheme -> why its last candidate was refused
+    for scheme, cfg in candidates:
+        try:
+            split = (customer_split if scheme == "held_out_customers" else time_split)(
+                table, date_col, cfg
+            )
+        except SplitError as exc:
+            failures[scheme] = str(exc)
+            continue
+        lacking = mins.shortfalls(split, target, params_key)
+        if lacking:
+            failures[scheme] = "only " + "; ".join(lacking)
+            continue
+        if scheme != "out_of_time":
+            split.boundaries["scheme"] = scheme
+            split.boundaries["scheme_text"] = scheme_text(split.boundaries)
+            logger.warning(
+                "the configured out-of-time split does not fit; using: %s",
+                split.boundaries["scheme_text"],
+            )
+        return split
+    tried = [f"{k.replace('_', ' ')}: {v}" for k, v in failures.items()]
+    raise SplitError(
+        "no evaluation scheme fits these data. "
+        + " | ".join(tried)
+        + ". Use more history (or more customers), or change the split "
+        "(test_periods, holdout_periods, holdout_share, test_share) or the minimums "
+        f"({params_key}.*) in params.yaml."
+    )
+
+
+def scheme_text(b: dict[str, Any]) -> str:
+    """A split's evaluation scheme in plain words, with its dates and test size."""
+    unit = "snapshot(s)" if b.get("freq") is None else "month(s)"
+    rows = b["rows"]
+    fit = (
+        f"fitted on {rows['train']:,} rows {b['train_start']}..{b['train_end']} "
+        f"(early stopping and calibration on {rows['valid']:,} + {rows['calib']:,} rows of "
+        "held-out customers)"
+    )
+    test = f"tested on {rows['test']:,} rows {b['test_start']}..{b['test_end']}"
+    n_test = b["periods"]["test"]
+    if b["scheme"] == "held_out_customers":
+        return (
+            f"held-out customers (weaker than out of time): {b['test_share']:.0%} of customers "
+            f"never used in fitting, {test} (the latest {n_test} {unit}); {fit}. The test "
+            "period overlaps the training period."
+        )
+    short = " with fewer periods than configured" if b["scheme"] == "out_of_time_short" else ""
+    return (
+        f"out of time{short}: {fit}; {test} (the latest {n_test} {unit}), after a gap of "
+        f"{b['gap_days']} days so that no training label window reaches the test period."
+    )
 
 
 def apply_boundaries(table: pd.DataFrame, boundaries: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -260,6 +501,11 @@ def apply_boundaries(table: pd.DataFrame, boundaries: dict[str, Any]) -> dict[st
     held = bucket < boundaries["holdout_share"]
     calib = bucket < boundaries["holdout_share"] * boundaries["calib_share"]
     fit = dates <= ts["fit_end"]
+    test = dates >= test_start
+    if boundaries.get("scheme") == "held_out_customers":
+        tested = bucket >= 1.0 - boundaries["test_share"]
+        fit = ~tested
+        test = test & tested
     hold = fit & (dates >= ts["holdout_start"]) & held
     masks = {
         "train": fit
@@ -267,7 +513,7 @@ def apply_boundaries(table: pd.DataFrame, boundaries: dict[str, Any]) -> dict[st
         & (~held if boundaries.get("exclude_holdout_customers", True) else ~hold),
         "valid": hold & ~calib,
         "calib": hold & calib,
-        "test": dates >= test_start,
+        "test": test,
     }
     return {k: table.loc[m.to_numpy()].copy() for k, m in masks.items()}
 

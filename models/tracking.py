@@ -257,6 +257,14 @@ def log_model(
     return version
 
 
+def tag_version(name: str, version: str, tags: dict[str, Any]) -> None:
+    """Set tags on a registered model version (values as strings; None values skipped)."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        if value is not None:
+            client.set_model_version_tag(name, version, key, str(value))
+
+
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -305,6 +313,8 @@ def promote_if_better(
     higher_is_better: bool = True,
     min_delta: float = 0.0,
     metric: str = "score",
+    blocked: str | None = None,
+    hold: str | None = None,
 ) -> Decision:
     """Give ``version`` the ``champion`` alias only if it beats the current champion.
 
@@ -321,6 +331,10 @@ def promote_if_better(
         higher_is_better: Direction of the metric.
         min_delta: Margin the candidate must beat the champion by.
         metric: Name of the metric, for the reason text.
+        blocked: Why the candidate may not be champion whatever the comparison (a floor it
+            does not clear, e.g. not beating the playbook formula); None = no block.
+        hold: Why the alias must not move in this run (e.g. a ``dvc exp run``): the decision
+            is recorded as "would be promoted" but the alias stays where it is.
 
     Returns:
         The decision and a human-readable reason.
@@ -334,6 +348,8 @@ def promote_if_better(
         current = None
     if current == version:
         decision = Decision(False, f"version {version} is already the champion")
+    elif blocked:
+        decision = Decision(False, f"not promoted: {blocked}")
     elif champion_score is None or current is None:
         decision = Decision(True, "no champion yet")
     else:
@@ -348,6 +364,8 @@ def promote_if_better(
             f"{metric} {candidate_score:.6f} {verdict} champion v{current} ({champion_score:.6f}) "
             f"by more than {min_delta:g} ({'higher' if higher_is_better else 'lower'} is better)",
         )
+    if decision.promoted and hold:
+        decision = Decision(False, f"would be promoted ({decision.reason}), but {hold}")
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "promotion_decision", str(decision.promoted))

@@ -35,7 +35,7 @@ import typer
 
 from features.config import FeaturizeConfig
 from models import evaluate as ev
-from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.lgbm import EVALUATION_DIR, CalibratedBooster, FeatureMismatchError
 from models.split import apply_boundaries
 from pipeline.common import load_params, setup_logging
 
@@ -109,6 +109,7 @@ def evaluate_models(
     churn_rows = ev.churn_frame(test, churn_model.predict_proba(test), cfg, featurize_config)
     churn = ev.evaluate_churn(churn_rows, cfg)
     churn["test_start"], churn["test_end"] = split.get("test_start"), split.get("test_end")
+    churn["scheme"], churn["scheme_text"] = split.get("scheme"), split.get("scheme_text")
     curves = ev.churn_curves(churn_rows, cfg)
     metrics: dict[str, Any] = {"churn": churn}
     rec_rows = rec_test = None
@@ -124,6 +125,8 @@ def evaluate_models(
             available=True,
             test_start=rec_split.get("test_start"),
             test_end=rec_split.get("test_end"),
+            scheme=rec_split.get("scheme"),
+            scheme_text=rec_split.get("scheme_text"),
             action_weights=dict(uplift_model.action_shares),
         )
         metrics["recovery"] = rec
@@ -299,67 +302,173 @@ def _read_table(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.is_file() else None
 
 
+def in_experiment() -> bool:
+    """True inside ``dvc exp run`` (DVC sets ``DVC_EXP_NAME`` / ``DVC_EXP_BASELINE_REV``)."""
+    return bool(os.environ.get("DVC_EXP_NAME") or os.environ.get("DVC_EXP_BASELINE_REV"))
+
+
+def churn_floor(metrics: dict[str, Any], config: ev.EvaluateConfig) -> str | None:
+    """Why the churn candidate may not be champion (None: it beats the playbook formula).
+
+    The floor: ROC-AUC above the formula's on the same test rows, with the bootstrap
+    interval of the difference above 0 (the point difference when bootstrap_rounds is 0).
+    """
+    churn = metrics["churn"]
+    gain = churn.get("roc_auc_gain_interval")
+    if gain is not None:
+        if gain["low"] > 0:
+            return None
+        return (
+            f"does not beat the playbook formula on its test rows: ROC-AUC difference "
+            f"{gain['difference']:+.4f}, {config.bootstrap_level:.0%} bootstrap interval "
+            f"[{gain['low']:+.4f}, {gain['high']:+.4f}] (the interval must lie above 0)"
+        )
+    if churn["roc_auc_gain"] > 0:
+        return None
+    return f"does not beat the playbook formula: ROC-AUC difference {churn['roc_auc_gain']:+.4f}"
+
+
+def recovery_floor(metrics: dict[str, Any]) -> str | None:
+    """Why the uplift candidate may not be champion (None: it beats ranking by churn risk)."""
+    rec = metrics["recovery"]
+    ours, theirs = rec[ev.UPLIFT_MODEL]["qini"], rec[ev.CHURN_RISK]["qini"]
+    if ours > theirs:
+        return None
+    return (
+        f"does not beat ranking by churn risk on its test contacts: Qini {ours:.4f} vs {theirs:.4f}"
+    )
+
+
+def retrain_champion(champion: Any, kind: str, table: pd.DataFrame, boundaries: dict) -> Any:
+    """The champion's configuration retrained on the candidate's training window.
+
+    A deployed champion was refitted on every labelled row, so scoring it as is on today's
+    test rows would let it be judged on rows it learned from. Its recorded configuration
+    (``meta["config"]``) is trained again on exactly the candidate's train / valid / calib
+    slices. A champion without a recorded configuration (an evaluation model from before
+    refits) is returned as is.
+
+    Raises:
+        ValueError, KeyError, models.split.SplitError: The configuration cannot be trained
+            on these rows (e.g. a feature the table no longer has).
+    """
+    record = getattr(champion, "meta", {}).get("config")
+    if record is None or champion.meta.get("role") != "deployed":
+        return champion
+    from models.churn import config_from_record, train_churn
+    from models.recovery import labelled_rows, train_recovery
+    from models.split import TimeSplit
+
+    cfg = config_from_record(record)
+    rows = table if kind == "churn" else labelled_rows(table)
+    split = TimeSplit(**apply_boundaries(rows, boundaries), boundaries=boundaries)
+    if kind == "churn":
+        return train_churn(rows, cfg, split=split)[0]
+    learner = champion.meta.get("learner", champion.learner)
+    flags = champion.meta.get("no_effect_flags", ())
+    return train_recovery(rows, cfg, learner, split=split, no_effect_flags=flags)[0]
+
+
 def promote_models(
     evaluation: Evaluation,
     churn_model: CalibratedBooster,
     record: Any,
     config: ev.EvaluateConfig,
     featurize_config: FeaturizeConfig,
+    tables: dict[str, pd.DataFrame | None] | None = None,
+    uplift_model: Any | None = None,
 ) -> dict[str, Any]:
-    """Champion/challenger for both registered models on the evaluation's test rows.
+    """Champion/challenger for both registered models, decided on evaluation models.
 
-    The current champion of each registered model (if any) is loaded from the registry and
-    scored on exactly the rows the candidate was scored on: ROC-AUC of the churn probability
-    for ``winback-churn``, the Qini coefficient of the uplift ranking for
-    ``winback-recovery`` (by default; ``churn_metric`` / ``recovery_metric`` in params). The
-    candidate gets the ``champion`` alias only if it wins by more than ``min_improvement``.
+    The registered candidate is the refit of the evaluated model; the decision is made on
+    the evaluation model (``churn_model`` / ``uplift_model``, fitted on the train slice only)
+    and the current champion's configuration retrained on the same training window
+    (:func:`retrain_champion`), both scored on the same test rows: ROC-AUC of the churn
+    probability for ``winback-churn``, the Qini coefficient of the uplift ranking for
+    ``winback-recovery`` (``churn_metric`` / ``recovery_metric`` in params). The candidate
+    gets the ``champion`` alias only if it clears its floor (:func:`churn_floor`,
+    :func:`recovery_floor`), wins by more than ``min_improvement``, and this is not a
+    ``dvc exp run`` (unless ``promote_in_experiments``).
 
     Args:
         evaluation: The candidate's evaluation.
-        churn_model: The candidate churn model (the churn-risk ranking of recovery rows).
+        churn_model: The candidate's evaluation churn model.
         record: :class:`models.tracking.RunRecord` of the training run (registered versions).
         config: Evaluation settings.
         featurize_config: Settings of the baselines.
+        tables: ``{"churn": training table, "recovery": recovery table}`` to retrain the
+            champion's configuration on; without them a champion is scored as is.
+        uplift_model: The candidate's evaluation uplift model (for the recovery boundaries).
 
     Returns:
         ``{registered name: decision}`` (see :func:`challenge`).
     """
     from models import tracking
 
+    tables = tables or {}
     metrics = evaluation.metrics
     tasks = [
         (
             CHURN_NAME,
+            "churn",
             metrics["churn"][ev.CHURN_MODEL][config.churn_metric],
             lambda m: churn_score(m, evaluation, config),
             config.churn_metric,
+            churn_floor(metrics, config),
+            churn_model.meta.get("split"),
         )
     ]
     if metrics["recovery"].get("available"):
         tasks.append(
             (
                 RECOVERY_NAME,
+                "recovery",
                 metrics["recovery"][ev.UPLIFT_MODEL][config.recovery_metric],
                 lambda m: recovery_score(m, evaluation, churn_model, config, featurize_config),
                 config.recovery_metric,
+                recovery_floor(metrics),
+                None if uplift_model is None else uplift_model.meta.get("split"),
             )
         )
+    hold = None
+    if in_experiment() and not config.promote_in_experiments:
+        hold = (
+            "dvc exp run: the champion alias is not moved in an experiment "
+            "(set evaluate.promote_in_experiments: true to allow it)"
+        )
     decisions = {}
-    for name, candidate, score, metric in tasks:
+    for name, kind, candidate, score, metric, floor, boundaries in tasks:
         version = record.versions.get(name)
         current = tracking.load_champion(name)
         champ_version, champion = current if current is not None else (None, None)
         if champ_version is not None and champ_version == version:
             champion = None  # re-evaluating the champion itself: nothing to compare
+        note = ""
+        if champion is not None and tables.get(kind) is not None and boundaries:
+            try:
+                champion = retrain_champion(champion, kind, tables[kind], boundaries)
+            except (ValueError, KeyError) as exc:
+                note = f" (the champion's configuration could not be retrained here: {exc})"
+                logger.warning("%s champion v%s not retrained: %s", name, champ_version, exc)
+                champion = None
 
-        def promote(n, v, cand, champ, _metric=metric):
+        def promote(n, v, cand, champ, _metric=metric, _floor=floor):
             return tracking.promote_if_better(
-                n, v, cand, champ, min_delta=config.min_improvement, metric=_metric
+                n,
+                v,
+                cand,
+                champ,
+                min_delta=config.min_improvement,
+                metric=_metric,
+                blocked=_floor,
+                hold=hold,
             )
 
         decisions[name] = challenge(
             name, version, candidate, champion, champ_version, score, promote, metric
         )
+        decisions[name]["reason"] += note
+        decisions[name]["floor"] = floor or "cleared"
     return decisions
 
 
@@ -415,13 +524,24 @@ def main(
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
     training = pd.read_parquet(featurize_dir / "training.parquet")
     recovery = _read_table(featurize_dir / "recovery.parquet")
-    churn_model = CalibratedBooster.load(train_dir / CHURN_DIR)
-    uplift_model = _load_uplift(train_dir)
+    models_dir = train_dir / EVALUATION_DIR
+    if not (models_dir / CHURN_DIR).is_dir():
+        models_dir = train_dir  # a train output without refits: the models are the evaluated ones
+    churn_model = CalibratedBooster.load(models_dir / CHURN_DIR)
+    uplift_model = _load_uplift(models_dir)
     evaluation = evaluate_models(training, recovery, churn_model, uplift_model, cfg, fcfg)
     record = _run_record(train_dir) if track else None
     decisions: dict[str, Any] = {}
     if record is not None:
-        decisions = promote_models(evaluation, churn_model, record, cfg, fcfg)
+        decisions = promote_models(
+            evaluation,
+            churn_model,
+            record,
+            cfg,
+            fcfg,
+            tables={"churn": training, "recovery": recovery},
+            uplift_model=uplift_model,
+        )
     elif track:
         logger.warning(
             "no %s/run.json: nothing logged to MLflow, no champion/challenger", train_dir
@@ -432,6 +552,7 @@ def main(
             "version": d["version"],
             "candidate": d["candidate"],
             "champion": d["champion"],
+            "floor": d["floor"],
             "reason": d["reason"],
         }
         for name, d in decisions.items()
@@ -446,10 +567,18 @@ def main(
     table = ev.comparison_table(evaluation.metrics["churn"], rec if rec.get("available") else None)
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
         typer.echo(table.to_string(index=False, na_rep="-"))
+    churn = evaluation.metrics["churn"]
+    typer.echo(f"evaluation scheme: {churn['scheme_text']}")
     typer.echo(
         f"churn: model vs playbook formula ({ev.FORMULA_NOTE}) on the same "
-        f"{evaluation.metrics['churn']['n']} out-of-time rows"
+        f"{churn['n']} test rows ({churn['n_customers']} customers)"
     )
+    gain = churn.get("roc_auc_gain_interval")
+    if gain:
+        typer.echo(
+            f"  ROC-AUC model - formula: {gain['difference']:+.4f}, "
+            f"{cfg.bootstrap_level:.0%} bootstrap interval [{gain['low']:+.4f}, {gain['high']:+.4f}]"
+        )
     if rec.get("available"):
         typer.echo(
             f"recovery: uplift model vs playbook scorecard (baseline) vs churn risk (other) on "

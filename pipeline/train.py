@@ -27,9 +27,10 @@ import typer
 from features.config import FeaturizeConfig
 from features.contract import ContractError, read_data_dir
 from models import tracking
-from models.churn import ModelConfig, train_churn
-from models.lgbm import CalibratedBooster
-from models.recovery import UpliftModel, labelled_rows, train_recovery
+from models.churn import ModelConfig, refit_churn, train_churn
+from models.lgbm import EVALUATION_DIR, CalibratedBooster
+from models.recovery import UpliftModel, labelled_rows, refit_recovery, train_recovery
+from models.split import SplitError
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,22 @@ RECOVERY_FILE = "recovery.parquet"
 
 # Defaults of the train block; params.yaml overrides any of them.
 CHURN_SPLIT = {"test_periods": 3, "holdout_periods": 4, "holdout_share": 0.25}
+CHURN_MIN_ROWS = {
+    "train_rows": 1000,
+    "train_positives": 50,
+    "valid_rows": 200,
+    "valid_positives": 20,
+    "test_rows": 200,
+    "test_positives": 20,
+}
+RECOVERY_MIN_ROWS = {
+    "train_rows": 500,
+    "train_positives": 20,
+    "valid_rows": 100,
+    "valid_positives": 10,
+    "test_rows": 200,
+    "test_positives": 10,
+}
 RECOVERY_SPLIT = {
     "test_periods": 6,
     "holdout_periods": 4,
@@ -96,6 +113,8 @@ class TrainConfig:
         no_effect_flags = tuple(recovery.pop("no_effect_flags", None) or ())
         churn.setdefault("seed", seed)
         recovery.setdefault("seed", seed)
+        churn["min_rows"] = {**CHURN_MIN_ROWS, **(churn.get("min_rows") or {})}
+        recovery["min_rows"] = {**RECOVERY_MIN_ROWS, **(recovery.get("min_rows") or {})}
         return cls(
             churn=ModelConfig.from_params(churn, {**CHURN_SPLIT, "gap_days": fz.horizon_days}),
             # The response window is (c, c + w]: a fitted contact needs c + w < test start.
@@ -110,21 +129,33 @@ class TrainConfig:
         )
 
 
+class InsufficientDataError(ValueError):
+    """Too little history, rows or labels to train and evaluate the churn model."""
+
+
 @dataclass
 class TrainResult:
-    """Both models and what was learnt about the training."""
+    """Both models (refit for scoring and as evaluated) and what was learnt about training.
+
+    ``churn`` / ``recovery`` are the deployed models (refitted on every labelled row when
+    ``refit`` is on, else the evaluation models themselves); ``churn_eval`` /
+    ``recovery_eval`` are the models fitted on the train slice, which the evaluate stage
+    scores on the test slice.
+    """
 
     churn: CalibratedBooster
     churn_info: dict[str, Any]
     recovery: UpliftModel | None
     recovery_info: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
+    churn_eval: CalibratedBooster | None = None
+    recovery_eval: UpliftModel | None = None
 
 
 def train_models(
     training: pd.DataFrame, recovery: pd.DataFrame | None, config: TrainConfig
 ) -> TrainResult:
-    """Train the churn model and, when the outreach log allows, the uplift model.
+    """Train, then refit, the churn model and, when the outreach log allows, the uplift model.
 
     Args:
         training: The stacked snapshot table.
@@ -133,21 +164,49 @@ def train_models(
 
     Returns:
         The models, their info dicts and notes on what was skipped and why.
+
+    Raises:
+        InsufficientDataError: The churn model cannot be trained and evaluated on these data
+            (the message names each minimum and its params key).
     """
-    churn, churn_info = train_churn(training, config.churn)
-    notes: list[str] = []
+    if training.empty:
+        raise InsufficientDataError(
+            "no labelled snapshot: a snapshot needs featurize.min_history_days of warm-up "
+            "after the first service visit and featurize.horizon_days of observed future, "
+            "so the service visits must span at least min_history_days + horizon_days + one "
+            "snapshot period (with the defaults 90 + 180 days + 1 month; winback is made for "
+            "12 months or more). Use more history, or lower those keys in params.yaml."
+        )
+    try:
+        churn_eval, churn_info = train_churn(training, config.churn)
+    except SplitError as exc:
+        raise InsufficientDataError(f"cannot train the churn model: {exc}") from exc
+    churn = churn_eval
+    if config.churn.refit:
+        churn, churn_info["refit"] = refit_churn(training, churn_eval, config.churn)
+    result = TrainResult(churn, churn_info, None, None, [], churn_eval=churn_eval)
+    note = None
     if recovery is None or recovery.empty:
         note = "no outreach log: trained the churn model alone (no win-back/uplift model)"
-        logger.warning(note)
-        return TrainResult(churn, churn_info, None, None, [note])
-    if labelled_rows(recovery).empty:
+    elif labelled_rows(recovery).empty:
         note = "outreach log has no labelled rows yet: trained the churn model alone"
+    if note is None:
+        try:
+            model, info = train_recovery(
+                recovery, config.recovery, config.learner, no_effect_flags=config.no_effect_flags
+            )
+        except (SplitError, ValueError) as exc:
+            note = f"win-back model not trained (too little outreach data): {exc}"
+        else:
+            result.recovery_eval, result.recovery, result.recovery_info = model, model, info
+            if config.recovery.refit:
+                result.recovery, info["refit"] = refit_recovery(
+                    recovery, model, config.recovery, config.no_effect_flags
+                )
+    if note is not None:
         logger.warning(note)
-        return TrainResult(churn, churn_info, None, None, [note])
-    model, info = train_recovery(
-        recovery, config.recovery, config.learner, no_effect_flags=config.no_effect_flags
-    )
-    return TrainResult(churn, churn_info, model, info, notes)
+        result.notes.append(note)
+    return result
 
 
 def load_tables(
@@ -174,6 +233,29 @@ def load_tables(
     # The raw tables (with names and phone numbers) are not needed past this point.
     del data
     return training, recovery, "contract data directory (featurized in memory)"
+
+
+def save_models(result: TrainResult, out: Path) -> None:
+    """The deployed models to OUT/churn, OUT/recovery; the evaluation models to
+    OUT/evaluation/churn, OUT/evaluation/recovery (what the evaluate stage scores)."""
+    pairs = [("churn", result.churn, result.churn_eval or result.churn)]
+    if result.recovery is not None:
+        pairs.append(("recovery", result.recovery, result.recovery_eval or result.recovery))
+    for name, deployed, evaluated in pairs:
+        deployed.save(out / name)
+        evaluated.save(out / EVALUATION_DIR / name)
+
+
+def _version_tags(model: CalibratedBooster | UpliftModel) -> dict[str, Any]:
+    """What a registered version records about the data it learned from."""
+    split = model.meta.get("split") or {}
+    return {
+        "role": model.meta.get("role"),
+        "trained_from": model.meta.get("trained_from"),
+        "trained_through": model.meta.get("trained_through"),
+        "evaluation_scheme": split.get("scheme"),
+        "evaluation_test": f"{split.get('test_start')}..{split.get('test_end')}",
+    }
 
 
 def _json(obj: Any, path: Path) -> None:
@@ -207,12 +289,16 @@ def main(
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
     logger.info("read %s from %s: %d snapshot rows", source, data_dir, len(training))
-    result = train_models(training, recovery, config)
+    try:
+        result = train_models(training, recovery, config)
+    except InsufficientDataError as exc:
+        # Refused before anything is written or registered.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     out.mkdir(parents=True, exist_ok=True)
-    result.churn.save(out / "churn")
+    save_models(result, out)
     split = {"churn": result.churn_info["split"]}
     if result.recovery is not None:
-        result.recovery.save(out / "recovery")
         split["recovery"] = result.recovery_info["split"]
     _json(split, out / "split.json")
     info = {
@@ -229,6 +315,10 @@ def main(
         mlflow.log_params(tracking.flatten({"train": train_block, "featurize": featurize.__dict__}))
         mlflow.log_metrics(tracking.numeric_metrics({"churn": result.churn_info}))
         mlflow.set_tag("source", source)
+        mlflow.set_tag("evaluation_scheme", result.churn_info["split"]["scheme"])
+        mlflow.set_tag("evaluation_scheme_text", result.churn_info["split"]["scheme_text"])
+        mlflow.set_tag("churn_trained_through", result.churn.meta["trained_through"])
+        mlflow.log_artifacts(str(out / EVALUATION_DIR), artifact_path=EVALUATION_DIR)
         if result.recovery_info is not None:
             mlflow.log_metrics(tracking.numeric_metrics({"recovery": result.recovery_info}))
         if result.notes:
@@ -245,6 +335,7 @@ def main(
         )
         if v:
             versions[tracking.CHURN_NAME] = v
+            tracking.tag_version(tracking.CHURN_NAME, v, _version_tags(result.churn))
         if result.recovery is not None:
             v = tracking.log_model(
                 result.recovery,
@@ -255,6 +346,7 @@ def main(
             )
             if v:
                 versions[tracking.RECOVERY_NAME] = v
+                tracking.tag_version(tracking.RECOVERY_NAME, v, _version_tags(result.recovery))
         record = tracking.RunRecord(
             run_id=run.info.run_id,
             experiment=config.experiment,
@@ -265,6 +357,7 @@ def main(
     record.save(out / tracking.RUN_FILE)
     info["mlflow"] = record.__dict__
     _json(info, out / "train_info.json")
+    typer.echo(f"evaluation: {result.churn_info['split']['scheme_text']}")
     typer.echo(
         f"churn model: best iteration {result.churn_info['best_iteration']}, valid ROC-AUC "
         f"{result.churn_info['valid_auc']}; "
@@ -274,6 +367,7 @@ def main(
             if result.recovery_info
             else "; ".join(result.notes)
         )
+        + f"; scoring models learned from data through {result.churn.meta['trained_through']}"
         + f"; MLflow run {record.run_id}, versions {versions or 'not registered'}; written to {out}"
     )
 

@@ -96,8 +96,12 @@ def test_snapshot_dates():
     dates = snapshot_dates(data(), cfg)
     assert list(dates) == list(pd.date_range("2024-01-01", "2024-07-01", freq="MS"))
     assert dates.dtype == "datetime64[ns]"
-    # default start: first visit 2024-02-01 + 365 days = 2025-01-31 > end: no snapshot
-    assert len(snapshot_dates(data())) == 0
+    # default start: first visit 2024-02-01 + 90 days = 2024-05-01 -> May..Jul
+    assert list(snapshot_dates(data())) == list(
+        pd.date_range("2024-05-01", "2024-07-01", freq="MS")
+    )
+    # a full year of warm-up: 2024-02-01 + 365 days = 2025-01-31 > end: no snapshot
+    assert len(snapshot_dates(data(), FeaturizeConfig(min_history_days=365))) == 0
 
 
 def test_training_table_stacks_eligible_labelled_snapshots():

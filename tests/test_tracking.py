@@ -152,6 +152,7 @@ def test_without_outreach_trains_churn_alone(tiny_churn, caplog):
                 "num_boost_round": 20,
                 "early_stopping_rounds": 5,
                 "split": {"test_periods": 2, "holdout_periods": 2},
+                "min_rows": {"train_rows": 0, "valid_rows": 0, "test_rows": 0},
             }
         }
     )

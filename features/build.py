@@ -202,7 +202,8 @@ class FeatureIndex:
     data_end: pd.Timestamp
     config: FeaturizeConfig
     categories: dict[str, list[str]] = field(default_factory=dict)
-    #: Day number (see :func:`to_days`) of the first service visit in the data; None if none.
+    #: Day number (see :func:`to_days`) of the store's first day of history
+    #: (``config.history_start``, else the first service visit); None without visits.
     data_start_day: int | None = None
     columns_present: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -432,7 +433,9 @@ def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureInde
         config=cfg,
         categories=categories,
         columns_present=dict(data.columns_present),
-        data_start_day=int(ev["visits"].days.min()) if len(ev["visits"].days) else None,
+        data_start_day=_day_number(cfg.history_start)
+        if cfg.history_start
+        else (int(ev["visits"].days.min()) if len(ev["visits"].days) else None),
     )
 
 

@@ -19,6 +19,9 @@ class FeaturizeConfig:
         snapshot_start: First snapshot date (ISO); None = first visit + ``min_history_days``.
         snapshot_end: Last snapshot date (ISO); None = the last date whose horizon is observed.
         min_history_days: Warm-up before the first automatic snapshot.
+        history_start: First day of the store's history (ISO), from which
+            ``observed_history_days`` counts; None = the first service visit in the data.
+            The Dask engine sets it to the first visit over all partitions.
         horizon_days: Churn horizon: churn = no visit in ``[T, T + horizon_days)``.
         eligibility_days: A customer is labelled at T if they visited in ``[T - this, T)``…
         eligibility_min_visits: …at least this many times.
@@ -41,6 +44,7 @@ class FeaturizeConfig:
     snapshot_start: str | None = None
     snapshot_end: str | None = None
     min_history_days: int = 90
+    history_start: str | None = None
     horizon_days: int = 180
     eligibility_days: int = 365
     eligibility_min_visits: int = 1

@@ -23,6 +23,7 @@ Run it on one machine (a ``LocalCluster`` with two worker processes) or on any D
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -224,6 +225,31 @@ def partition_dirs(parts_dir: str | Path) -> list[Path]:
 # --- per-partition work (the single-machine code) ------------------------------------------
 
 
+def with_history_start(config: FeaturizeConfig, dirs: list[str], as_of: str) -> FeaturizeConfig:
+    """``config`` with ``history_start`` = the first service visit over all partitions.
+
+    Each partition alone would count ``observed_history_days`` from its own first visit;
+    the whole data set's first visit (on or before the as-of date) makes every partition
+    compute what one pass over all customers computes.
+    """
+    if config.history_start is not None:
+        return config
+    first = None
+    for part in dirs:
+        for path in sorted(Path(part).glob("service_visits.*")):
+            if path.suffix == ".parquet":
+                dates = pd.read_parquet(path, columns=["visit_date"])["visit_date"]
+            else:
+                dates = pd.read_csv(path, usecols=["visit_date"], dtype="str")["visit_date"]
+            dates = pd.to_datetime(dates, errors="coerce", format="mixed").dropna()
+            dates = dates[dates < pd.Timestamp(as_of)]
+            if len(dates) and (first is None or dates.min() < first):
+                first = dates.min()
+    if first is None:
+        return config
+    return dataclasses.replace(config, history_start=str(first.normalize().date()))
+
+
 def read_partition(part_dir: str | Path, max_invalid_share: float) -> DataSet | None:
     """One partition, validated as a data directory; None when it holds no customers."""
     data = read_data_dir(part_dir, None, max_invalid_share, require_rows=False)
@@ -372,7 +398,7 @@ def score_customers_dask(
             dirs,
             as_of=when,
             model=str(model),
-            featurize=featurize,
+            featurize=with_history_start(featurize, dirs, when),
             config=config,
             max_invalid_share=max_invalid_share,
             pure=False,
@@ -468,7 +494,7 @@ def build_features_dask(
             features_of_partition,
             dirs,
             as_of=when,
-            config=config,
+            config=with_history_start(config, dirs, when),
             max_invalid_share=max_invalid_share,
             pure=False,
         )

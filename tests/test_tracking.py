@@ -127,7 +127,13 @@ def test_train_stage_logs_no_personal_data(store):
     secrets = set(customers["name"].dropna()) | set(customers["phone"].dropna())
     assert len(secrets) > 1000
     out = store / "out" / "train"
-    train.main(data_dir=data, out=out)
+    # a small store: the win-back model's slice minimums lowered so that it is trained too
+    params = store / "params.yaml"
+    params.write_text(
+        "train:\n  recovery:\n    min_rows: {train_rows: 100, train_positives: 5, "
+        "valid_rows: 20, valid_positives: 2, test_rows: 50, test_positives: 2}\n"
+    )
+    train.main(data_dir=data, out=out, params=params)
     record = tracking.RunRecord.load(out)
     assert set(record.versions) == {tracking.CHURN_NAME, tracking.RECOVERY_NAME}
     info = json.loads((out / "train_info.json").read_text())
@@ -152,7 +158,10 @@ def test_without_outreach_trains_churn_alone(tiny_churn, caplog):
                 "num_boost_round": 20,
                 "early_stopping_rounds": 5,
                 "split": {"test_periods": 2, "holdout_periods": 2},
-                "min_rows": {"train_rows": 0, "valid_rows": 0, "test_rows": 0},
+                "min_rows": dict.fromkeys(
+                    ["train_rows", "train_positives", "valid_rows", "valid_positives"], 0
+                )
+                | {"test_rows": 0, "test_positives": 0},
             }
         }
     )

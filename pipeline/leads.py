@@ -160,7 +160,7 @@ def run_leads(data: DataSet, config: LeadsConfig, truth: pd.DataFrame | None = N
     if not data.has("leads"):
         raise ValueError(
             f"{data.source}: no leads table (leads.parquet or leads.csv); the leads stage "
-            "needs one (see docs/data_contract_leads.md)"
+            "needs one (see docs/data_contract.md)"
         )
     rules = config.rules
     leads = _drop_pii(data.tables["leads"])

@@ -1,4 +1,4 @@
-"""The input data contract (../shared/DATA_CONTRACT.md) in code: reading, validating, writing."""
+"""The input data contract (docs/data_contract.md) in code: reading, validating, writing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ import pyarrow
 import pyarrow.compute as pc
 
 from features.files import atomic_write
+from features.mapping import (
+    EncodingProblem,
+    ReadSettings,
+    apply_mapping,
+    read_csv,
+    setting_problems,
+    unknown_summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +90,7 @@ RULE_TOO_MANY_INVALID = "too many invalid values"
 RULE_UNKNOWN_LEAD = "unknown lead"
 RULE_DUPLICATE_KEY = "duplicate id"
 RULE_MISSING_PARENT = "parent table missing"
+RULE_BAD_SETTING = "invalid setting"
 
 ACTION_SET_ASIDE = "row set aside"
 ACTION_SET_MISSING = "value set to missing"
@@ -152,7 +161,7 @@ class TableSpec:
 VISIT_TYPES = ("maintenance", "repair", "warranty", "insurance", "accident", "other")
 APPOINTMENT_STATUSES = ("kept", "cancelled", "no_show")
 OUTREACH_GROUPS = ("treatment", "control")
-#: What an outreach contact found (docs/data_contract_outreach_outcomes.md): the person was
+#: What an outreach contact found (docs/data_contract.md, outreach): the person was
 #: reached, did not answer, the number is dead, the person declined to talk, said the car was
 #: sold, said they moved away; an SMS can only be delivered or bounce (wrong_number).
 OUTREACH_OUTCOMES = (
@@ -252,7 +261,7 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("cost", NUMBER, min=0),
                 ColumnSpec("group", STRING, allowed=OUTREACH_GROUPS),
                 ColumnSpec("channel", STRING, required=False),
-                # Extension (docs/data_contract_outreach_outcomes.md): blank for control rows
+                # Extension (docs/data_contract.md, outreach): blank for control rows
                 # and contacts whose outcome was not recorded.
                 ColumnSpec("outcome", STRING, required=False, allowed=OUTREACH_OUTCOMES),
             ),
@@ -261,7 +270,7 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
-# --- the lost-leads extension (docs/data_contract_leads.md) ----------------------------------
+# --- the lost-leads extension (docs/data_contract.md, lost sales leads) ----------------------
 # Optional tables of the showroom (sales) side. They name leads, not customers: the after-sales
 # pipeline never reads them and a directory without them is exactly as valid as before.
 
@@ -503,6 +512,7 @@ def read_data_dir(
     as_of: str | pd.Timestamp | None = None,
     max_invalid_share: float = 0.2,
     require_rows: bool = True,
+    reading: ReadSettings | None = None,
 ) -> DataSet:
     """Read a data directory and validate it against the contract.
 
@@ -511,6 +521,9 @@ def read_data_dir(
         as_of: Cut-off date; events dated after it are set aside. None skips the check.
         max_invalid_share: See :func:`validate_tables`.
         require_rows: See :func:`validate_tables`.
+        reading: The CSV encoding and the store header and code mappings (the
+            ``validate:`` params block, :class:`features.mapping.ReadSettings`), applied
+            after reading and before validation. None: UTF-8, no mapping.
 
     Returns:
         The validated :class:`DataSet`.
@@ -518,6 +531,8 @@ def read_data_dir(
     Raises:
         ContractError: The directory breaks the contract (see :func:`validate_tables`).
     """
+    reading = reading or ReadSettings()
+    check_settings(reading)
     root = Path(data_dir)
     if not root.is_dir():
         raise ContractError([Violation(str(root), "data directory not found")])
@@ -525,11 +540,14 @@ def read_data_dir(
     raw: dict[str, pd.DataFrame] = {}
     for name, path in files.items():
         try:
-            raw[name] = _read_raw(path)
+            raw[name] = _read_raw(path, reading.encoding)
+        except EncodingProblem as exc:
+            violations.append(Violation(str(path), RULE_UNREADABLE, detail=str(exc)))
         except Exception as exc:  # any reader failure is the file's fault, reported as such
             violations.append(Violation(str(path), RULE_UNREADABLE, detail=str(exc)[:200]))
     if violations:
         raise ContractError(violations)
+    raw = apply_mapping(raw, reading, ALL_TABLES, CODE_SEPARATOR)
     return validate_tables(
         raw, as_of, max_invalid_share, files=files, source=root, require_rows=require_rows
     )
@@ -712,13 +730,21 @@ def _locate_files(root: Path) -> tuple[dict[str, Path], list[Violation]]:
     return files, violations
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def check_settings(reading: ReadSettings) -> None:
+    """Refuse reading settings that name what the contract does not have.
+
+    Raises:
+        ContractError: One violation per unknown table, column, code or encoding.
+    """
+    problems = setting_problems(reading, ALL_TABLES)
+    if problems:
+        raise ContractError([Violation(where, RULE_BAD_SETTING, detail=d) for where, d in problems])
+
+
+def _read_raw(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
     if path.suffix == ".csv":
-        # Everything as text: ids keep leading zeros and each cell is parsed (and blamed) below.
-        df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-    else:
-        df = pd.read_parquet(path)
-    return df
+        return read_csv(path, encoding)
+    return pd.read_parquet(path)
 
 
 def _normalise_raw(df: pd.DataFrame) -> pd.DataFrame:
@@ -858,17 +884,21 @@ def _clean_table(
     violations = []
     n = max(len(df), 1)
     codes = {c.name: c for c in present if c.kind == CODES}
+    enums = {c.name: c for c in present if c.allowed is not None and c.kind != CODES}
     for (column, rule), grp in cells_df.groupby(["column", "rule"], sort=True):
         detail = ""
+        values = raw.loc[grp["row_number"].to_numpy(), column] if column in raw else None
         if column in codes:
-            bad = unknown_codes(
-                raw.loc[grp["row_number"].to_numpy(), column], codes[column].allowed
-            )
+            bad = unknown_codes(values, codes[column].allowed)
             detail = (
                 f"; unknown code(s): {', '.join(repr(c) for c in bad[:10])}"
                 f"; allowed: {', '.join(codes[column].allowed)}"
                 f" (several codes in one cell are separated by '{CODE_SEPARATOR}')"
+                f"; map store codes under validate.codes.{spec.name}.{column} in params.yaml"
             )
+        elif column in enums and rule == RULE_ALLOWED:
+            found = values.dropna().astype("str").str.strip().str.lower()
+            detail = "; " + unknown_summary(found, enums[column].allowed, f"{spec.name}.{column}")
         if len(grp) / n > max_invalid_share and len(grp) > 1:
             violations.append(
                 Violation(
@@ -881,8 +911,14 @@ def _clean_table(
                 )
             )
         elif detail:
+            aside = spec.name != "customers" and spec_required(spec, column)
             logger.warning(
-                "%s, column '%s': %d row(s) set aside%s", path.name, column, len(grp), detail
+                "%s, column '%s': %d %s%s",
+                path.name,
+                column,
+                len(grp),
+                "row(s) set aside" if aside else "value(s) set to missing",
+                detail,
             )
 
     required = {c.name for c in present if c.required}
@@ -914,6 +950,11 @@ def _clean_table(
     if spec.name == "customers":
         found = found[1:]
     return df, found, violations
+
+
+def spec_required(spec: TableSpec, column: str) -> bool:
+    """Whether ``column`` is a required column of ``spec`` (a bad value sets its row aside)."""
+    return any(c.name == column and c.required for c in spec.columns)
 
 
 def _pandera_rule(check: str) -> str:

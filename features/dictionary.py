@@ -189,7 +189,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("days_since_last_contact", "outreach", _O,
                 "Days from the last win-back contact (treatment rows) to T.", "days",
                 "Days since last win-back contact", "距上次召回触达天数"),
-    # contactability: outreach.outcome (docs/data_contract_outreach_outcomes.md); NaN when the
+    # contactability: outreach.outcome (docs/data_contract.md, outreach); NaN when the
     # outreach table or its outcome column is not supplied
     FeatureSpec("reported_gone", "contactability", _O,
                 "1 if an earlier contact's outcome was car_sold or moved (the owner said the "

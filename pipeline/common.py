@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from features.mapping import ReadSettings
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -48,3 +50,15 @@ def load_params(block: str, path: str | Path | None = None) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ValueError(f"{path}: expected a mapping of stage blocks at top level")
     return dict(params.get(block) or {})
+
+
+def read_settings(path: str | Path | None = None) -> ReadSettings:
+    """How to read data directories: the ``validate:`` block's encoding and mappings.
+
+    Args:
+        path: The params file, as for :func:`load_params`.
+
+    Returns:
+        The settings every stage passes to :func:`features.contract.read_data_dir`.
+    """
+    return ReadSettings.from_params(load_params("validate", path))

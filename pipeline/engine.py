@@ -48,14 +48,17 @@ from features.contract import (
     RULE_EMPTY_TABLE,
     RULE_MISSING_COLUMN,
     RULE_MISSING_FILE,
+    RULE_UNREADABLE,
     TABLES,
     ContractError,
     DataSet,
     Violation,
+    check_settings,
     read_data_dir,
 )
 from features.dictionary import CATEGORICAL_FEATURES
-from pipeline.common import setup_logging
+from features.mapping import EncodingProblem, ReadSettings, mapped_header, read_csv
+from pipeline.common import read_settings, setup_logging
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -100,12 +103,18 @@ def customer_partition(ids: pd.Series, n_partitions: int) -> np.ndarray:
     return (h % np.uint64(n_partitions)).astype(np.int64)
 
 
-def _read_table(path: Path) -> pa.Table:
+def _read_table(path: Path, name: str, reading: ReadSettings) -> pa.Table:
     if path.suffix == ".csv":
         # Text, exactly as the contract reads a CSV: every cell is parsed per partition.
-        df = pd.read_csv(path, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-        return pa.Table.from_pandas(df, preserve_index=False)
-    return pq.read_table(path)
+        try:
+            df = read_csv(path, reading.encoding)
+        except EncodingProblem as exc:
+            raise ContractError([Violation(str(path), RULE_UNREADABLE, detail=str(exc))]) from exc
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    else:
+        table = pq.read_table(path)
+    # Store headers become contract names here; codes are mapped by each partition's reading.
+    return table.rename_columns(mapped_header(table.column_names, name, reading))
 
 
 def _customer_column(table: pa.Table) -> str | None:
@@ -115,7 +124,12 @@ def _customer_column(table: pa.Table) -> str | None:
     return None
 
 
-def partition_data_dir(data_dir: str | Path, out_dir: str | Path, n_partitions: int) -> Path:
+def partition_data_dir(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    n_partitions: int,
+    reading: ReadSettings | None = None,
+) -> Path:
     """Split a data directory into customer partitions, each a contract data directory.
 
     Files are copied row for row (no validation, no parsing: that is each partition's job),
@@ -127,13 +141,18 @@ def partition_data_dir(data_dir: str | Path, out_dir: str | Path, n_partitions: 
         data_dir: A contract data directory (Parquet or CSV files).
         out_dir: Target; ``out_dir/part-NNNNN/<table>.parquet`` and ``out_dir/partitions.json``.
         n_partitions: Number of partitions.
+        reading: The CSV encoding and store header mapping (``validate:`` params) used to
+            read the files; partitions hold contract headers (codes are left to them).
 
     Returns:
         ``out_dir``.
 
     Raises:
-        ContractError: A required table or its ``customer_id`` column is missing.
+        ContractError: A required table or its ``customer_id`` column is missing, a file
+            cannot be decoded, or ``reading`` names what the contract does not have.
     """
+    reading = reading or ReadSettings()
+    check_settings(reading)
     src, out = Path(data_dir), Path(out_dir)
     files: dict[str, Path] = {}
     problems = []
@@ -153,7 +172,7 @@ def partition_data_dir(data_dir: str | Path, out_dir: str | Path, n_partitions: 
     for p in range(n_partitions):
         (out / PART_FORMAT.format(p)).mkdir()
 
-    customers = _read_table(files["customers"])
+    customers = _read_table(files["customers"], "customers", reading)
     cid = _customer_column(customers)
     if cid is None:
         raise ContractError(
@@ -164,7 +183,7 @@ def partition_data_dir(data_dir: str | Path, out_dir: str | Path, n_partitions: 
     lookup = pa.array(cust_ids.fillna("").to_numpy(dtype=object), type=pa.large_string())
     rows: dict[str, int] = {}
     for name, path in files.items():
-        table = customers if name == "customers" else _read_table(path)
+        table = customers if name == "customers" else _read_table(path, name, reading)
         col = _customer_column(table)
         if name == "customers":
             part = cust_part
@@ -250,17 +269,28 @@ def with_history_start(config: FeaturizeConfig, dirs: list[str], as_of: str) -> 
     return dataclasses.replace(config, history_start=str(first.normalize().date()))
 
 
-def read_partition(part_dir: str | Path, max_invalid_share: float) -> DataSet | None:
-    """One partition, validated as a data directory; None when it holds no customers."""
-    data = read_data_dir(part_dir, None, max_invalid_share, require_rows=False)
+def read_partition(
+    part_dir: str | Path, max_invalid_share: float, reading: ReadSettings | None = None
+) -> DataSet | None:
+    """One partition, validated as a data directory; None when it holds no customers.
+
+    Its headers are contract names already (:func:`partition_data_dir`); ``reading`` maps
+    the codes.
+    """
+    reading = (reading or ReadSettings()).without_columns()
+    data = read_data_dir(part_dir, None, max_invalid_share, require_rows=False, reading=reading)
     return data if len(data.customers) else None
 
 
 def features_of_partition(
-    part_dir: str | Path, as_of: str, config: FeaturizeConfig, max_invalid_share: float
+    part_dir: str | Path,
+    as_of: str,
+    config: FeaturizeConfig,
+    max_invalid_share: float,
+    reading: ReadSettings | None = None,
 ) -> pd.DataFrame | None:
     """:func:`features.build.build_features` on one partition (a Dask task)."""
-    data = read_partition(part_dir, max_invalid_share)
+    data = read_partition(part_dir, max_invalid_share, reading)
     return None if data is None else build_features(data, as_of, config)
 
 
@@ -300,12 +330,13 @@ def score_of_partition(
     featurize: FeaturizeConfig,
     config: Any,
     max_invalid_share: float,
+    reading: ReadSettings | None = None,
 ) -> CustomerScores | None:
     """:func:`pipeline.score.score_each` on one partition (a Dask task; loads the models)."""
     # imported here: the features path of this module must not import MLflow
     from pipeline.score import load_models, score_each
 
-    data = read_partition(part_dir, max_invalid_share)
+    data = read_partition(part_dir, max_invalid_share, reading)
     if data is None:
         return None
     return score_each(data, as_of, load_models(model), featurize, config)
@@ -365,6 +396,7 @@ def score_customers_dask(
     max_invalid_share: float = 0.2,
     n_partitions: int = DEFAULT_PARTITIONS,
     coupon_action: str = "sms_coupon",
+    reading: ReadSettings | None = None,
 ) -> ScoreResult:
     """:func:`pipeline.score.score_customers` on a Dask cluster.
 
@@ -383,6 +415,7 @@ def score_customers_dask(
         max_invalid_share: ``validate.max_invalid_share``, per partition.
         n_partitions: Partitions when ``data_dir`` is not partitioned yet.
         coupon_action: The coupon of the ``"same_coupon"`` budget.
+        reading: ``validate:`` encoding and mappings (:class:`features.mapping.ReadSettings`).
 
     Returns:
         The same result as the single-machine ``score_customers``.
@@ -391,7 +424,7 @@ def score_customers_dask(
 
     when = str(pd.Timestamp(as_of).date())
     models = load_models(model)
-    with partitioned(data_dir, n_partitions) as parts_dir:
+    with partitioned(data_dir, n_partitions, reading=reading) as parts_dir:
         dirs = [str(d) for d in partition_dirs(parts_dir)]
         futures = client.map(
             score_of_partition,
@@ -401,6 +434,7 @@ def score_customers_dask(
             featurize=with_history_start(featurize, dirs, when),
             config=config,
             max_invalid_share=max_invalid_share,
+            reading=reading,
             pure=False,
         )
         parts = client.gather(futures)
@@ -455,14 +489,17 @@ def dask_client(
 
 @contextmanager
 def partitioned(
-    data_dir: str | Path, n_partitions: int = DEFAULT_PARTITIONS, work_dir: Path | None = None
+    data_dir: str | Path,
+    n_partitions: int = DEFAULT_PARTITIONS,
+    work_dir: Path | None = None,
+    reading: ReadSettings | None = None,
 ) -> Iterator[Path]:
     """``data_dir`` itself if already partitioned, else a temporary partitioning of it."""
     if is_partitioned(data_dir):
         yield Path(data_dir)
         return
     with tempfile.TemporaryDirectory(prefix="winback-parts-", dir=work_dir) as tmp:
-        yield partition_data_dir(data_dir, Path(tmp) / "parts", n_partitions)
+        yield partition_data_dir(data_dir, Path(tmp) / "parts", n_partitions, reading)
 
 
 def build_features_dask(
@@ -472,6 +509,7 @@ def build_features_dask(
     client: Client,
     max_invalid_share: float = 0.2,
     n_partitions: int = DEFAULT_PARTITIONS,
+    reading: ReadSettings | None = None,
 ) -> pd.DataFrame:
     """:func:`features.build.build_features` on a Dask cluster, one task per partition.
 
@@ -483,12 +521,13 @@ def build_features_dask(
         client: A Dask client (:func:`dask_client`).
         max_invalid_share: ``validate.max_invalid_share``, applied per partition.
         n_partitions: Partitions when ``data_dir`` is not partitioned yet.
+        reading: ``validate:`` encoding and mappings (:class:`features.mapping.ReadSettings`).
 
     Returns:
         The same frame as ``build_features(read_data_dir(data_dir), as_of, config)``.
     """
     when = str(pd.Timestamp(as_of).date())
-    with partitioned(data_dir, n_partitions) as parts_dir:
+    with partitioned(data_dir, n_partitions, reading=reading) as parts_dir:
         dirs = [str(d) for d in partition_dirs(parts_dir)]
         futures = client.map(
             features_of_partition,
@@ -496,6 +535,7 @@ def build_features_dask(
             as_of=when,
             config=with_history_start(config, dirs, when),
             max_invalid_share=max_invalid_share,
+            reading=reading,
             pure=False,
         )
         parts = client.gather(futures)
@@ -508,6 +548,10 @@ def main(
     partitions: Annotated[
         int, typer.Option(help="Number of customer partitions (a few per worker core).")
     ] = DEFAULT_PARTITIONS,
+    params: Annotated[
+        Path | None,
+        typer.Option(help="params.yaml to read the 'validate' block (encoding, columns) from."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Split DATA_DIR into customer partitions for the Dask engine (`--engine dask`).
@@ -518,7 +562,7 @@ def main(
     """
     setup_logging(verbose)
     try:
-        partition_data_dir(data_dir, out, partitions)
+        partition_data_dir(data_dir, out, partitions, read_settings(params))
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc

@@ -23,7 +23,8 @@ from features.config import FeaturizeConfig
 from features.contract import ContractError, read_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import recovery_from_index, snapshot_dates, training_table
-from pipeline.common import load_params, setup_logging
+from features.mapping import ReadSettings
+from pipeline.common import load_params, read_settings, setup_logging
 from pipeline.engine import (
     DEFAULT_PARTITIONS,
     EngineOption,
@@ -36,10 +37,10 @@ from pipeline.engine import (
 logger = logging.getLogger(__name__)
 
 
-def _config(params: Path | None) -> tuple[FeaturizeConfig, float]:
+def _config(params: Path | None) -> tuple[FeaturizeConfig, float, ReadSettings]:
     cfg = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
-    return cfg, max_invalid
+    return cfg, max_invalid, read_settings(params)
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -96,9 +97,9 @@ def main(
     date), OUT/feature_dictionary.parquet and OUT/summary.json.
     """
     setup_logging(verbose)
-    cfg, max_invalid = _config(params)
+    cfg, max_invalid, reading = _config(params)
     try:
-        data = read_data_dir(data_dir, None, max_invalid)
+        data = read_data_dir(data_dir, None, max_invalid, reading=reading)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
@@ -149,14 +150,16 @@ def features(
         when = pd.Timestamp(as_of)
     except ValueError as exc:
         raise typer.BadParameter(f"--as-of is not a date: {as_of!r}") from exc
-    cfg, max_invalid = _config(params)
+    cfg, max_invalid, reading = _config(params)
     t0 = time.perf_counter()
     try:
         if engine == "dask":
             with dask_client(scheduler) as client:
-                feats = build_features_dask(data_dir, when, cfg, client, max_invalid, partitions)
+                feats = build_features_dask(
+                    data_dir, when, cfg, client, max_invalid, partitions, reading
+                )
         else:
-            data = read_data_dir(data_dir, None, max_invalid)
+            data = read_data_dir(data_dir, None, max_invalid, reading=reading)
             feats = build_features(data, when, cfg)
     except ContractError as exc:
         typer.echo(str(exc), err=True)

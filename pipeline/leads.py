@@ -68,7 +68,7 @@ from models.leads import (
 )
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
-from pipeline.common import load_params, setup_logging
+from pipeline.common import load_params, read_settings, setup_logging
 from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def run_leads(data: DataSet, config: LeadsConfig, truth: pd.DataFrame | None = N
     if not data.has("leads"):
         raise ValueError(
             f"{data.source}: no leads table (leads.parquet or leads.csv); the leads stage "
-            "needs one (see docs/data_contract_leads.md)"
+            "needs one (see docs/data_contract.md)"
         )
     rules = config.rules
     leads = _drop_pii(data.tables["leads"])
@@ -499,9 +499,10 @@ def main(
     block = load_params("leads", params)
     config = LeadsConfig.from_params(block)
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    reading = read_settings(params)
     t0 = time.perf_counter()
     try:
-        data = read_data_dir(data_dir, None, max_invalid)
+        data = read_data_dir(data_dir, None, max_invalid, reading=reading)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
@@ -649,6 +650,7 @@ def trigger(
     setup_logging(verbose)
     config = LeadsConfig.from_params(load_params("leads", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    reading = read_settings(params)
     expected = 1 if event_file is not None else 2
     if len(args) != expected:
         raise typer.BadParameter(
@@ -656,7 +658,7 @@ def trigger(
         )
     data_dir = Path(args[-1])
     try:
-        data = read_data_dir(data_dir, None, max_invalid)
+        data = read_data_dir(data_dir, None, max_invalid, reading=reading)
         if event_file is not None:
             event = read_event_file(event_file)
         else:

@@ -58,7 +58,7 @@ import typer
 from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
 from models.segments import ScoreConfig
-from pipeline.common import load_params, setup_logging
+from pipeline.common import load_params, read_settings, setup_logging
 from pipeline.export import read_table, write_table
 
 logger = logging.getLogger(__name__)
@@ -496,6 +496,7 @@ def main(
     economics = ScoreConfig.from_params(load_params("score", params)).economics
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    reading = read_settings(params)
     try:
         score = read_table(score_file)
         as_of = score_as_of(score)
@@ -504,7 +505,7 @@ def main(
         raise typer.Exit(code=1) from exc
     score = score[[c for c in SCORE_COLUMNS if c in score.columns]]  # never name or phone
     try:
-        data = read_data_dir(data_dir, None, max_invalid)
+        data = read_data_dir(data_dir, None, max_invalid, reading=reading)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc

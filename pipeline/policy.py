@@ -43,7 +43,7 @@ from models import policy as pol
 from models.evaluate import jsonable
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.segments import ScoreConfig, segment
-from pipeline.common import load_params, setup_logging
+from pipeline.common import load_params, read_settings, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -323,13 +323,14 @@ def main(
         policy_cfg = PolicyConfig.from_params(load_params("policy", params))
         fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
         max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+        reading = read_settings(params)
         truth = read_truth(data_dir)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     truth_day = pd.Timestamp(truth["as_of"].iloc[0]).normalize()
     try:
-        data = read_data_dir(data_dir, truth_day, max_invalid)
+        data = read_data_dir(data_dir, truth_day, max_invalid, reading=reading)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc

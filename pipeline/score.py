@@ -67,7 +67,7 @@ from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.policy import recommend, same_coupon_cost
 from models.recovery import UpliftModel
 from models.segments import ScoreConfig, segment
-from pipeline.common import load_params, setup_logging
+from pipeline.common import load_params, read_settings, setup_logging
 from pipeline.engine import DEFAULT_PARTITIONS, EngineOption, PartitionsOption, SchedulerOption
 from pipeline.export import write_table
 
@@ -757,6 +757,7 @@ def main(
     coupon_action = str(load_params("policy", params).get("coupon_action", "sms_coupon"))
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    reading = read_settings(params)
     config = ScoreConfig.from_params(load_params("score", params))
     t0 = time.perf_counter()
     try:
@@ -780,9 +781,10 @@ def main(
                     max_invalid,
                     partitions,
                     coupon_action,
+                    reading,
                 )
         else:
-            data = read_data_dir(data_dir, None, max_invalid)
+            data = read_data_dir(data_dir, None, max_invalid, reading=reading)
             result = score_customers(
                 data, when, models, featurize, config, amount, True, coupon_action
             )

@@ -1,6 +1,6 @@
 """Stage ``simulate``: a behavioural simulator of a 4S dealership's after-sales customer base.
 
-The simulator writes the input data contract (``shared/DATA_CONTRACT.md``) plus hidden truth
+The simulator writes the input data contract (``docs/data_contract.md``) plus hidden truth
 tables that only evaluation code may read. The generative story is documented in
 ``docs/simulator.md``; in short, every customer carries latent traits (mileage, price
 sensitivity, patience, loyalty, app affinity) and a hidden state (attached, defected, moved,

@@ -26,12 +26,13 @@ import typer
 
 from features.config import FeaturizeConfig
 from features.contract import ContractError, read_data_dir
+from features.mapping import ReadSettings
 from models import tracking
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
 from models.recovery import UpliftModel, labelled_rows, refit_recovery, train_recovery
 from models.split import SplitError
-from pipeline.common import load_params, setup_logging
+from pipeline.common import load_params, read_settings, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,10 @@ def train_models(
 
 
 def load_tables(
-    data_dir: Path, featurize: FeaturizeConfig, max_invalid: float
+    data_dir: Path,
+    featurize: FeaturizeConfig,
+    max_invalid: float,
+    reading: ReadSettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
     """The training and recovery tables of a featurize output or of a contract data directory.
 
@@ -225,7 +229,7 @@ def load_tables(
     from features.build import prepare
     from features.labels import recovery_from_index, training_table
 
-    data = read_data_dir(data_dir, None, max_invalid)
+    data = read_data_dir(data_dir, None, max_invalid, reading=reading)
     index = prepare(data, featurize)
     training = training_table(index, featurize, progress=False)
     outreach = data.tables.get("outreach")
@@ -280,11 +284,12 @@ def main(
     setup_logging(verbose)
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    reading = read_settings(params)
     train_block = load_params("train", params)
     config = TrainConfig.from_params(train_block, featurize)
     t0 = time.perf_counter()
     try:
-        training, recovery, source = load_tables(data_dir, featurize, max_invalid)
+        training, recovery, source = load_tables(data_dir, featurize, max_invalid, reading)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc

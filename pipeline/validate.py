@@ -16,16 +16,61 @@ import typer
 
 from features.contract import (
     ACTION_SET_ASIDE,
+    ALL_TABLES,
+    CODES,
+    RULE_ALLOWED,
     ContractError,
     DataSet,
     read_data_dir,
+    split_codes,
     write_rejects,
 )
+from features.mapping import MAX_LISTED, ReadSettings
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {"as_of": None, "max_invalid_share": 0.2}
+DEFAULTS: dict[str, Any] = {
+    "as_of": None,
+    "max_invalid_share": 0.2,
+    "encoding": "utf-8",
+    "columns": {},
+    "codes": {},
+}
+
+
+def unknown_values(rejects: pd.DataFrame) -> list[dict[str, Any]]:
+    """The codes refused as not allowed, per table and column, with the allowed values.
+
+    Args:
+        rejects: ``DataSet.rejects``.
+
+    Returns:
+        One dict per (table, column, action): up to ``MAX_LISTED`` unknown codes (stripped,
+        lower-cased, as they are matched) with their counts, most frequent first, and the
+        column's allowed values: what to add to ``validate.codes`` in params.yaml.
+    """
+    found = rejects[rejects["rule"] == RULE_ALLOWED]
+    out = []
+    for (table, column, action), grp in found.groupby(["table", "column", "action"], sort=True):
+        spec = next(c for c in ALL_TABLES[table].columns if c.name == column)
+        if spec.kind == CODES:
+            codes = [c for v in grp["value"] for c in split_codes(v) if c not in spec.allowed]
+        else:
+            codes = [str(v).strip().lower() for v in grp["value"]]
+        counts = pd.Series(codes, dtype="object").value_counts()
+        counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+        out.append(
+            {
+                "table": table,
+                "column": column,
+                "action": action,
+                "values": {k: int(v) for k, v in counts.head(MAX_LISTED).items()},
+                "distinct": int(len(counts)),
+                "allowed": list(spec.allowed),
+            }
+        )
+    return out
 
 
 def report(data: DataSet) -> dict[str, Any]:
@@ -66,6 +111,7 @@ def report(data: DataSet) -> dict[str, Any]:
             {k: (int(v) if k == "count" else v) for k, v in row.items()}
             for row in by_rule.to_dict("records")
         ],
+        "unknown_values": unknown_values(rejects),
     }
 
 
@@ -110,7 +156,9 @@ def main(
                 f"not a date: {cfg['as_of']!r} (use YYYY-MM-DD)", param_hint="'--as-of'"
             ) from exc
     try:
-        data = read_data_dir(data_dir, cfg["as_of"], cfg["max_invalid_share"])
+        data = read_data_dir(
+            data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=ReadSettings.from_params(cfg)
+        )
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
@@ -134,6 +182,16 @@ def main(
         )
         for r in summary["rejects_by_rule"]:
             typer.echo(f"  {r['table']:<15} {r['rule']:<24} {r['action']:<22} {r['count']}")
+        for u in summary["unknown_values"]:
+            listed = ", ".join(f"{k!r} ({n})" for k, n in u["values"].items())
+            more = u["distinct"] - len(u["values"])
+            typer.echo(
+                f"\n{u['table']}.{u['column']}: unknown value(s) {listed}"
+                + (f" and {more} more" if more > 0 else "")
+                + f"\n  allowed: {', '.join(u['allowed'])}"
+                + f"\n  map store codes under validate.codes.{u['table']}.{u['column']}"
+                " in params.yaml"
+            )
     else:
         typer.echo(f"\nno row-level problems (empty rejects file written to {rejects})")
     if report_file is not None:

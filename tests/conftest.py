@@ -303,7 +303,7 @@ def write_dir(tmp_path: Path) -> Callable[..., Path]:
     return _write
 
 
-# --- lead tables (docs/data_contract_leads.md) -----------------------------------------------
+# --- lead tables (docs/data_contract.md, lost sales leads) -----------------------------------
 
 #: Personal data of the default leads (must never leak into logs, reports or MLflow).
 LEAD_NAMES = ("Quillon Ashgrove", "Brisela Fenwhistle", "Tobiah Marrowdale", "Odessa Pinchbeck")

@@ -1,4 +1,4 @@
-"""Bad-input tests for the data contract (features/contract.py, shared/DATA_CONTRACT.md).
+"""Bad-input tests for the data contract (features/contract.py, docs/data_contract.md).
 
 Each bad-input case checks the exact rule and column named in the violation or reject, and
 the file named in the message. Row numbers are 1-based data rows (the header is not

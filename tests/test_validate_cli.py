@@ -276,3 +276,66 @@ def test_python_m_pipeline_validate(broken_dir):
     assert bad.returncode == 1
     assert "service_visits.csv, column 'amount': too many invalid values" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _gb18030_store(tmp_path) -> Path:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "customers.csv").write_bytes(
+        "客户编号,姓名\n00101,张伟明\n00102,李秀英\n".encode("gb18030")
+    )
+    visits = "客户编号,进厂日期,金额,类型\n00101,2024-01-10,850,保养\n00102,2024-02-03,650,洗车\n"
+    (store / "service_visits.csv").write_bytes(visits.encode("gb18030"))
+    return store
+
+
+def test_gb18030_export_exits_1_with_advice_then_reads_with_params(tmp_path):
+    store = _gb18030_store(tmp_path)
+    cmd = [sys.executable, "-m", "pipeline.validate", str(store), "--rejects", "r.csv"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bad = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert f"{store / 'customers.csv'}: unreadable file — not valid UTF-8 text" in bad.stderr
+    assert "iconv -f GB18030 -t UTF-8 service_visits.csv" in bad.stderr
+    assert "张伟明" not in bad.stderr
+    (tmp_path / "params.yaml").write_text(
+        "validate:\n"
+        "  encoding: gb18030\n"
+        "  columns:\n"
+        "    customers: {客户编号: customer_id, 姓名: name}\n"
+        "    service_visits: {客户编号: customer_id, 进厂日期: visit_date, 金额: amount,"
+        " 类型: visit_type}\n"
+        "  codes:\n"
+        "    service_visits: {visit_type: {保养: maintenance}}\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "report.json"
+    ok = runner.invoke(app, ["validate", str(store), "--rejects", "r.csv", "--report", str(report)])
+    assert ok.exit_code == 0, ok.output
+    assert "service_visits.visit_type: unknown value(s) '洗车' (1)" in ok.stdout
+    assert "allowed: maintenance, repair, warranty, insurance, accident, other" in ok.stdout
+    assert "map store codes under validate.codes.service_visits.visit_type" in ok.stdout
+    assert json.loads(report.read_text())["unknown_values"] == [
+        {
+            "table": "service_visits",
+            "column": "visit_type",
+            "action": ACTION_SET_MISSING,
+            "values": {"洗车": 1},
+            "distinct": 1,
+            "allowed": ["maintenance", "repair", "warranty", "insurance", "accident", "other"],
+        }
+    ]
+    assert "张伟明" not in ok.stdout + ok.stderr + (tmp_path / "r.csv").read_text()
+
+
+def test_bad_mapping_in_params_exits_1(make_tables, write_dir, tmp_path):
+    data_dir = write_dir(make_tables(optional=False))
+    (tmp_path / "params.yaml").write_text(
+        "validate:\n  codes:\n    service_visits: {visit_type: {钣喷: bodywork}}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(data_dir), "--rejects", "r.csv"])
+    assert result.exit_code == 1
+    assert "validate.codes.service_visits.visit_type: invalid setting" in result.stderr
+    assert "'钣喷' maps to 'bodywork', not an allowed value" in result.stderr

@@ -839,6 +839,13 @@ def build_report(inputs: ReportInputs) -> str:
             facts.append(f"- **{what}**: {split[a]} .. {split[b]}")
     if split.get("gap_days") is not None:
         facts.append(f"- **gap before the test period**: {split['gap_days']} days")
+    if split.get("scheme_text"):
+        facts.append(f"- **evaluation scheme**: {_md_escape(split['scheme_text'])}")
+    if meta.get("trained_through"):
+        facts.append(
+            f"- **the scoring model learned from data through**: {meta['trained_through']} "
+            f"({meta.get('role', 'deployed')} model)"
+        )
     for key in ("best_iteration", "trained_at"):
         if key in meta:
             facts.append(f"- **{key.replace('_', ' ')}**: {json.dumps(meta[key], default=str)}")

@@ -350,8 +350,10 @@ def promote_if_better(
         decision = Decision(False, f"version {version} is already the champion")
     elif blocked:
         decision = Decision(False, f"not promoted: {blocked}")
-    elif champion_score is None or current is None:
+    elif current is None:
         decision = Decision(True, "no champion yet")
+    elif champion_score is None:
+        decision = Decision(True, f"the champion v{current} has no score on these test rows")
     else:
         gain = (
             candidate_score - champion_score

@@ -115,7 +115,10 @@ def demo(
         report_file=out / "validate" / "report.json",
     )
     _train_chain(data_dir, out, None)
-    policy_stage.main(data_dir=data_dir, train_dir=out / "train", out=out / "policy")
+    if (out / "train" / "recovery").is_dir():
+        policy_stage.main(data_dir=data_dir, train_dir=out / "train", out=out / "policy")
+    else:
+        typer.echo("no win-back model (too little outreach data): policy comparison skipped")
     score_stage.main(
         data_dir=data_dir,
         out=out / "score" / "scores.csv",

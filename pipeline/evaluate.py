@@ -369,6 +369,14 @@ def retrain_champion(champion: Any, kind: str, table: pd.DataFrame, boundaries: 
     return train_recovery(rows, cfg, learner, split=split, no_effect_flags=flags)[0]
 
 
+def same_recipe(champion: Any, config: dict | None, kind: str, uplift_model: Any) -> bool:
+    """True when the champion was trained with exactly the candidate's configuration."""
+    meta = getattr(champion, "meta", {}) or {}
+    if config is None or meta.get("config") != config or meta.get("role") != "deployed":
+        return False
+    return kind == "churn" or meta.get("learner") == getattr(uplift_model, "learner", None)
+
+
 def promote_models(
     evaluation: Evaluation,
     churn_model: CalibratedBooster,
@@ -444,6 +452,15 @@ def promote_models(
         if champ_version is not None and champ_version == version:
             champion = None  # re-evaluating the champion itself: nothing to compare
         note = ""
+        candidate_config = (churn_model if kind == "churn" else uplift_model).meta.get("config")
+        if champion is not None and same_recipe(champion, candidate_config, kind, uplift_model):
+            # Retrained on the same window the champion's recipe is the candidate itself: the
+            # question is only whether newer data should replace it, and it should.
+            note = (
+                f": same configuration as the champion v{champ_version}, so its refit on the "
+                "newer data replaces it"
+            )
+            champion = None
         if champion is not None and tables.get(kind) is not None and boundaries:
             try:
                 champion = retrain_champion(champion, kind, tables[kind], boundaries)

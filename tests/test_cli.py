@@ -43,14 +43,15 @@ def test_demo_small_end_to_end(tmp_path):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     result = runner.invoke(
         app,
-        ["demo", "--out", str(out), "--customers", "1500", "--years", "3", "--seed", "3"],
+        # enough customers for the win-back model's slice minimums
+        ["demo", "--out", str(out), "--customers", "3000", "--years", "3", "--seed", "3"],
         env=env,
     )
     assert result.exit_code == 0, result.output
     customers = pd.read_parquet(out / "simulate" / "customers.parquet")
-    assert len(customers) == 1500
+    assert len(customers) == 3000
     report = json.loads((out / "validate" / "report.json").read_text())
-    assert report["customers"] == 1500
+    assert report["customers"] == 3000
     assert report["rows_set_aside"] == 0
     training = pd.read_parquet(out / "featurize" / "training.parquet")
     assert training["churn"].isin([0, 1]).all()

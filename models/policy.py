@@ -16,12 +16,17 @@ Policies (each returns one row per customer, index as the features):
   customer's cost cap; then the budget is filled greedily by value per unit of cost
   (``expected_value / expected_cost``, ties by ``customer_id``), skipping a customer whose cost
   no longer fits and going on with cheaper ones.
-* :func:`same_coupon`: the same coupon to every lapsed customer (stage early, deep or lost),
+* :func:`same_coupon`: the same coupon (``policy.coupon_action``; by default the store's one
+  coupon action, else its cheapest action) to every lapsed customer (stage early, deep or lost),
   most recently lapsed first (days since last visit ascending, then ``customer_id``) until the
   budget ends.
 * :func:`playbook_matrix`: each worth-winning-back cell's primary action, cells in the
   matrix's priority order, within a cell the higher annual value first (then
   ``customer_id``), until the budget ends. No model, no cap: what the playbook prescribes.
+
+Actions are the win-back model's own (the store's outreach log): the config must be resolved
+for them first (:func:`models.actions.resolve_actions`), which gives every action its contact
+cost and the model policy its allowed actions.
 
 Budgets are in expected cost, planned with the same P(return | a) estimate for all policies
 (the uplift model's ``p_<action>``); :func:`evaluate_on_truth` then values every allocation
@@ -36,6 +41,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from models.actions import default_coupon_action, is_coupon
 from models.segments import LAPSED, NO_ACTION, PRE_CHURN, ScoreConfig
 
 logger = logging.getLogger(__name__)
@@ -79,12 +85,28 @@ def return_value(segments: pd.DataFrame, config: ScoreConfig | None = None) -> p
     return v.rename("return_value")
 
 
+def contact_cost(action: str, config: ScoreConfig) -> float:
+    """Contact cost (CNY) of one contact with ``action``.
+
+    Raises:
+        ValueError: The config has no cost for the action (not resolved for the model).
+    """
+    costs = config.economics.action_costs
+    if action not in costs:
+        raise ValueError(
+            f"no contact cost for action {action!r} (actions with a cost: {sorted(costs)}); "
+            "resolve the score config for the win-back model first "
+            "(models.actions.resolve_actions)"
+        )
+    return float(costs[action])
+
+
 def action_cost(action: str, p_return: np.ndarray | pd.Series, config: ScoreConfig) -> np.ndarray:
     """Expected cost of one contact: contact cost + coupon value × P(return) for coupon actions."""
     eco = config.economics
     p = np.asarray(p_return, dtype="float64")
-    coupon = eco.coupon_value * p if action in eco.coupon_actions else np.zeros_like(p)
-    return eco.action_costs[action] + coupon
+    coupon = eco.coupon_value * p if is_coupon(action, eco.coupon_actions) else np.zeros_like(p)
+    return contact_cost(action, config) + coupon
 
 
 def _check(features: pd.DataFrame, segments: pd.DataFrame, uplift: pd.DataFrame, actions) -> None:
@@ -192,6 +214,11 @@ def recommend(
         ValueError: Misaligned inputs, or an allowed action the uplift model lacks.
     """
     cfg = config or ScoreConfig()
+    if cfg.policy.allowed_actions is None:
+        raise ValueError(
+            "score.policy.allowed_actions is null (every action of the win-back model): "
+            "resolve the score config for the model first (models.actions.resolve_actions)"
+        )
     actions = list(cfg.policy.allowed_actions)
     _check(features, segments, uplift, actions)
     if budget is not None and budget < 0:
@@ -226,17 +253,20 @@ def same_coupon(
     uplift: pd.DataFrame,
     config: ScoreConfig | None = None,
     budget: float | None = None,
-    action: str = "sms_coupon",
+    action: str | None = None,
 ) -> pd.DataFrame:
     """What many stores do today: the same coupon to every lapsed customer.
 
     Lapsed = stage early, deep or lost. Order: most recently lapsed first (days since last
     visit ascending), then ``customer_id``; customers are taken until the budget ends.
+    ``action`` None = :func:`models.actions.default_coupon_action` (the store's one coupon
+    action, else its cheapest action).
 
     Returns:
         As :func:`recommend`.
     """
     cfg = config or ScoreConfig()
+    action = default_coupon_action(cfg, action)
     _check(features, segments, uplift, [action])
     out = _frame(features, segments, cfg)
     rows = np.flatnonzero(segments["stage"].isin(LAPSED).to_numpy())
@@ -251,7 +281,7 @@ def same_coupon_cost(
     segments: pd.DataFrame,
     uplift: pd.DataFrame,
     config: ScoreConfig | None = None,
-    action: str = "sms_coupon",
+    action: str | None = None,
 ) -> float:
     """Expected cost of the same coupon to every lapsed customer (the default budget)."""
     return float(same_coupon(features, segments, uplift, config, None, action).attrs["budget_used"])
@@ -356,8 +386,8 @@ def evaluate_on_truth(
                 raise ValueError(f"policy {name}: truth has no column {col} for action {a!r}")
             m = acts == a
             p[m] = tt[col].to_numpy(dtype="float64")[m]
-            contact[m] = cfg.economics.action_costs[a]
-            if a in cfg.economics.coupon_actions:
+            contact[m] = contact_cost(a, cfg)
+            if is_coupon(a, cfg.economics.coupon_actions):
                 coupon[m] = cfg.economics.coupon_value * p[m]
         p0 = tt["p_return_control"].to_numpy(dtype="float64")
         v = sel["return_value"].to_numpy(dtype="float64")
@@ -391,7 +421,7 @@ def run_policies(
     config: ScoreConfig | None,
     budget: float,
     pre_churn: pd.Series | None = None,
-    coupon_action: str = "sms_coupon",
+    coupon_action: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The three policies at one budget: ``{model, same_coupon, playbook_matrix: frame}``."""
     return {

@@ -44,6 +44,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models.actions import log_facts
 from models.churn import (
     ModelConfig,
     categories_of,
@@ -95,6 +96,15 @@ class UpliftModel:
     boosters: dict[str, CalibratedBooster]
     action_shares: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def action_facts(self) -> dict[str, dict[str, Any]]:
+        """Contact cost, channel and contacts per action in the training log (may be empty).
+
+        :func:`models.actions.log_facts` of the outreach log the model was trained on; empty
+        for a model saved before the facts were recorded.
+        """
+        return {str(a): dict(f) for a, f in self.meta.get("action_facts", {}).items()}
 
     @property
     def no_effect_flags(self) -> list[str]:
@@ -460,6 +470,9 @@ def train_recovery(
     )
     if no_effect_flags:
         model.meta["no_effect_flags"] = list(no_effect_flags)
+    # the store's own contact cost and channel of each action, for scoring (models.actions)
+    facts = {a: f for a, f in log_facts(recovery).items() if a in actions}
+    model.meta["action_facts"] = facts
     info = {
         "model": "recovery",
         "learner": learner,

@@ -23,6 +23,10 @@ explained in docs/policy.md; in short:
   horizon (the expected number of further horizons retained, geometric). Acquisition cost is
   the customers' ``acquisition_cost`` where given, else ``economics.acquisition_cost``.
 * **Cost cap** (yearly win-back spend allowed) = max(CLV, 0) × ``cap_share`` ÷ lifetime.
+* **Actions** are the store's own (the outreach log's names, :mod:`models.actions`):
+  contact costs default to the log's median per action, ``policy.allowed_actions: null`` is
+  every action the win-back model learned; :func:`models.actions.resolve_actions` fills these
+  in for a model. :data:`ACTIONS` is only the simulator's default naming.
 * **Strategy matrix** cells (tier × stage): owner, channel, actions, cost range, expected
   success, worth winning back, priority. **Deep-churn rules** for the stages in
   ``matrix.rules.stages``: worth winning back = value > ``value_above`` OR (reason solvable AND
@@ -42,7 +46,10 @@ import pandas as pd
 
 from features.baseline import scorecard
 from features.config import FeaturizeConfig, config_from_params
+from models.actions import ActionRole
 
+#: The simulator's default action names (pipeline/simulate.py): the default strategy matrix
+#: names them; nothing else relies on them (a store's actions come from its outreach log).
 ACTIONS = ("sms_coupon", "advisor_call", "manager_call", "home_visit")
 NO_ACTION = "none"
 ACTIVE, PRE_CHURN, EARLY, DEEP, LOST, NO_HISTORY = (
@@ -154,9 +161,11 @@ class EconomicsConfig:
             lifetime (the playbook's 30%).
         return_value_years: Years of margin a return within the response window buys back:
             value of a return = annual value × margin × this (one definition for every policy).
-        action_costs: CNY per contact of each action.
+        action_costs: CNY per contact of an action, overriding the outreach log's median
+            cost of that action (empty = every cost from the log).
         coupon_value: Face value of the coupon (CNY off the return invoice).
-        coupon_actions: Actions that carry the coupon.
+        coupon_actions: Actions that carry the coupon; None = those whose name contains
+            ``coupon`` (:func:`models.actions.is_coupon`).
     """
 
     margin: float = 0.4
@@ -166,16 +175,9 @@ class EconomicsConfig:
     acquisition_cost: float = 3000.0
     cap_share: float = 0.3
     return_value_years: float = 1.0
-    action_costs: dict[str, float] = field(
-        default_factory=lambda: {
-            "sms_coupon": 12.0,
-            "advisor_call": 20.0,
-            "manager_call": 80.0,
-            "home_visit": 350.0,
-        }
-    )
+    action_costs: dict[str, float] = field(default_factory=dict)
     coupon_value: float = 100.0
-    coupon_actions: tuple[str, ...] = ("sms_coupon",)
+    coupon_actions: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.margin <= 1.0:
@@ -197,15 +199,9 @@ class EconomicsConfig:
                 raise ValueError(f"score.economics.{name} must be > 0")
         if self.acquisition_cost < 0 or self.coupon_value < 0:
             raise ValueError("score.economics acquisition_cost and coupon_value must be >= 0")
-        bad = {a: c for a, c in self.action_costs.items() if c is None or c < 0}
+        bad = {a: c for a, c in self.action_costs.items() if c is None or not c >= 0}
         if bad:
             raise ValueError(f"score.economics.action_costs must be >= 0, got {bad}")
-        unknown = sorted(set(self.coupon_actions) - set(self.action_costs))
-        if unknown:
-            raise ValueError(
-                f"score.economics.coupon_actions name actions without a cost: {unknown}; "
-                f"known: {sorted(self.action_costs)}"
-            )
 
 
 @dataclass(frozen=True)
@@ -258,11 +254,12 @@ class PolicySettings:
     """Which customers and actions the model policy may use (``score.policy``).
 
     Attributes:
-        allowed_actions: Actions the policy may choose from.
+        allowed_actions: Actions the policy may choose from, in tie-break order; None = every
+            action the win-back model learned, cheapest first.
         eligible_stages: Stages a customer must be in to be contacted.
     """
 
-    allowed_actions: tuple[str, ...] = ACTIONS
+    allowed_actions: tuple[str, ...] | None = None
     eligible_stages: tuple[str, ...] = (PRE_CHURN, EARLY, DEEP, LOST)
 
 
@@ -307,6 +304,9 @@ class ScoreConfig:
         cells: ``{tier: {stage: MatrixCell}}``; a missing cell means no action.
         rules: Deep-churn decision rules.
         policy: Allowed actions and eligible stages of the model policy.
+        roles: Owner and channel per action (``score.actions``), for the CRM rows of an
+            action no matrix cell names.
+        notes: What :func:`models.actions.resolve_actions` skipped or left unplaced.
     """
 
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
@@ -314,9 +314,12 @@ class ScoreConfig:
     cells: dict[str, dict[str, MatrixCell]] = field(default_factory=_default_cells)
     rules: RulesConfig = field(default_factory=RulesConfig)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    roles: dict[str, ActionRole] = field(default_factory=dict)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        costs = self.economics.action_costs
+        # Action names are checked against the win-back model's actions when the config is
+        # resolved for it (models.actions.resolve_actions): they come from the outreach log.
         tiers = set(self.segments.tier_names)
         unknown_tiers = sorted(set(self.cells) - tiers)
         if unknown_tiers:
@@ -329,64 +332,82 @@ class ScoreConfig:
                 where = f"score.matrix.cells.{tier}.{stage}"
                 if stage not in STAGES:
                     raise ValueError(f"{where}: unknown stage {stage!r}; stages are {list(STAGES)}")
-                bad = [a for a in cell.actions if a not in costs]
-                if bad:
-                    raise ValueError(
-                        f"{where}: unknown action(s) {bad}; actions with a cost: {sorted(costs)}"
-                    )
                 if not 0.0 <= cell.expected_success <= 1.0:
                     raise ValueError(f"{where}: expected_success must be in [0, 1]")
                 if cell.cost_max < cell.cost_min:
                     raise ValueError(f"{where}: cost range must have min <= max")
         for name, values, known in (
-            ("score.policy.allowed_actions", self.policy.allowed_actions, set(costs)),
             ("score.policy.eligible_stages", self.policy.eligible_stages, set(STAGES)),
             ("score.matrix.rules.stages", self.rules.stages, set(STAGES)),
         ):
             bad = sorted(set(values) - known)
             if bad:
                 raise ValueError(f"{name}: unknown {bad}; known: {sorted(known)}")
-        if not self.policy.allowed_actions:
-            raise ValueError("score.policy.allowed_actions is empty")
+        if self.policy.allowed_actions is not None and not self.policy.allowed_actions:
+            raise ValueError("score.policy.allowed_actions is empty (null = every action)")
 
     @classmethod
     def from_params(cls, block: Mapping[str, Any] | None) -> ScoreConfig:
         """Build from the ``score:`` params block (unknown keys fail loudly).
 
         Args:
-            block: ``{segments, economics, matrix: {cells, rules}, policy}``; any part may be
-                absent (defaults apply). ``matrix.cells`` replaces the default matrix as a
-                whole: ``{tier: {stage: {owner, channel, actions, cost_range: [min, max],
-                expected_success, worth_winning_back, priority}}}``.
+            block: ``{segments, economics, matrix: {cells, rules}, policy, actions}``; any
+                part may be absent (defaults apply). ``matrix.cells`` replaces the default
+                matrix as a whole: ``{tier: {stage: {owner, channel, actions, cost_range:
+                [min, max], expected_success, worth_winning_back, priority}}}``; ``actions``
+                is ``{action: {owner, channel}}``.
 
         Raises:
-            ValueError: Unknown keys, bad values, unsorted tier bounds, unknown actions,
-                stages or tiers in the matrix.
+            ValueError: Unknown keys, bad values, unsorted tier bounds, unknown stages or
+                tiers in the matrix.
         """
         block = dict(block or {})
-        unknown = sorted(set(block) - {"segments", "economics", "matrix", "policy"})
+        known = {"segments", "economics", "matrix", "policy", "actions"}
+        unknown = sorted(set(block) - known)
         if unknown:
-            raise ValueError(
-                f"unknown score params: {unknown}; known: economics, matrix, policy, segments"
-            )
+            raise ValueError(f"unknown score params: {unknown}; known: {sorted(known)}")
         matrix = dict(block.get("matrix") or {})
         bad = sorted(set(matrix) - {"cells", "rules"})
         if bad:
             raise ValueError(f"unknown score.matrix params: {bad}; known: cells, rules")
         eco = dict(block.get("economics") or {})
         if "action_costs" in eco:
-            eco["action_costs"] = {k: float(v) for k, v in dict(eco["action_costs"]).items()}
+            costs = dict(eco["action_costs"] or {})
+            eco["action_costs"] = {str(k): _cost(k, v) for k, v in costs.items()}
+        if eco.get("coupon_actions") is not None:
+            eco["coupon_actions"] = _names(eco["coupon_actions"])
+        pol = dict(block.get("policy") or {})
+        if pol.get("allowed_actions") is not None:
+            pol["allowed_actions"] = _names(pol["allowed_actions"])
         if isinstance(eco.get("lifetime_years"), int):
             eco["lifetime_years"] = float(eco["lifetime_years"])
         kwargs: dict[str, Any] = {
             "segments": config_from_params(SegmentsConfig, block.get("segments"), "score.segments"),
             "economics": config_from_params(EconomicsConfig, eco, "score.economics"),
             "rules": config_from_params(RulesConfig, matrix.get("rules"), "score.matrix.rules"),
-            "policy": config_from_params(PolicySettings, block.get("policy"), "score.policy"),
+            "policy": config_from_params(PolicySettings, pol, "score.policy"),
+            "roles": {
+                str(a): config_from_params(ActionRole, spec, f"score.actions.{a}")
+                for a, spec in dict(block.get("actions") or {}).items()
+            },
         }
         if matrix.get("cells") is not None:
             kwargs["cells"] = _parse_cells(matrix["cells"])
         return cls(**kwargs)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A YAML action list (or a single name) as a tuple of names."""
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _cost(action: Any, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"score.economics.action_costs.{action} must be a number, got {value!r}"
+        ) from exc
 
 
 def _parse_cells(cells: Mapping[str, Any]) -> dict[str, dict[str, MatrixCell]]:

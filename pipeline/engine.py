@@ -58,6 +58,7 @@ from features.contract import (
 )
 from features.dictionary import CATEGORICAL_FEATURES
 from features.mapping import EncodingProblem, ReadSettings, mapped_header, read_csv
+from models.actions import resolve_for_model
 from pipeline.common import read_settings, setup_logging
 
 if TYPE_CHECKING:
@@ -395,7 +396,7 @@ def score_customers_dask(
     budget: float | str | None = None,
     max_invalid_share: float = 0.2,
     n_partitions: int = DEFAULT_PARTITIONS,
-    coupon_action: str = "sms_coupon",
+    coupon_action: str | None = None,
     reading: ReadSettings | None = None,
 ) -> ScoreResult:
     """:func:`pipeline.score.score_customers` on a Dask cluster.
@@ -424,6 +425,7 @@ def score_customers_dask(
 
     when = str(pd.Timestamp(as_of).date())
     models = load_models(model)
+    config = resolve_for_model(config, models.recovery)  # the store's actions (models.actions)
     with partitioned(data_dir, n_partitions, reading=reading) as parts_dir:
         dirs = [str(d) for d in partition_dirs(parts_dir)]
         futures = client.map(

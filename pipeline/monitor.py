@@ -57,6 +57,7 @@ import typer
 
 from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
+from models.actions import coupons_among
 from models.segments import ScoreConfig
 from pipeline.common import load_params, read_settings, setup_logging
 from pipeline.export import read_table, write_table
@@ -520,7 +521,7 @@ def main(
         end,
         config,
         economics.coupon_value,
-        tuple(economics.coupon_actions),
+        coupons_among(sorted(contacts["action"].dropna().unique()), economics.coupon_actions),
         featurize.response_window_days,
     )
     out.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from features.build import build_features
 from features.config import FeaturizeConfig, config_from_params
 from features.contract import ContractError, DataSet, read_data_dir
 from models import policy as pol
+from models.actions import ActionError, default_coupon_action, resolve_for_model
 from models.evaluate import jsonable
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.segments import ScoreConfig, segment
@@ -60,7 +61,8 @@ class PolicyConfig:
         budget: Total expected cost (CNY) of each policy; None = what the same coupon to every
             lapsed customer costs (what a store spends today).
         sweep: Budget shares of that default to compare the policies at as well.
-        coupon_action: The action of the same-coupon comparator.
+        coupon_action: The action of the same-coupon comparator; None = the store's one
+            coupon action, else its cheapest action (:func:`models.actions.default_coupon_action`).
         playbook_pre_churn: How the playbook comparator finds pre-churn customers:
             ``formula`` (the playbook's own risk formula at or above ``pre_churn_low``, as a
             store without a model would) or ``model`` (the segments' model-based stage).
@@ -70,7 +72,7 @@ class PolicyConfig:
 
     budget: float | None = None
     sweep: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
-    coupon_action: str = "sms_coupon"
+    coupon_action: str | None = None
     playbook_pre_churn: str = "formula"
     target_vs_same_coupon: float = 1.5
     target_vs_playbook: float = 1.2
@@ -342,6 +344,15 @@ def main(
             f"error: {exc} (the policy stage needs both the churn and the uplift model)", err=True
         )
         raise typer.Exit(code=1) from exc
+    try:
+        # the store's actions: the model's, with the costs of its outreach log (docs/policy.md)
+        score_cfg = resolve_for_model(score_cfg, uplift_model, data.tables.get("outreach"))
+        default_coupon_action(score_cfg, policy_cfg.coupon_action)
+    except ActionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    for note in score_cfg.notes:
+        typer.echo(f"note: {note}")
     as_of = truth_day + pd.Timedelta(days=1)
     try:
         features, segments, uplift, formula_flag = score_inputs(

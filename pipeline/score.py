@@ -62,6 +62,7 @@ from features.build import build_features
 from features.config import FeaturizeConfig
 from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, read_data_dir
 from models import tracking
+from models.actions import ActionError, resolve_for_model, row_roles
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.policy import recommend, same_coupon_cost
@@ -120,6 +121,7 @@ PII_COLUMNS = ("name", "phone")
 #: cost cap and expected cost stay exact, so the file's sums and caps are the policy's own.
 PROB_COLUMNS = ("churn_risk", "p_return", "uplift")
 MONEY_COLUMNS = ("annual_value", "clv", "expected_value")
+SEGMENT_OUT = ("value_tier", "annual_value", "clv", "stage", "segment")
 STAGE_ORDER = ("active", "pre_churn", "early", "deep", "lost", "no_history")
 
 
@@ -388,7 +390,7 @@ def score_customers(
     config: ScoreConfig,
     budget: float | str | None = None,
     progress: bool = False,
-    coupon_action: str = "sms_coupon",
+    coupon_action: str | None = None,
 ) -> ScoreResult:
     """Score every customer of ``data`` as of ``as_of``: one export row each.
 
@@ -402,14 +404,17 @@ def score_customers(
             every lapsed customer would cost (today's spend, the ``policy`` stage's default
             budget); None = no global budget, only the per-customer cost caps.
         progress: Show a progress bar over the SHAP reasons (the slow part).
-        coupon_action: The coupon of the ``"same_coupon"`` budget (``policy.coupon_action``).
+        coupon_action: The coupon of the ``"same_coupon"`` budget (``policy.coupon_action``;
+            None = the store's one coupon action, else its cheapest).
 
     Returns:
         The export rows and the budget used.
 
     Raises:
         models.lgbm.FeatureMismatchError: The feature frame does not fit a model.
+        models.actions.ActionError: The params do not fit the win-back model's actions.
     """
+    config = resolve_for_model(config, models.recovery, data.tables.get("outreach"))
     each = score_each(data, as_of, models, featurize, config, progress)
     return finish_scores(each, models, featurize, config, budget, coupon_action)
 
@@ -420,7 +425,7 @@ def finish_scores(
     featurize: FeaturizeConfig,
     config: ScoreConfig,
     budget: float | str | None = None,
-    coupon_action: str = "sms_coupon",
+    coupon_action: str | None = None,
 ) -> ScoreResult:
     """The global step: baselines, the budgeted policy, statuses, the export's rows and order.
 
@@ -433,7 +438,8 @@ def finish_scores(
     """
     feats, scorable, why, churn = each.features, each.scorable, each.why, each.churn
     seg, reasons = each.segments, each.reasons
-    notes: list[str] = []
+    config = resolve_for_model(config, models.recovery)  # already resolved: the same config
+    notes: list[str] = list(config.notes) if models.recovery is not None else []
     base = baseline_scores(feats, featurize)
     rows = feats.loc[scorable]
     ids = feats["customer_id"].astype("str")
@@ -490,18 +496,7 @@ def finish_scores(
                     "risk_band": base["risk_band"].astype("str").where(base["risk_band"].notna()),
                 }
             ),
-            pd.DataFrame(
-                {
-                    c: _column(seg, c)
-                    for c in (
-                        "value_tier",
-                        "annual_value",
-                        "clv",
-                        "stage",
-                        "segment",
-                    )
-                }
-            ),
+            pd.DataFrame({c: _column(seg, c) for c in SEGMENT_OUT}),
         ],
         axis=1,
     )
@@ -511,6 +506,9 @@ def finish_scores(
     out.loc[~scorable, "recommended_action"] = NO_ACTION if models.recovery else None
     for c in ("owner", "channel", "cost_cap"):
         out[c] = _column(seg, c)
+    out["owner"], out["channel"] = row_roles(
+        out["owner"], out["channel"], out["recommended_action"], config
+    )
     for c in ("p_return", "uplift", "expected_cost", "expected_value"):
         out[c] = _column(policy, c).astype("float64")
     rank = _column(policy, "priority_rank").astype("float64").where(selected)
@@ -754,7 +752,7 @@ def main(
             ) from exc
         if amount < 0:
             raise typer.BadParameter(f"--budget must be >= 0, got {budget}")
-    coupon_action = str(load_params("policy", params).get("coupon_action", "sms_coupon"))
+    coupon_action = load_params("policy", params).get("coupon_action")
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
     reading = read_settings(params)
@@ -789,8 +787,8 @@ def main(
                 data, when, models, featurize, config, amount, True, coupon_action
             )
             del data  # the raw tables carry names and phones; nothing below needs them
-    except ContractError as exc:
-        typer.echo(str(exc), err=True)
+    except (ContractError, ActionError) as exc:
+        typer.echo(str(exc) if isinstance(exc, ContractError) else f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     except FeatureMismatchError as exc:
         typer.echo(

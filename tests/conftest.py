@@ -138,6 +138,23 @@ def _complaints() -> pd.DataFrame:
     )
 
 
+def simulator_action_facts() -> dict[str, dict]:
+    """What training records about the simulator's four actions (their default costs)."""
+    from models.segments import ACTIONS
+    from pipeline.simulate import SimulationConfig
+
+    sim = SimulationConfig()
+    return {a: {"cost": getattr(sim, f"cost_{a}"), "channel": None, "contacts": 1} for a in ACTIONS}
+
+
+def sim_score_config(config=None):
+    """A score config (default: the code's defaults) resolved for the simulator's actions."""
+    from models.actions import resolve_actions
+    from models.segments import ACTIONS, ScoreConfig
+
+    return resolve_actions(config or ScoreConfig(), ACTIONS, simulator_action_facts())
+
+
 def _outreach() -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import simulator_action_facts
 from typer.testing import CliRunner
 
 from features.build import build_features
@@ -198,7 +199,8 @@ def _tiny_models(data_dir, root):
         arms[arm] = booster((rng.uniform(size=len(Xf)) < rate).astype(int), i + 1)
     arms["home_visit"] = booster((rng.uniform(size=len(Xf)) < 0.5).astype(int), 9)
     actions = ["advisor_call", "home_visit", "manager_call", "sms_coupon"]
-    UpliftModel(learner="t", actions=actions, boosters=arms).save(root / "recovery")
+    meta = {"action_facts": simulator_action_facts()}  # what training records
+    UpliftModel(learner="t", actions=actions, boosters=arms, meta=meta).save(root / "recovery")
     return root
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sim_score_config
 
 from models.policy import (
     evaluate_on_truth,
@@ -13,9 +14,10 @@ from models.policy import (
     same_coupon,
     same_coupon_cost,
 )
-from models.segments import ACTIONS, ScoreConfig, segment
+from models.segments import ACTIONS, segment
 
 ARMS = ("none", *ACTIONS)
+CFG = sim_score_config()
 
 
 def customers(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -36,7 +38,7 @@ def customers(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         }
     )
     acq = [r.get("acq", 3000.0) for r in rows]
-    seg = segment(f, [r.get("risk", 0.1) for r in rows], ScoreConfig(), acquisition_cost=acq)
+    seg = segment(f, [r.get("risk", 0.1) for r in rows], CFG, acquisition_cost=acq)
     up = pd.DataFrame(index=f.index)
     for arm in ARMS:
         up[f"p_{arm}"] = [r["p"].get(arm, r["p"]["none"]) for r in rows]
@@ -71,7 +73,7 @@ F = {"id": "f", "days": 200, "annual": 5000.0, "p": {"none": 0.1, "sms_coupon": 
 
 def test_recommend_picks_the_best_positive_action_under_the_cap() -> None:
     f, seg, up = customers([A, B, C, D, F])
-    out = recommend(f, seg, up, ScoreConfig())
+    out = recommend(f, seg, up, CFG)
     assert out["recommended_action"].tolist() == [
         "manager_call",
         "sms_coupon",
@@ -92,28 +94,28 @@ def test_recommend_picks_the_best_positive_action_under_the_cap() -> None:
 
 def test_budget_is_filled_by_value_per_cost_skipping_what_no_longer_fits() -> None:
     f, seg, up = customers([A, B, C, D, F])
-    out = recommend(f, seg, up, ScoreConfig(), budget=100.0)
+    out = recommend(f, seg, up, CFG, budget=100.0)
     # b (32) fits, a (80) would make 112 > 100 and is skipped, f (27) still fits
     assert out["selected"].tolist() == [False, True, False, False, True]
     assert out["priority_rank"].tolist() == [pd.NA, 1, pd.NA, pd.NA, 2]
     assert out.attrs["budget_used"] == pytest.approx(59.0) and out.attrs["contacts"] == 2
     # the not-selected customer still carries its best action for the CRM
     assert out["recommended_action"].iloc[0] == "manager_call"
-    none = recommend(f, seg, up, ScoreConfig(), budget=0.0)
+    none = recommend(f, seg, up, CFG, budget=0.0)
     assert not none["selected"].any() and none.attrs["budget_used"] == 0.0
 
 
 def test_ties_break_by_customer_id_whatever_the_row_order() -> None:
     rows = [{**A, "id": "y"}, {**A, "id": "x"}, {**A, "id": "z"}]
     f, seg, up = customers(rows)
-    out = recommend(f, seg, up, ScoreConfig(), budget=170.0)  # room for two of three
+    out = recommend(f, seg, up, CFG, budget=170.0)  # room for two of three
     assert dict(zip(out["customer_id"], out["priority_rank"], strict=True)) == {
         "y": 2,
         "x": 1,
         "z": pd.NA,
     }
     f2, seg2, up2 = customers(rows[::-1])
-    again = recommend(f2, seg2, up2, ScoreConfig(), budget=170.0)
+    again = recommend(f2, seg2, up2, CFG, budget=170.0)
     a = out.set_index("customer_id").sort_index()
     b = again.set_index("customer_id").sort_index()
     pd.testing.assert_frame_equal(a, b)
@@ -139,9 +141,9 @@ def test_budget_and_caps_never_exceeded_on_random_customers() -> None:
             }
         )
     f, seg, up = customers(rows)
-    full = recommend(f, seg, up, ScoreConfig())
+    full = recommend(f, seg, up, CFG)
     for budget in (0.0, 100.0, 1000.0, full.attrs["budget_used"] / 2, 1e9):
-        out = recommend(f, seg, up, ScoreConfig(), budget=budget)
+        out = recommend(f, seg, up, CFG, budget=budget)
         sel = out["selected"]
         assert out.loc[sel, "expected_cost"].sum() <= budget + 1e-6
         assert out.attrs["budget_used"] == pytest.approx(out.loc[sel, "expected_cost"].sum())
@@ -177,9 +179,9 @@ def test_same_coupon_goes_to_lapsed_customers_most_recently_lapsed_first() -> No
         {"id": "deep", "days": 200, "annual": 100.0, "p": p},
     ]
     f, seg, up = customers(rows)
-    total = same_coupon_cost(f, seg, up, ScoreConfig())
+    total = same_coupon_cost(f, seg, up, CFG)
     assert total == pytest.approx(3 * (12 + 100 * 0.3))  # three lapsed customers, 42 each
-    out = same_coupon(f, seg, up, ScoreConfig(), budget=90.0)
+    out = same_coupon(f, seg, up, CFG, budget=90.0)
     assert out["selected"].tolist() == [False, True, False, False, True]
     assert out["priority_rank"].tolist() == [pd.NA, 1, pd.NA, pd.NA, 2]
     assert (out.loc[[0, 1, 4], "recommended_action"] == "sms_coupon").all()
@@ -198,7 +200,7 @@ def test_playbook_matrix_takes_worth_cells_in_priority_order() -> None:
         {"id": "low_lost", "days": 500, "annual": 1000.0, "p": p},  # no action
     ]
     f, seg, up = customers(rows)
-    out = playbook_matrix(f, seg, up, ScoreConfig())
+    out = playbook_matrix(f, seg, up, CFG)
     assert out["recommended_action"].tolist() == [
         "none",
         "advisor_call",
@@ -207,11 +209,11 @@ def test_playbook_matrix_takes_worth_cells_in_priority_order() -> None:
         "none",
     ]
     assert out["priority_rank"].tolist() == [pd.NA, 3, 2, 1, pd.NA]
-    capped = playbook_matrix(f, seg, up, ScoreConfig(), budget=100.0)  # 20 + 80 fit, not 20 more
+    capped = playbook_matrix(f, seg, up, CFG, budget=100.0)  # 20 + 80 fit, not 20 more
     assert capped["selected"].tolist() == [False, False, True, True, False]
     # the playbook's own pre-churn flag replaces the model's: high_pre is no longer worked
     flag = pd.Series([False, False, False, False, False])
-    own = playbook_matrix(f, seg, up, ScoreConfig(), pre_churn=flag)
+    own = playbook_matrix(f, seg, up, CFG, pre_churn=flag)
     assert own["recommended_action"].iloc[3] == "none"
     assert own["selected"].tolist() == [False, True, True, False, False]
 
@@ -236,7 +238,7 @@ def test_evaluate_on_truth_by_hand() -> None:
             "p_return_home_visit": [0.9, 0.0, 0.0],
         }
     )
-    row = evaluate_on_truth({"p": alloc}, truth, ScoreConfig()).iloc[0]
+    row = evaluate_on_truth({"p": alloc}, truth, CFG).iloc[0]
     assert row["contacts"] == 2 and row["budget"] == 200.0 and row["planned_cost"] == 150.0
     assert row["expected_returns"] == pytest.approx(0.9)
     assert row["returns_without_contact"] == pytest.approx(0.3)
@@ -269,11 +271,11 @@ def test_evaluate_on_truth_refuses_missing_truth() -> None:
 def test_misaligned_inputs_and_unknown_actions_fail_clearly() -> None:
     f, seg, up = customers([A, B])
     with pytest.raises(ValueError, match="share one index"):
-        recommend(f, seg, up.iloc[::-1], ScoreConfig())
+        recommend(f, seg, up.iloc[::-1], CFG)
     with pytest.raises(ValueError, match="p_home_visit"):
-        recommend(f, seg, up.drop(columns="p_home_visit"), ScoreConfig())
+        recommend(f, seg, up.drop(columns="p_home_visit"), CFG)
     with pytest.raises(ValueError, match="budget must be >= 0"):
-        recommend(f, seg, up, ScoreConfig(), budget=-1.0)
+        recommend(f, seg, up, CFG, budget=-1.0)
 
 
 # --------------------------------------------------------------------------------------------

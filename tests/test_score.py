@@ -9,6 +9,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import simulator_action_facts
 from typer.testing import CliRunner
 
 from features.build import build_features
@@ -81,7 +82,8 @@ def model_dirs(tmp_path_factory):
     for i, (arm, rate) in enumerate(ARM_RATES.items()):
         y = (np.random.default_rng(10 + i).uniform(size=len(X)) < rate).astype(int)
         arms[arm] = _booster(FEATURES, y, X, seed=i)
-    UpliftModel(learner="t", actions=ACTIONS, boosters=arms).save(root / "full" / "recovery")
+    facts = {"action_facts": simulator_action_facts()}  # what training records
+    UpliftModel("t", ACTIONS, arms, meta=facts).save(root / "full" / "recovery")
     odd = _booster(["not_a_feature", "spend_365d"], (X["not_a_feature"] > 0).astype(int), X)
     odd.save(root / "mismatch" / "churn")
     return root

@@ -1,9 +1,11 @@
 """Stage ``score`` / ``winback score``: the CRM batch export, one row per customer.
 
 Usage:
-    ``winback score DATA_DIR --as-of DATE --model out/train --out FILE [--budget B]
-    [--params params.yaml] [--metrics FILE]`` (also ``python -m pipeline.score``; the DVC stage
-    scores the simulator through ``simulate.end_date``).
+    ``winback score DATA_DIR --out FILE [--as-of DATE | --through DATE] [--model DIR|champion]
+    [--budget B] [--params params.yaml] [--metrics FILE]`` (also ``python -m pipeline.score``;
+    the DVC stage scores the simulator through ``simulate.end_date``). No date: the day after
+    the last valid event (:func:`pipeline.common.scoring_now`); no model: the registry's
+    champions, else ``out/train`` (:func:`models.store.load_scoring_models`, never a pickle).
 
 For every customer in ``customers`` (exactly one row each, none dropped): churn risk from the
 churn model, the playbook formula risk and band (the baseline), value tier, annual value, CLV,

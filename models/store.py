@@ -35,6 +35,7 @@ CHAMPION = "champion"
 SHA256_TAG = "model_dir_sha256"
 PATH_TAG = "model_dir_path"
 PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 class ModelStoreError(RuntimeError):
@@ -78,17 +79,23 @@ def load_model_dir(path: str | Path) -> CalibratedBooster | UpliftModel:
 
 
 @contextmanager
-def no_pickle() -> Iterator[None]:
-    """Set ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` for the block (then restore it)."""
-    before = os.environ.get(PICKLE_ENV)
-    os.environ[PICKLE_ENV] = "false"
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, then restore what was there."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(PICKLE_ENV, None)
-        else:
-            os.environ[PICKLE_ENV] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def no_pickle():
+    """``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` for the block (then restored)."""
+    return _environ({PICKLE_ENV: "false"})
 
 
 def store_exists(uri: str) -> bool:
@@ -198,7 +205,8 @@ def load_version(name: str, version: str, uri: str) -> RegisteredModel:
             "before hashes were recorded, so its files cannot be checked; retrain (winback "
             "train) or score with --model DIR"
         )
-    with no_pickle(), tempfile.TemporaryDirectory(prefix="winback-model-") as tmp:
+    quiet = _environ({PROGRESS_ENV: "false"})
+    with no_pickle(), quiet, tempfile.TemporaryDirectory(prefix="winback-model-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{name}/{version}/{path}",

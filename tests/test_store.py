@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -51,12 +52,11 @@ def _booster(y, X, seed=0, calibrate=False) -> CalibratedBooster:
     return model
 
 
-@pytest.fixture
-def registry(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def _store(tmp_path_factory):
     """A private store with winback-churn v1 and winback-recovery v1 as champions."""
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root}/mlflow.db"
     X = _frame()
     rng = np.random.default_rng(1)
     churn = _booster((X["days_since_last_visit"] > 200).astype(int), X, calibrate=True)
@@ -65,17 +65,35 @@ def registry(tmp_path, monkeypatch):
         for i, a in enumerate(["none", *ACTIONS])
     }
     recovery = UpliftModel(learner="t", actions=ACTIONS, boosters=arms)
-    train = tmp_path / "trained"
+    train = root / "trained"
     churn.save(train / "churn")
     recovery.save(train / "recovery")
-    tracking.setup(uri)
-    with mlflow.start_run():
-        tracking.log_model(churn, train / "churn", X, tracking.CHURN_NAME, "churn")
-        tracking.log_model(recovery, train / "recovery", X, tracking.RECOVERY_NAME, "recovery")
-    for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):
-        tracking.promote_if_better(name, "1", 0.7, None)
-    yield {"uri": uri, "root": tmp_path, "X": X, "churn": churn, "train": train}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        tracking.setup(uri)
+        with mlflow.start_run():
+            tracking.log_model(churn, train / "churn", X, tracking.CHURN_NAME, "churn")
+            tracking.log_model(recovery, train / "recovery", X, tracking.RECOVERY_NAME, "recovery")
+        for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):
+            tracking.promote_if_better(name, "1", 0.7, None)
+    shutil.copytree(root / "mlartifacts", root.with_name(root.name + "_artifacts"))
+    return {"uri": uri, "root": root, "X": X, "churn": churn, "train": train}
+
+
+@pytest.fixture
+def registry(_store, monkeypatch):
+    """The module's store; its artifacts are restored after each test (tests tamper with them)."""
+    root = _store["root"]
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _store["uri"])
+    tracking.setup(_store["uri"])
+    yield _store
     mlflow.end_run()
+    shutil.rmtree(root / "mlartifacts")
+    shutil.copytree(root.with_name(root.name + "_artifacts"), root / "mlartifacts")
+    for p in root.glob("*.csv"):
+        p.unlink()
 
 
 def _artifacts(root: Path, name: str) -> Path:
@@ -166,9 +184,14 @@ def test_tampered_files_are_refused(registry, make_tables, write_dir, damage):
 
 
 def test_version_without_recorded_hash_is_refused(registry):
-    MlflowClient().delete_model_version_tag(tracking.CHURN_NAME, "1", store.SHA256_TAG)
-    with pytest.raises(store.ModelStoreError, match="no recorded content hash"):
-        tracking.load_registered(tracking.CHURN_NAME, "1")
+    client = MlflowClient()
+    digest = client.get_model_version(tracking.CHURN_NAME, "1").tags[store.SHA256_TAG]
+    client.delete_model_version_tag(tracking.CHURN_NAME, "1", store.SHA256_TAG)
+    try:
+        with pytest.raises(store.ModelStoreError, match="no recorded content hash"):
+            tracking.load_registered(tracking.CHURN_NAME, "1")
+    finally:
+        client.set_model_version_tag(tracking.CHURN_NAME, "1", store.SHA256_TAG, digest)
 
 
 def test_no_store_no_database(tmp_path, monkeypatch, make_tables, write_dir):

@@ -48,6 +48,101 @@ class FeatureMismatchError(ValueError):
     """A frame handed to a model lacks features the model was trained on, or has bad types."""
 
 
+class ModelFileError(ValueError):
+    """A saved model file is damaged: truncated, empty, not a LightGBM model, inconsistent."""
+
+
+#: Per-tree arrays with one entry per internal node / per leaf (LightGBM's text format).
+_NODE_ARRAYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child")
+_LEAF_ARRAYS = ("leaf_value",)
+
+
+def check_booster_text(blob: bytes, source: str | Path = BOOSTER_FILE) -> str:
+    """Check the structure of a LightGBM text model before LightGBM parses it.
+
+    LightGBM trusts its model text: a truncated or edited file can abort the whole process
+    ("terminate called ...") or crash it, with no exception to catch. This reads the header,
+    checks that the tree blocks have exactly the sizes ``tree_sizes`` announces and end with
+    ``end of trees``, and that every tree's node and leaf arrays have the lengths its
+    ``num_leaves`` implies, with children and split features in range.
+
+    Args:
+        blob: The file's bytes.
+        source: The file, for messages.
+
+    Returns:
+        The text, safe to hand to ``lgb.Booster(model_str=...)``.
+
+    Raises:
+        ModelFileError: The text is not a complete, consistent LightGBM model.
+    """
+
+    def bad(why: str) -> ModelFileError:
+        return ModelFileError(f"{source} is not a complete LightGBM model ({why})")
+
+    if not blob:
+        raise bad("empty file")
+    try:
+        text = blob.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise bad("not text") from exc
+    if not text.startswith("tree\n"):
+        raise bad("no 'tree' header")
+    first = text.find("\nTree=")
+    end = text.find("\nend of trees")
+    if first < 0 or end < 0:
+        raise bad("truncated: no trees or no 'end of trees' marker")
+    header = dict(line.split("=", 1) for line in text[:first].splitlines()[1:] if "=" in line)
+    try:
+        n_features = int(header["max_feature_idx"]) + 1
+        sizes = [int(x) for x in header["tree_sizes"].split()]
+    except (KeyError, ValueError) as exc:
+        raise bad("header without max_feature_idx or tree_sizes") from exc
+    raw = text.encode("ascii")
+    pos = first + 1
+    for i, size in enumerate(sizes):
+        block = raw[pos : pos + size].decode("ascii")
+        if size <= 0 or len(block) != size or not block.startswith(f"Tree={i}\n"):
+            raise bad(f"tree {i} does not match tree_sizes")
+        _check_tree(block, n_features, bad, i)
+        pos += size
+    if not raw[pos:].startswith(b"end of trees"):
+        raise bad("the trees do not end where tree_sizes says")
+    last = text.rstrip("\n").rsplit("\n", 1)[-1]
+    try:
+        if not last.startswith("pandas_categorical:"):
+            raise ValueError(last[:40])
+        json.loads(last.split(":", 1)[1])
+    except ValueError as exc:
+        raise bad("truncated: no complete final 'pandas_categorical' line") from exc
+    return text
+
+
+def _check_tree(block: str, n_features: int, bad, i: int) -> None:
+    fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+    try:
+        leaves = int(fields["num_leaves"])
+        arrays = {k: fields[k].split() for k in (*_LEAF_ARRAYS, *_NODE_ARRAYS) if k in fields}
+        if leaves < 1 or len(arrays.get("leaf_value", ())) != leaves:
+            raise ValueError("leaf values")
+        if leaves > 1:
+            if any(len(arrays.get(k, ())) != leaves - 1 for k in _NODE_ARRAYS):
+                raise ValueError("node arrays")
+            children = [int(c) for k in ("left_child", "right_child") for c in arrays[k]]
+            if any(not -leaves <= c < leaves - 1 for c in children):
+                raise ValueError("children")
+            if any(not 0 <= int(f) < n_features for f in arrays["split_feature"]):
+                raise ValueError("split features")
+            [float(x) for k in ("threshold", "leaf_value") for x in arrays[k]]
+            num_cat = int(fields.get("num_cat", "0"))
+            if num_cat > 0:
+                bounds = [int(x) for x in fields["cat_boundaries"].split()]
+                if len(bounds) != num_cat + 1 or len(fields["cat_threshold"].split()) != bounds[-1]:
+                    raise ValueError("categorical splits")
+    except (KeyError, ValueError) as exc:
+        raise bad(f"tree {i} is inconsistent: {exc}") from exc
+
+
 @dataclass
 class CalibratedBooster:
     """A trained LightGBM booster plus everything needed to use it safely.
@@ -221,7 +316,13 @@ class CalibratedBooster:
 
     @classmethod
     def load(cls, path: str | Path) -> CalibratedBooster:
-        """Load a model saved with :meth:`save`."""
+        """Load a model saved with :meth:`save`: LightGBM text and JSON only, never a pickle.
+
+        Raises:
+            FileNotFoundError: A file is missing.
+            ModelFileError: ``booster.txt`` is damaged (checked before LightGBM reads it).
+            ValueError, KeyError: ``model.json`` is not the JSON :meth:`save` writes.
+        """
         path = Path(path)
         if not (path / BOOSTER_FILE).is_file() or not (path / META_FILE).is_file():
             raise FileNotFoundError(f"no saved model in {path} (need {BOOSTER_FILE}, {META_FILE})")
@@ -231,8 +332,9 @@ class CalibratedBooster:
             calibrator = _isotonic_from_thresholds(
                 np.asarray(meta["calibrator"]["x"]), np.asarray(meta["calibrator"]["y"])
             )
+        text = check_booster_text((path / BOOSTER_FILE).read_bytes(), path / BOOSTER_FILE)
         return cls(
-            booster=lgb.Booster(model_file=str(path / BOOSTER_FILE)),
+            booster=lgb.Booster(model_str=text),
             features=list(meta["features"]),
             categories={k: list(v) for k, v in meta["categories"].items()},
             calibrator=calibrator,

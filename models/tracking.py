@@ -10,6 +10,13 @@
   (``mlflow.sklearn`` would pickle LightGBM types, which MLflow's default skops format
   refuses), with a signature and an input example of feature columns only — never names,
   phone numbers or customer ids — and registered as ``winback-churn`` / ``winback-recovery``.
+  Registration also records the sha256 of the model directory and its path inside the MLflow
+  model as version tags (:func:`models.store.record_model_dir`).
+* Loading (:func:`load_registered`, :func:`load_champion`, scoring) never unpickles: it
+  downloads the version's plain model directory, checks the recorded hash and reads the
+  LightGBM text and JSON files (:mod:`models.store`). The pyfunc wrappers are pickled by
+  MLflow (``python_model.pkl``); they are there for MLflow users (``mlflow.pyfunc.load_model``,
+  serving) on a **trusted** store only — unpickling runs whatever code the file holds.
 * Champion/challenger: a version gets the alias ``champion`` only when it beats the current
   champion on the same out-of-time test; the decision and the reason are version tags and run
   tags.
@@ -37,6 +44,8 @@ from mlflow.tracking import MlflowClient
 from features.dictionary import feature_dictionary
 from models.lgbm import CalibratedBooster
 from models.recovery import UpliftModel
+from models.store import ModelStoreError, load_version, record_model_dir
+from models.store import load_champion as store_champion
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +260,16 @@ def log_model(
         pip_requirements=_requirements(),
     )
     version = None if info.registered_model_version is None else str(info.registered_model_version)
+    if version is not None:
+        pyfunc = (info.flavors or {}).get("python_function", {})
+        path = pyfunc.get("artifacts", {}).get(MODEL_DIR_KEY, {}).get("path")
+        record_model_dir(
+            str(registered_name),
+            version,
+            model_dir,
+            path or f"artifacts/{Path(model_dir).name}",
+            mlflow.get_tracking_uri(),
+        )
     logger.info(
         "logged %s model%s", artifact_path, f" as {registered_name} v{version}" * bool(version)
     )
@@ -282,19 +301,36 @@ def log_feature_dictionary() -> None:
 
 
 def load_registered(name: str, ref: str) -> CalibratedBooster | UpliftModel:
-    """Load a registered version (``ref`` = version number or ``@alias``) as the native model."""
-    uri = f"models:/{name}@{ref[1:]}" if ref.startswith("@") else f"models:/{name}/{ref}"
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+    """Load a registered version (``ref`` = version number or ``@alias``) as the native model.
+
+    Through :func:`models.store.load_version`: the plain model directory, hash-checked, never
+    the pickled pyfunc wrapper.
+
+    Raises:
+        models.store.ModelStoreError: No such version or alias, or its files are not the
+            registered ones.
+    """
+    uri = mlflow.get_tracking_uri()
+    version = ref
+    if ref.startswith("@"):
+        try:
+            version = str(MlflowClient(uri, uri).get_model_version_by_alias(name, ref[1:]).version)
+        except MlflowException as exc:
+            raise ModelStoreError(f"no version of {name} has the alias {ref[1:]!r}") from exc
+    return load_version(name, version, uri).model
 
 
 def load_champion(name: str) -> tuple[str, CalibratedBooster | UpliftModel] | None:
-    """The current champion of ``name`` as ``(version, model)``, or None if there is none."""
-    client = MlflowClient()
-    try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-    return str(mv.version), load_registered(name, str(mv.version))
+    """The current champion of ``name`` as ``(version, model)``, or None if there is none.
+
+    Loaded like :func:`load_registered` (hash-checked model directory, no pickle).
+
+    Raises:
+        models.store.ModelStoreError: The champion's files are missing, damaged or not the
+            registered ones.
+    """
+    loaded = store_champion(name, mlflow.get_tracking_uri())
+    return None if loaded is None else (loaded.version, loaded.model)
 
 
 @dataclass(frozen=True)

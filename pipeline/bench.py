@@ -35,7 +35,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from pipeline.common import load_params, setup_logging
+from pipeline.common import date_option, load_params, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -439,7 +439,8 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{(work / 'mlflow.db').resolve()}"}
     # The simulator's last day, as the DVC score stage uses it (features: events before it).
-    as_of = str(pd.Timestamp(load_params("simulate", None).get("end_date", "2026-09-30")).date())
+    end = load_params("simulate", None).get("end_date", "2026-09-30")
+    as_of = f"{date_option(end, 'simulate.end_date'):%Y-%m-%d}"
     report: dict[str, Any] = {"machine": machine(), "as_of": as_of, "command": command}
     rows: list[dict[str, Any]] = []
     all_sizes = sorted(set(sizes) | set(curve))

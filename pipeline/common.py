@@ -1,16 +1,86 @@
-"""Helpers shared by the stage entry points: logging set-up and params.yaml blocks."""
+"""Helpers shared by the stage entry points: logging, params.yaml blocks and date options.
+
+Every date a command takes (``--as-of``, ``--through``, ``--until``, and the same dates given
+in params.yaml) is read by :func:`parse_date`: ``YYYY-MM-DD`` and nothing else, so
+``01-07-2025`` can never be read as the first of July in one place and the seventh of January
+in another. :func:`date_option` turns a refusal into ``error: ...`` and exit status 1, the
+status every command uses for bad input.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import typer
 import yaml
 
 from features.mapping import ReadSettings
 
 DEFAULT_PARAMS = Path("params.yaml")
+DATE_FORMAT = "YYYY-MM-DD"
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+logger = logging.getLogger(__name__)
+
+
+class DateOptionError(ValueError):
+    """A date option is not a ``YYYY-MM-DD`` calendar date."""
+
+
+def parse_date(value: object, option: str) -> pd.Timestamp:
+    """Read a date given on the command line or in params.yaml: ``YYYY-MM-DD`` only.
+
+    Args:
+        value: The text given (a ``datetime.date`` from a YAML file is accepted as well).
+        option: The option's name for the message, e.g. ``--as-of`` or ``validate.as_of``.
+
+    Returns:
+        The date as a midnight timestamp.
+
+    Raises:
+        DateOptionError: ``value`` is not exactly ``YYYY-MM-DD`` (``01-07-2025``,
+            ``2025/07/01``, ``2025-7-1``, an empty text, a time or time zone) or not a day of
+            the calendar (``2025-02-30``).
+    """
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return pd.Timestamp(value)
+    text = value if isinstance(value, str) else None
+    if text is not None and _DATE_RE.fullmatch(text):
+        try:
+            return pd.Timestamp(dt.date.fromisoformat(text))
+        except ValueError:
+            pass
+    raise DateOptionError(
+        f"{option} must be a date written {DATE_FORMAT} (e.g. 2025-07-01), got {value!r}"
+    )
+
+
+def date_option(value: object | None, option: str) -> pd.Timestamp | None:
+    """:func:`parse_date` for a command: None passes; a bad date exits with status 1.
+
+    Args:
+        value: The option's value, or None when it was not given.
+        option: The option's name for the message.
+
+    Returns:
+        The date, or None.
+
+    Raises:
+        typer.Exit: With code 1 after ``error: <option> must be a date written YYYY-MM-DD``
+            on stderr.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_date(value, option)
+    except DateOptionError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -62,3 +132,68 @@ def read_settings(path: str | Path | None = None) -> ReadSettings:
         The settings every stage passes to :func:`features.contract.read_data_dir`.
     """
     return ReadSettings.from_params(load_params("validate", path))
+
+
+def scoring_now(
+    data: Any, today: pd.Timestamp | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp | None, dict[str, int]]:
+    """The default as-of date of a score: the day after the last valid event, at most tomorrow.
+
+    ``data`` must have been read with the as-of cut at ``today``
+    (:func:`features.contract.read_data_dir` ``as_of=today``), so events dated in the future
+    are already set aside as "after as-of date" rejects (counted, never silently dropped) and
+    cannot move "now".
+
+    Args:
+        data: The validated :class:`features.contract.DataSet`.
+        today: Today's date (default: the calendar date now).
+
+    Returns:
+        ``(as_of, last_event, set_aside)``: the as-of date, the latest valid event date over
+        every after-sales event table (None if there is none; the as-of date is then
+        tomorrow), and the number of rows set aside for being dated after ``today`` per table.
+    """
+    from features.contract import ACTION_SET_ASIDE, RULE_AFTER_AS_OF, TABLES
+
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
+    last = None
+    for name, spec in TABLES.items():
+        frame = data.table(name)
+        if spec.date_column is None or frame is None or frame.empty:
+            continue
+        latest = frame[spec.date_column].max()
+        if pd.notna(latest) and (last is None or latest > last):
+            last = pd.Timestamp(latest).normalize()
+    rejects = data.rejects
+    late = rejects.loc[
+        (rejects["rule"] == RULE_AFTER_AS_OF) & (rejects["action"] == ACTION_SET_ASIDE)
+    ].drop_duplicates(["table", "row_number"])
+    set_aside = {str(k): int(v) for k, v in late["table"].value_counts().sort_index().items()}
+    if set_aside:
+        logger.warning(
+            "%d event row(s) dated after today (%s) set aside: %s",
+            sum(set_aside.values()),
+            f"{today:%Y-%m-%d}",
+            set_aside,
+        )
+    tomorrow = today + pd.Timedelta(days=1)
+    as_of = tomorrow if last is None else min(last + pd.Timedelta(days=1), tomorrow)
+    return as_of, last, set_aside
+
+
+def now_text(
+    as_of: pd.Timestamp, last: pd.Timestamp | None, set_aside: dict[str, int], today: pd.Timestamp
+) -> str:
+    """What :func:`scoring_now` chose, for the command's output (with the future rows)."""
+    if last is None:
+        text = f"scoring as of {as_of:%Y-%m-%d} (no valid event on record: tomorrow)"
+    else:
+        text = f"scoring as of {as_of:%Y-%m-%d} (the day after the last event, {last:%Y-%m-%d})"
+    if set_aside:
+        n = sum(set_aside.values())
+        where = ", ".join(f"{k} {v}" for k, v in set_aside.items())
+        text += (
+            f"\nwarning: {n} event row(s) dated after today ({today:%Y-%m-%d}) set aside as "
+            f"'after as-of date' ({where}); they do not count as the last event"
+        )
+    return text

@@ -24,7 +24,7 @@ from features.contract import ContractError, read_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from features.mapping import ReadSettings
-from pipeline.common import load_params, read_settings, setup_logging
+from pipeline.common import date_option, load_params, read_settings, setup_logging
 from pipeline.engine import (
     DEFAULT_PARTITIONS,
     EngineOption,
@@ -146,10 +146,7 @@ def features(
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
-    try:
-        when = pd.Timestamp(as_of)
-    except ValueError as exc:
-        raise typer.BadParameter(f"--as-of is not a date: {as_of!r}") from exc
+    when = date_option(as_of, "--as-of")
     cfg, max_invalid, reading = _config(params)
     t0 = time.perf_counter()
     try:

@@ -68,7 +68,8 @@ from models.leads import (
 )
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
-from pipeline.common import load_params, read_settings, setup_logging
+from models.store import record_model_dir
+from pipeline.common import date_option, load_params, read_settings, setup_logging
 from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
@@ -439,6 +440,14 @@ def _log_mlflow(
             pip_requirements=_requirements(),
         )
         version = info.registered_model_version
+        if version is not None:  # what the hash-checked loader (models.store) checks
+            record_model_dir(
+                REGISTERED_NAME,
+                str(version),
+                out / MODEL_DIR,
+                info.flavors["python_function"]["artifacts"]["model_dir"]["path"],
+                mlflow.get_tracking_uri(),
+            )
         return run.info.run_id, None if version is None else str(version)
 
 
@@ -497,6 +506,8 @@ def main(
     """
     setup_logging(verbose)
     block = load_params("leads", params)
+    if block.get("as_of") is not None:
+        block["as_of"] = f"{date_option(block['as_of'], 'leads.as_of'):%Y-%m-%d}"
     config = LeadsConfig.from_params(block)
     max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
     reading = read_settings(params)

@@ -59,7 +59,7 @@ from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
 from models.actions import coupons_among
 from models.segments import ScoreConfig
-from pipeline.common import load_params, read_settings, setup_logging
+from pipeline.common import date_option, load_params, read_settings, setup_logging
 from pipeline.export import read_table, write_table
 
 logger = logging.getLogger(__name__)
@@ -493,6 +493,7 @@ def main(
     segments improved. Writes OUT/effects.csv, OUT/report.md and OUT/effects.png.
     """
     setup_logging(verbose)
+    until_day = date_option(until, "--until")
     config = MonitorConfig.from_params(load_params("monitor", params))
     economics = ScoreConfig.from_params(load_params("score", params)).economics
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
@@ -513,7 +514,7 @@ def main(
     if not data.has("outreach"):
         typer.echo(f"error: {data_dir} has no outreach log: nothing to monitor", err=True)
         raise typer.Exit(code=1)
-    end = pd.Timestamp(until).normalize() if until else data_end_of(data)
+    end = until_day if until_day is not None else data_end_of(data)
     contacts = contacts_since(score, data.tables["outreach"], as_of)
     effects = effect_table(
         contacts,

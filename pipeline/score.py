@@ -1,9 +1,11 @@
 """Stage ``score`` / ``winback score``: the CRM batch export, one row per customer.
 
 Usage:
-    ``winback score DATA_DIR --as-of DATE --model out/train --out FILE [--budget B]
-    [--params params.yaml] [--metrics FILE]`` (also ``python -m pipeline.score``; the DVC stage
-    scores the simulator through ``simulate.end_date``).
+    ``winback score DATA_DIR --out FILE [--as-of DATE | --through DATE] [--model DIR|champion]
+    [--budget B] [--params params.yaml] [--metrics FILE]`` (also ``python -m pipeline.score``;
+    the DVC stage scores the simulator through ``simulate.end_date``). No date: the day after
+    the last valid event (:func:`pipeline.common.scoring_now`); no model: the registry's
+    champions, else ``out/train`` (:func:`models.store.load_scoring_models`, never a pickle).
 
 For every customer in ``customers`` (exactly one row each, none dropped): churn risk from the
 churn model, the playbook formula risk and band (the baseline), value tier, annual value, CLV,
@@ -44,7 +46,6 @@ small JSON of counts for DVC.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -66,16 +67,21 @@ from models.actions import ActionError, resolve_for_model, row_roles
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.policy import recommend, same_coupon_cost
-from models.recovery import UpliftModel
 from models.segments import ScoreConfig, segment
-from pipeline.common import load_params, read_settings, setup_logging
+from models.store import ModelStoreError, ScoringModels, load_scoring_models
+from pipeline.common import (
+    date_option,
+    load_params,
+    now_text,
+    read_settings,
+    scoring_now,
+    setup_logging,
+)
 from pipeline.engine import DEFAULT_PARTITIONS, EngineOption, PartitionsOption, SchedulerOption
 from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 
-CHAMPION = "champion"
-CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
 STATUS_SCORED = "scored"
 STATUS_CHURN_ONLY = "churn_only"
 STATUS_NO_HISTORY = "no_history"
@@ -125,98 +131,23 @@ SEGMENT_OUT = ("value_tier", "annual_value", "clv", "stage", "segment")
 STAGE_ORDER = ("active", "pre_churn", "early", "deep", "lost", "no_history")
 
 
-class ModelLoadError(RuntimeError):
-    """The models named by ``--model`` cannot be found or loaded."""
+#: The models named by ``--model`` cannot be found or loaded (one message, exit status 1).
+ModelLoadError = ModelStoreError
 
 
-@dataclass
-class ScoringModels:
-    """The churn model, the optional uplift model and a version text for the export.
-
-    Attributes:
-        churn: The churn model.
-        recovery: The win-back uplift model, or None (churn columns only).
-        version: ``model_version`` written on every row, e.g.
-            ``"winback-churn v3 #1a2b3c4d5e6f; winback-recovery v2 #…"``.
-        source: Where the models came from (a directory or ``champion``), for messages.
-    """
-
-    churn: CalibratedBooster
-    recovery: UpliftModel | None
-    version: str
-    source: str
-
-
-def _dir_digest(path: Path) -> str:
-    """A short content hash of a saved model directory (identifies the exact model)."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def load_models(model: str | Path) -> ScoringModels:
-    """Load the models to score with.
+def load_models(model: str | Path | None = None) -> ScoringModels:
+    """Load the models to score with (:func:`models.store.load_scoring_models`).
 
     Args:
-        model: A train output directory (with ``churn/`` and optionally ``recovery/``, and
-            ``run.json`` for registry versions) or ``"champion"`` (the ``champion`` aliases of
-            ``winback-churn`` / ``winback-recovery`` in the MLflow registry at
-            ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
-
-    Returns:
-        The models and their version text.
+        model: A train output directory, ``"champion"`` (the registry's champion versions at
+            ``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``), or None: the champions if
+            the registry has them, else ``out/train``. Never unpickles anything.
 
     Raises:
-        ModelLoadError: No churn model where ``model`` points.
+        ModelLoadError: No model where ``model`` points, or its files are damaged or not the
+            registered ones.
     """
-    if str(model) == CHAMPION:
-        import mlflow
-
-        uri = tracking.tracking_uri()
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        churn = tracking.load_champion(tracking.CHURN_NAME)
-        if churn is None:
-            raise ModelLoadError(
-                f"no '{CHAMPION}' version of {tracking.CHURN_NAME} in the MLflow registry at "
-                f"{uri}; train first (winback train) or pass --model out/train"
-            )
-        recovery = tracking.load_champion(tracking.RECOVERY_NAME)
-        parts = [f"{tracking.CHURN_NAME} v{churn[0]}"]
-        if recovery is not None:
-            parts.append(f"{tracking.RECOVERY_NAME} v{recovery[0]}")
-        return ScoringModels(
-            churn=churn[1],  # type: ignore[arg-type]
-            recovery=None if recovery is None else recovery[1],  # type: ignore[arg-type]
-            version="; ".join(parts),
-            source=f"MLflow registry {uri} (@{CHAMPION})",
-        )
-    root = Path(model)
-    if not (root / CHURN_DIR).is_dir():
-        raise ModelLoadError(
-            f"no churn model in {root} (expected {root / CHURN_DIR}/ from `winback train`), "
-            f"and --model is not '{CHAMPION}'"
-        )
-    try:
-        churn = CalibratedBooster.load(root / CHURN_DIR)
-        recovery = UpliftModel.load(root / RECOVERY_DIR) if (root / RECOVERY_DIR).is_dir() else None
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load the models in {root}: {exc}") from exc
-    versions: dict[str, str] = {}
-    if (root / tracking.RUN_FILE).is_file():
-        versions = tracking.RunRecord.load(root / tracking.RUN_FILE).versions
-    parts = []
-    for name, sub, m in (
-        (tracking.CHURN_NAME, CHURN_DIR, churn),
-        (tracking.RECOVERY_NAME, RECOVERY_DIR, recovery),
-    ):
-        if m is None:
-            continue
-        v = f" v{versions[name]}" if name in versions else ""
-        parts.append(f"{name}{v} #{_dir_digest(root / sub)}")
-    return ScoringModels(churn, recovery, "; ".join(parts), str(root))
+    return load_scoring_models(model, tracking.tracking_uri())
 
 
 def history_status(
@@ -687,7 +618,10 @@ def main(
     out: Annotated[Path, typer.Option(help="Export file, .csv or .parquet.")],
     as_of: Annotated[
         str | None,
-        typer.Option(help="As-of date T (YYYY-MM-DD): features use events before T."),
+        typer.Option(
+            help="As-of date T (YYYY-MM-DD): features use events before T. Default (without "
+            "--through too): the day after the last valid event, at most tomorrow."
+        ),
     ] = None,
     through: Annotated[
         str | None,
@@ -697,12 +631,13 @@ def main(
         ),
     ] = None,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="A train output directory (with churn/ and recovery/) or 'champion' "
-            "(the MLflow registry's champion versions)."
+            help="A train output directory (with churn/ and recovery/) or 'champion' (the "
+            "MLflow registry's champion versions, hash-checked, never unpickled). Default: "
+            "the champions if the registry has them, else out/train."
         ),
-    ] = "out/train",
+    ] = None,
     budget: Annotated[
         str | None,
         typer.Option(
@@ -733,15 +668,15 @@ def main(
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
-    if (as_of is None) == (through is None):
-        raise typer.BadParameter("give exactly one of --as-of DATE or --through DATE")
-    try:
-        when = pd.Timestamp(as_of or through).normalize()
-    except ValueError as exc:
-        flag = "--as-of" if as_of else "--through"
-        raise typer.BadParameter(f"{flag} is not a date: {as_of or through!r}") from exc
+    if as_of is not None and through is not None:
+        typer.echo("error: give --as-of DATE or --through DATE, not both", err=True)
+        raise typer.Exit(code=1)
+    when = date_option(as_of, "--as-of")
     if through is not None:
-        when += pd.Timedelta(days=1)
+        when = date_option(through, "--through") + pd.Timedelta(days=1)
+    if when is None and engine == "dask":
+        typer.echo("error: --engine dask needs --as-of DATE or --through DATE", err=True)
+        raise typer.Exit(code=1)
     amount: float | str | None = budget
     if budget is not None and budget != SAME_COUPON:
         try:
@@ -763,6 +698,7 @@ def main(
     except ModelLoadError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    typer.echo(f"models: {models.version} (from {models.source})")
     try:
         if engine == "dask":
             from pipeline.engine import dask_client, score_customers_dask
@@ -771,7 +707,7 @@ def main(
                 result = score_customers_dask(
                     data_dir,
                     when,
-                    model,
+                    models.ref,
                     featurize,
                     config,
                     client,
@@ -782,7 +718,14 @@ def main(
                     reading,
                 )
         else:
-            data = read_data_dir(data_dir, None, max_invalid, reading=reading)
+            today = pd.Timestamp.today().normalize()
+            # without a date: cut at today (future rows set aside), score the day after
+            data = read_data_dir(
+                data_dir, today if when is None else None, max_invalid, reading=reading
+            )
+            if when is None:
+                when, last, aside = scoring_now(data, today)
+                typer.echo(now_text(when, last, aside, today))
             result = score_customers(
                 data, when, models, featurize, config, amount, True, coupon_action
             )

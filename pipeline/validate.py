@@ -26,7 +26,7 @@ from features.contract import (
     write_rejects,
 )
 from features.mapping import MAX_LISTED, ReadSettings
-from pipeline.common import load_params, setup_logging
+from pipeline.common import date_option, load_params, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -148,13 +148,7 @@ def main(
         cfg["as_of"] = as_of
     if max_invalid_share is not None:
         cfg["max_invalid_share"] = max_invalid_share
-    if cfg["as_of"] is not None:
-        try:
-            pd.Timestamp(cfg["as_of"])
-        except ValueError as exc:
-            raise typer.BadParameter(
-                f"not a date: {cfg['as_of']!r} (use YYYY-MM-DD)", param_hint="'--as-of'"
-            ) from exc
+    cfg["as_of"] = date_option(cfg["as_of"], "--as-of" if as_of is not None else "validate.as_of")
     try:
         data = read_data_dir(
             data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=ReadSettings.from_params(cfg)

@@ -340,7 +340,8 @@ def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
     assert len(s) == len(customers) and set(s["customer_id"]) == set(customers["customer_id"])
     assert s["customer_id"].is_unique
     assert set(s["status"]) <= {STATUS_SCORED, STATUS_NO_HISTORY}
-    assert (s["model_version"] == "winback-churn v1; winback-recovery v1").all()
+    version = r"winback-churn v1 #[0-9a-f]{12}; winback-recovery v1 #[0-9a-f]{12}"
+    assert s["model_version"].str.fullmatch(version).all()
     sel = s[s["priority_rank"].notna()]
     assert len(sel) > 10 and sel["expected_cost"].sum() <= 3000
     assert (sel["expected_cost"] <= sel["cost_cap"] + 1e-6).all()

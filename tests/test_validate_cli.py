@@ -238,13 +238,13 @@ def test_max_invalid_share_option_and_params_block(make_tables, write_dir, tmp_p
     assert "after as-of date" in relaxed.stdout  # as_of from params.yaml still applies
 
 
-def test_bad_as_of_is_a_usage_error(make_tables, write_dir):
+def test_bad_as_of_is_refused(make_tables, write_dir):
     # Regression: an unparseable --as-of escaped as a pandas DateParseError traceback.
     data_dir = write_dir(make_tables(optional=False))
     result = runner.invoke(app, ["validate", str(data_dir), "--as-of", "yesterday"])
-    assert result.exit_code == 2
-    assert "--as-of" in result.stderr
-    assert "not a date: 'yesterday'" in result.stderr
+    assert result.exit_code == 1
+    assert "error: --as-of must be a date written YYYY-MM-DD" in result.stderr
+    assert "got 'yesterday'" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

@@ -118,6 +118,7 @@ OUTPUT_COLUMNS = [
     *[f"reason_{j}_{lang}" for j in range(1, K_REASONS + 1) for lang in ("en", "zh")],
     "rule_explanation",
     "model_version",
+    "model_data_through",
     "status",
     "status_reason",
 ]
@@ -448,6 +449,8 @@ def finish_scores(
     rules = _column(seg, "rule_explanation")
     out["rule_explanation"] = rules.where(rules.astype("str") != "")
     out["model_version"] = models.version
+    # the latest snapshot the scoring (churn) model learned from: how fresh the scores are
+    out["model_data_through"] = models.churn.meta.get("trained_through")
     out["status"] = status
     out["status_reason"] = reason.replace("", pd.NA)
     budget_used = float(out.loc[selected, "expected_cost"].sum())
@@ -600,6 +603,7 @@ def score_metrics(result: ScoreResult) -> dict[str, Any]:
             k: int(v)
             for k, v in s.loc[sel, "recommended_action"].value_counts().sort_index().items()
         },
+        "model_data_through": None if s.empty else s["model_data_through"].iloc[0],
         "budget": None if result.budget is None else round(float(result.budget), 2),
         "budget_used": round(result.budget_used, 2),
         "expected_returns": round(float(s.loc[sel, "p_return"].sum()), 2),

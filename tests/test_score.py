@@ -311,7 +311,9 @@ def test_cli_bad_output_suffix(data_dir, model_dirs, tmp_path) -> None:
 SMALL_PARAMS = """
 train:
   churn: {num_boost_round: 30, early_stopping_rounds: 10}
-  recovery: {num_boost_round: 30, early_stopping_rounds: 10}
+  recovery: {num_boost_round: 30, early_stopping_rounds: 10,
+             min_rows: {train_rows: 100, train_positives: 5, valid_rows: 20, valid_positives: 2,
+                        test_rows: 50, test_positives: 2}}
 """
 
 
@@ -342,6 +344,9 @@ def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
     assert set(s["status"]) <= {STATUS_SCORED, STATUS_NO_HISTORY}
     version = r"winback-churn v1 #[0-9a-f]{12}; winback-recovery v1 #[0-9a-f]{12}"
     assert s["model_version"].str.fullmatch(version).all()
+    # the scoring model is the refit: it learned from the latest labelled snapshot
+    latest = pd.read_parquet(tmp_path / "feat" / "training.parquet")["as_of"].max()
+    assert (s["model_data_through"] == str(latest.date())).all()
     sel = s[s["priority_rank"].notna()]
     assert len(sel) > 10 and sel["expected_cost"].sum() <= 3000
     assert (sel["expected_cost"] <= sel["cost_cap"] + 1e-6).all()

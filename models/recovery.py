@@ -499,7 +499,8 @@ def train_recovery(
     if propensities:
         model.meta["propensity"] = propensities
         info["propensity"] = propensities
-    logger.info(
+    logger.log(
+        logging.INFO if rounds is None else logging.DEBUG,  # a refit has no held-out rows
         "recovery model: valid Qini %.4f, calib Qini %.4f, calib ECE %.4f",
         info["valid_qini"],
         info["calib_qini"],

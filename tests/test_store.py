@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import simulator_action_facts
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -64,7 +65,8 @@ def _store(tmp_path_factory):
         a: _booster((rng.uniform(size=len(X)) < 0.1 + 0.1 * i).astype(int), X, seed=i)
         for i, a in enumerate(["none", *ACTIONS])
     }
-    recovery = UpliftModel(learner="t", actions=ACTIONS, boosters=arms)
+    meta = {"action_facts": simulator_action_facts()}  # what training records
+    recovery = UpliftModel(learner="t", actions=ACTIONS, boosters=arms, meta=meta)
     train = root / "trained"
     churn.save(train / "churn")
     recovery.save(train / "recovery")

@@ -233,7 +233,7 @@ def read_csv(path: str | Path, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame
 def guess_encoding(data: bytes) -> str | None:
     """The codec ``data`` most likely is in (``gb18030``, ``big5``, ``utf-16``, ...), or None.
 
-    Byte-order marks first, then ``charset_normalizer`` (a dependency of ``requests``) weighing
+    Byte-order marks first, then ``charset_normalizer`` weighing
     UTF-16, UTF-32, GB18030, Big5 and CP1252, else the first of UTF-16, GB18030 and Big5 that
     decodes the bytes. A guess is returned only if it decodes the sample.
     """
@@ -247,14 +247,11 @@ def guess_encoding(data: bytes) -> str | None:
             return name
     sample = data[:_SNIFF_BYTES]
     candidates: list[str] = []
-    try:
-        from charset_normalizer import from_bytes
+    from charset_normalizer import from_bytes
 
-        best = from_bytes(sample, cp_isolation=list(_LIKELY_CODECS)).best()
-        if best is not None:
-            candidates.append(best.encoding)
-    except ImportError:  # pragma: no cover - charset_normalizer comes with requests
-        pass
+    best = from_bytes(sample, cp_isolation=list(_LIKELY_CODECS)).best()
+    if best is not None:
+        candidates.append(best.encoding)
     if b"\x00" in sample[:1000]:
         candidates.append("utf-16")
     candidates += ["gb18030", "big5"]

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,19 +79,36 @@ def load_model_dir(path: str | Path) -> CalibratedBooster | UpliftModel:
         raise ModelStoreError(f"cannot load the model in {path}: {exc!r}") from exc
 
 
+_ENV_LOCK = threading.Lock()
+_ENV_DEPTH: dict[str, int] = {}
+_ENV_BEFORE: dict[str, str | None] = {}
+
+
 @contextmanager
 def _environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block, then restore what was there."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    """Set environment variables for the block, then restore what was there before.
+
+    Blocks may nest and run in several threads at once (Dask workers in one process): the
+    value from before the outermost block comes back when the last block ends.
+    """
+    with _ENV_LOCK:
+        for key, value in values.items():
+            if _ENV_DEPTH.get(key, 0) == 0:
+                _ENV_BEFORE[key] = os.environ.get(key)
+            _ENV_DEPTH[key] = _ENV_DEPTH.get(key, 0) + 1
+            os.environ[key] = value
     try:
         yield
     finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        with _ENV_LOCK:
+            for key in values:
+                _ENV_DEPTH[key] -= 1
+                if _ENV_DEPTH[key] == 0:
+                    before = _ENV_BEFORE.pop(key)
+                    if before is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = before
 
 
 def no_pickle():

@@ -462,3 +462,19 @@ def make_churn_rows() -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
         return X, y
 
     return make
+
+
+#: The win-back model's slice minimums for the small simulations of end-to-end tests (the
+#: defaults, sized for a real store, refuse a 1,000-customer outreach log).
+SMALL_RECOVERY_MIN_ROWS = {
+    "train_rows": 100,
+    "train_positives": 5,
+    "valid_rows": 20,
+    "valid_positives": 2,
+    "test_rows": 50,
+    "test_positives": 2,
+}
+#: The same as a params.yaml flow mapping.
+SMALL_RECOVERY_MIN_ROWS_YAML = (
+    "{" + ", ".join(f"{k}: {v}" for k, v in SMALL_RECOVERY_MIN_ROWS.items()) + "}"
+)

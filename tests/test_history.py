@@ -267,3 +267,22 @@ def test_thirty_customers_are_refused_and_nothing_is_registered(tmp_path, monkey
         not (tmp_path / "mlflow.db").exists()
         or not MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_registered_models()
     )
+
+
+def test_the_champions_own_recipe_is_replaced_by_its_refit_on_newer_data():
+    from types import SimpleNamespace
+
+    config = {"num_boost_round": 10, "lgbm": {"num_leaves": 7}}
+    champion = SimpleNamespace(meta={"config": config, "role": "deployed"})
+    assert evaluate_stage.same_recipe(champion, dict(config), "churn", None)
+    other = {"num_boost_round": 10, "lgbm": {"num_leaves": 15}}
+    assert not evaluate_stage.same_recipe(champion, other, "churn", None)
+    # an evaluation model, or one without a recorded configuration, is compared by score
+    assert not evaluate_stage.same_recipe(
+        SimpleNamespace(meta={"config": config, "role": "evaluation"}), config, "churn", None
+    )
+    assert not evaluate_stage.same_recipe(SimpleNamespace(meta={}), config, "churn", None)
+    # the win-back model's learner is part of its recipe
+    uplift = SimpleNamespace(meta={"config": config, "role": "deployed", "learner": "tp"})
+    assert evaluate_stage.same_recipe(uplift, config, "recovery", SimpleNamespace(learner="tp"))
+    assert not evaluate_stage.same_recipe(uplift, config, "recovery", SimpleNamespace(learner="s"))

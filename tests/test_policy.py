@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sim_score_config
+from conftest import SMALL_RECOVERY_MIN_ROWS, sim_score_config
 
 from models.policy import (
     evaluate_on_truth,
@@ -305,6 +305,7 @@ def test_policy_stage_end_to_end(tmp_path) -> None:
     featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
     # the models straight from the train stage's own function (no MLflow round trip)
     small = {k: {"num_boost_round": 30, "early_stopping_rounds": 10} for k in ("churn", "recovery")}
+    small["recovery"]["min_rows"] = SMALL_RECOVERY_MIN_ROWS
     models = train_models(
         pd.read_parquet(tmp_path / "feat" / "training.parquet"),
         pd.read_parquet(tmp_path / "feat" / "recovery.parquet"),

@@ -16,7 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import simulator_action_facts
+from conftest import SMALL_RECOVERY_MIN_ROWS_YAML, simulator_action_facts
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -296,7 +296,8 @@ def test_train_then_score_by_default_with_the_champion(tmp_path, monkeypatch):
     params = tmp_path / "params.yaml"
     params.write_text(
         "train:\n  churn: {num_boost_round: 20, early_stopping_rounds: 5}\n"
-        "  recovery: {num_boost_round: 20, early_stopping_rounds: 5}\n"
+        "  recovery: {num_boost_round: 20, early_stopping_rounds: 5,\n"
+        f"             min_rows: {SMALL_RECOVERY_MIN_ROWS_YAML}}}\n"
     )
     sim = tmp_path / "sim"
     simulate.main(customers=1200, years=3, seed=5, out=sim, params=params)
@@ -325,3 +326,21 @@ def test_train_then_score_by_default_with_the_champion(tmp_path, monkeypatch):
         CliRunner().invoke(app, [*args, "--out", str(same), "--params", str(params)]).exit_code == 0
     )
     assert same.read_bytes() == out.read_bytes()  # the champion is the trained directory
+
+
+def test_no_pickle_blocks_in_threads_restore_the_environment():
+    import threading
+
+    barrier = threading.Barrier(4)
+
+    def load():
+        with store.no_pickle():
+            barrier.wait()  # every thread inside at once, then they leave in any order
+            assert os.environ[store.PICKLE_ENV] == "false"
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert os.environ.get(store.PICKLE_ENV) is None

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.dictionary import CATEGORICAL_FEATURES, feature_names
-from models.lgbm import CalibratedBooster, fit_isotonic
+from models.lgbm import CalibratedBooster, fit_isotonic, predict_threads
 from models.split import MinRows, SplitConfig, TimeSplit, choose_split, customer_bucket
 
 logger = logging.getLogger(__name__)
@@ -356,20 +356,20 @@ def refit_churn(
         pd.Timestamp(rows[DATE_COL].min()).date(),
         pd.Timestamp(rows[DATE_COL].max()).date(),
     )
-    model.booster = fit_booster(model, rows, None, TARGET, config, rounds=rounds)
+    # One typed frame and one binned Dataset serve the refit and its calibration folds
+    # (subsets share the bin boundaries, which use feature values only, never labels).
+    params = config.lgbm_params()
+    frame = model.frame(rows)
+    full = lgb.Dataset(frame, label=y, free_raw_data=False)
+    model.booster = train_rounds(params, full, rounds)
     oof_auc = float("nan")
     if config.calibrate:
         fold = calibration_folds(rows["customer_id"], config.calib_folds, config.seed)
         raw = np.empty(len(rows), dtype="float64")
         for k in range(config.calib_folds):
             inside = fold == k
-            part = CalibratedBooster(
-                booster=None,  # type: ignore[arg-type]
-                features=features,
-                categories=model.categories,
-            )
-            part.booster = fit_booster(part, rows.loc[~inside], None, TARGET, config, rounds)
-            raw[inside] = part.predict_raw(rows.loc[inside])
+            booster = train_rounds(params, full.subset(np.flatnonzero(~inside)), rounds)
+            raw[inside] = booster.predict(frame.loc[inside], num_threads=predict_threads())
         model.calibrator = fit_isotonic(raw, y)
         oof_auc = _auc(y, raw)
     through = str(pd.Timestamp(rows[DATE_COL].max()).date())

@@ -333,9 +333,19 @@ class CalibratedBooster:
                 np.asarray(meta["calibrator"]["x"]), np.asarray(meta["calibrator"]["y"])
             )
         text = check_booster_text((path / BOOSTER_FILE).read_bytes(), path / BOOSTER_FILE)
+        booster = lgb.Booster(model_str=text)
+        features = list(meta["features"])
+        if booster.feature_name() != features:
+            # a model.json edited or paired with another booster would score the wrong columns
+            # silently: LightGBM reads a frame by position
+            raise ModelFileError(
+                f"{path / META_FILE} lists the features {features[:5]}… in an order (or a set) "
+                f"that is not the booster's ({booster.feature_name()[:5]}…): the two files do "
+                "not belong together; retrain or restore the model directory"
+            )
         return cls(
-            booster=lgb.Booster(model_str=text),
-            features=list(meta["features"]),
+            booster=booster,
+            features=features,
             categories={k: list(v) for k, v in meta["categories"].items()},
             calibrator=calibrator,
             meta=meta.get("meta", {}),

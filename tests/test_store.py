@@ -344,3 +344,15 @@ def test_no_pickle_blocks_in_threads_restore_the_environment():
     for t in threads:
         t.join()
     assert os.environ.get(store.PICKLE_ENV) is None
+
+
+def test_model_json_whose_feature_order_is_not_the_boosters_is_refused(tmp_path):
+    X = _frame()
+    model = _booster((X["days_since_last_visit"] > 200).astype(int), X)
+    model.save(tmp_path / "m")
+    meta_path = tmp_path / "m" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["features"] = list(reversed(meta["features"]))
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="do not belong together"):
+        CalibratedBooster.load(tmp_path / "m")

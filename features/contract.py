@@ -710,10 +710,14 @@ def validate_tables(
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
-    """Write the rejects table (CSV or Parquet by suffix), atomically; PII is already masked."""
-    if Path(path).suffix == ".parquet":
-        return atomic_write(path, lambda tmp: rejects.to_parquet(tmp, index=False))
-    return atomic_write(path, lambda tmp: rejects.to_csv(tmp, index=False))
+    """Write the rejects table (CSV or Parquet by suffix) with the export writer.
+
+    Atomic and formula-neutralised (:func:`pipeline.export.write_table`): a rejected cell
+    holding ``=HYPERLINK(...)`` must not become a link in a spreadsheet. PII is already masked.
+    """
+    from pipeline.export import write_table  # the one writer of files people open
+
+    return write_table(rejects, path)
 
 
 def _empty_rejects() -> pd.DataFrame:

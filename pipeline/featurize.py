@@ -33,6 +33,7 @@ from pipeline.engine import (
     build_features_dask,
     dask_client,
 )
+from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +44,11 @@ def _config(params: Path | None) -> tuple[FeaturizeConfig, float, ReadSettings]:
     return cfg, max_invalid, read_settings(params)
 
 
-def _write(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".csv":
-        df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
-    elif path.suffix == ".parquet":
-        df.to_parquet(tmp, index=False)
-    else:
+def _write(df: pd.DataFrame, path: Path, for_people: bool = True) -> None:
+    """Write atomically; text formula-neutralised unless only the pipeline reads the file."""
+    if path.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"output must end in .csv or .parquet, got {path.name}")
-    tmp.replace(path)
+    write_table(df, path, neutralise_text=for_people)
 
 
 def summarise(
@@ -112,9 +108,9 @@ def main(
     recovery = recovery_from_index(data.tables.get("outreach"), index, cfg)
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
-    _write(training, out / "training.parquet")
-    _write(recovery, out / "recovery.parquet")
-    _write(feature_dictionary(), out / "feature_dictionary.parquet")
+    _write(training, out / "training.parquet", for_people=False)
+    _write(recovery, out / "recovery.parquet", for_people=False)
+    _write(feature_dictionary(), out / "feature_dictionary.parquet", for_people=False)
     summary = summarise(training, recovery, data.signals, seconds, index.data_end)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     typer.echo(

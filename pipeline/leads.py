@@ -527,10 +527,7 @@ def main(
     del data  # names and phones are not needed past this point
     out.mkdir(parents=True, exist_ok=True)
     result.model.save(out / MODEL_DIR)
-    result.graded.to_parquet(out / "graded.parquet", index=False)
-    (out / "diagnostics").mkdir(exist_ok=True)
-    for name, df in result.diagnostics.items():
-        df.to_csv(out / "diagnostics" / f"{name}.csv", index=name.startswith("reasons_by"))
+    write_graded(result, out)
     figures(result, out / "figures")
     t = result.test
     for name, score in (
@@ -570,6 +567,14 @@ def main(
         )
         + f"; report {out / 'report.md'}"
     )
+
+
+def write_graded(result: Any, out: Path) -> None:
+    """graded.parquet and the diagnostics CSVs, atomic and formula-neutralised (free text)."""
+    write_table(result.graded, out / "graded.parquet")
+    for name, df in result.diagnostics.items():
+        by = df.reset_index() if name.startswith("reasons_by") else df
+        write_table(by, out / "diagnostics" / f"{name}.csv")
 
 
 # --- triggers ------------------------------------------------------------------------------

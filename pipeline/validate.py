@@ -167,7 +167,7 @@ def main(
     typer.echo(f"date range: {summary['first_date']} .. {summary['last_date']}")
     typer.echo(f"optional signals present: {', '.join(present) or 'none'}")
     typer.echo(f"optional signals not collected: {', '.join(absent) or 'none'}")
-    write_rejects(data.rejects, rejects)
+    write_rejects(data.rejects, rejects)  # pipeline.export's writer: neutralised, atomic
     if len(data.rejects):
         typer.echo(
             f"\n{summary['rows_set_aside']} row(s) set aside, "

@@ -713,10 +713,15 @@ def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
     """Write the rejects table (CSV or Parquet by suffix) with the export writer.
 
     Atomic and formula-neutralised (:func:`pipeline.export.write_table`): a rejected cell
-    holding ``=HYPERLINK(...)`` must not become a link in a spreadsheet. PII is already masked.
+    holding ``=HYPERLINK(...)`` must not become a link in a spreadsheet. Values are already
+    masked; ids shaped like a phone number or a name are masked here (in memory they stay,
+    to count a customer's set-aside rows).
     """
     from pipeline.export import write_table  # the one writer of files people open
 
+    rejects = rejects.assign(
+        customer_id=checks.mask_personal(rejects["customer_id"], rejects[[]], (), PII_MASK, True)
+    )
     return write_table(rejects, path)
 
 
@@ -1142,7 +1147,6 @@ def _rejects(
                 vals = _masked(vals, raw, column in ("customer_id", "lead_id", "event_id"))
                 values[grp.index] = vals.where(vals.notna(), "").to_numpy()
     cid = raw["customer_id"].reindex(rows) if "customer_id" in raw.columns else None
-    cid = None if cid is None else _masked(cid, raw, is_id=True)
     return pd.DataFrame(
         {
             "table": spec.name,

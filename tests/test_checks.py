@@ -18,6 +18,7 @@ from features.contract import (
     RULE_NOT_NUMBER,
     ContractError,
     read_data_dir,
+    write_rejects,
 )
 
 
@@ -143,15 +144,17 @@ def test_phones_as_ids_never_show(make_tables, write_dir):
     assert not any(p in text for p in PHONES), text
 
 
-def test_rejects_never_show_phone_shaped_values(make_tables, write_dir):
+def test_rejects_never_show_phone_shaped_values(make_tables, write_dir, tmp_path):
     tables = make_tables(optional=False)
     tables["service_visits"].loc[0, "customer_id"] = PHONES[0]  # unknown customer: a phone
     tables["service_visits"].loc[1, "visit_type"] = "13912345678"  # a phone in a code column
+    tables["service_visits"].loc[2, "customer_id"] = NAMES[0]  # unknown customer: a name
     data = read_data_dir(write_dir(tables), AS_OF)
-    rej = _visits_rejects(data)
-    flat = " ".join(rej.astype(str).to_numpy().ravel())
-    assert PHONES[0] not in flat and "13912345678" not in flat
-    assert (rej["customer_id"] == PII_MASK).sum() == 1
+    path = write_rejects(data.rejects, tmp_path / "rejects.csv")
+    text = path.read_text(encoding="utf-8-sig")
+    assert PHONES[0] not in text and "13912345678" not in text and NAMES[0] not in text
+    rej = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert (rej["customer_id"] == PII_MASK).sum() == 2 and (rej["value"] == PII_MASK).sum() == 3
 
 
 def test_looks_like_name():

@@ -45,6 +45,12 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.errno is None:
+            raise
+        # Name the target, not the temporary file (OSError picks the subclass from errno).
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -19,12 +19,20 @@ import typer
 
 from features.baseline import baseline_scores
 from features.build import build_features, prepare
+from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
 from features.contract import ContractError, read_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from features.mapping import ReadSettings
-from pipeline.common import date_option, load_params, read_settings, setup_logging
+from pipeline.common import (
+    date_option,
+    load_params,
+    max_invalid_share,
+    read_settings,
+    setup_logging,
+    writable_output,
+)
 from pipeline.engine import (
     DEFAULT_PARTITIONS,
     EngineOption,
@@ -40,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 def _config(params: Path | None) -> tuple[FeaturizeConfig, float, ReadSettings]:
     cfg = FeaturizeConfig.from_params(load_params("featurize", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     return cfg, max_invalid, read_settings(params)
 
 
@@ -93,6 +101,7 @@ def main(
     date), OUT/feature_dictionary.parquet and OUT/summary.json.
     """
     setup_logging(verbose)
+    writable_output(out / "training.parquet")
     cfg, max_invalid, reading = _config(params)
     try:
         data = read_data_dir(data_dir, None, max_invalid, reading=reading)
@@ -143,6 +152,7 @@ def features(
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
     when = date_option(as_of, "--as-of")
+    writable_output(out)
     cfg, max_invalid, reading = _config(params)
     t0 = time.perf_counter()
     try:
@@ -153,6 +163,8 @@ def features(
                 )
         else:
             data = read_data_dir(data_dir, None, max_invalid, reading=reading)
+            if warning := stale_as_of_warning(when, last_event(data)):
+                typer.echo(warning, err=True)
             feats = build_features(data, when, cfg)
     except ContractError as exc:
         typer.echo(str(exc), err=True)

@@ -69,7 +69,13 @@ from models.leads import (
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
 from models.store import record_model_dir
-from pipeline.common import date_option, load_params, read_settings, setup_logging
+from pipeline.common import (
+    date_option,
+    load_params,
+    max_invalid_share,
+    read_settings,
+    setup_logging,
+)
 from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
@@ -509,7 +515,7 @@ def main(
     if block.get("as_of") is not None:
         block["as_of"] = f"{date_option(block['as_of'], 'leads.as_of'):%Y-%m-%d}"
     config = LeadsConfig.from_params(block)
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     t0 = time.perf_counter()
     try:
@@ -665,7 +671,7 @@ def trigger(
     """
     setup_logging(verbose)
     config = LeadsConfig.from_params(load_params("leads", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     expected = 1 if event_file is not None else 2
     if len(args) != expected:

@@ -26,7 +26,13 @@ from features.contract import (
     write_rejects,
 )
 from features.mapping import MAX_LISTED, ReadSettings
-from pipeline.common import date_option, load_params, setup_logging
+from pipeline.common import (
+    date_option,
+    invalid_share,
+    load_params,
+    setup_logging,
+    writable_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +155,9 @@ def main(
     if max_invalid_share is not None:
         cfg["max_invalid_share"] = max_invalid_share
     cfg["as_of"] = date_option(cfg["as_of"], "--as-of" if as_of is not None else "validate.as_of")
+    cfg["max_invalid_share"] = invalid_share(cfg["max_invalid_share"])
+    writable_output(rejects, "--rejects")
+    writable_output(report_file, "--report")
     try:
         data = read_data_dir(
             data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=ReadSettings.from_params(cfg)

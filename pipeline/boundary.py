@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import traceback
+from collections.abc import Callable
 
 import click
 import typer
@@ -88,3 +90,18 @@ class BoundaryGroup(TyperGroup):
                 traceback.print_exc()
             typer.echo(message(exc), err=True)
             raise typer.Exit(code=1) from exc
+
+
+def run(main: Callable[..., object]) -> None:
+    """``typer.run(main)`` inside the boundary: ``python -m pipeline.<stage>`` (DVC) fails alike.
+
+    Args:
+        main: The stage's command function.
+    """
+    try:
+        typer.run(main)
+    except _expected() as exc:
+        if verbose_wanted():
+            traceback.print_exc()
+        typer.echo(message(exc), err=True)
+        sys.exit(1)

@@ -12,6 +12,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
+from features import checks
 from features.files import atomic_write
 from features.mapping import (
     EncodingProblem,
@@ -200,10 +201,10 @@ TABLES: dict[str, TableSpec] = {
             (
                 _CID,
                 ColumnSpec("visit_date", DATE),
-                ColumnSpec("amount", NUMBER, min=0),
+                ColumnSpec("amount", NUMBER, min=0, max=1_000_000),
                 ColumnSpec("visit_type", STRING, required=False, allowed=VISIT_TYPES),
-                ColumnSpec("wait_minutes", NUMBER, required=False, min=0),
-                ColumnSpec("mileage_km", NUMBER, required=False, min=0),
+                ColumnSpec("wait_minutes", NUMBER, required=False, min=0, max=1440),
+                ColumnSpec("mileage_km", NUMBER, required=False, min=0, max=2_000_000),
             ),
             date_column="visit_date",
         ),
@@ -548,6 +549,15 @@ def read_data_dir(
     if violations:
         raise ContractError(violations)
     raw = apply_mapping(raw, reading, ALL_TABLES, CODE_SEPARATOR)
+    for name, frame in raw.items():  # booleans in a numeric column would read as 0/1
+        numeric = [c.name for c in ALL_TABLES[name].columns if c.kind in (NUMBER, INTEGER)]
+        if files[name].suffix == ".parquet":
+            violations += [
+                Violation(str(files[name]), checks.RULE_WRONG_TYPE, col, detail)
+                for col, detail in checks.parquet_type_problems(frame, numeric)
+            ]
+    if violations:
+        raise ContractError(violations)
     return validate_tables(
         raw, as_of, max_invalid_share, files=files, source=root, require_rows=require_rows
     )
@@ -647,7 +657,7 @@ def validate_tables(
     for name, spec in ALL_TABLES.items():  # customers first: the others are checked against it
         if name not in raw:
             continue
-        df, found, bad = _clean_table(spec, raw[name], files[name], max_invalid_share)
+        df, found, bad = _clean_table(spec, raw[name], files[name], max_invalid_share, cutoff)
         violations += bad
         if name in LEAD_TABLES:
             parent_keys = known_keys.get(spec.parent) if spec.parent else None
@@ -700,10 +710,19 @@ def validate_tables(
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
-    """Write the rejects table (CSV or Parquet by suffix), atomically; PII is already masked."""
-    if Path(path).suffix == ".parquet":
-        return atomic_write(path, lambda tmp: rejects.to_parquet(tmp, index=False))
-    return atomic_write(path, lambda tmp: rejects.to_csv(tmp, index=False))
+    """Write the rejects table (CSV or Parquet by suffix) with the export writer.
+
+    Atomic and formula-neutralised (:func:`pipeline.export.write_table`): a rejected cell
+    holding ``=HYPERLINK(...)`` must not become a link in a spreadsheet. Values are already
+    masked; ids shaped like a phone number or a name are masked here (in memory they stay,
+    to count a customer's set-aside rows).
+    """
+    from pipeline.export import write_table  # the one writer of files people open
+
+    rejects = rejects.assign(
+        customer_id=checks.mask_personal(rejects["customer_id"], rejects[[]], (), PII_MASK, True)
+    )
+    return write_table(rejects, path)
 
 
 def _empty_rejects() -> pd.DataFrame:
@@ -852,9 +871,14 @@ def _value_schema(spec: TableSpec, present: list[ColumnSpec]) -> pa.DataFrameSch
 
 
 def _clean_table(
-    spec: TableSpec, raw: pd.DataFrame, path: Path, max_invalid_share: float
+    spec: TableSpec,
+    raw: pd.DataFrame,
+    path: Path,
+    max_invalid_share: float,
+    cutoff: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame], list[Violation]]:
     """Type every column, set aside or blank invalid cells, escalate systematic problems."""
+    today = pd.Timestamp.today().normalize()
     df = raw.copy()
     present = [c for c in spec.columns if c.name in raw.columns]
     cells = []  # (row_number, column, rule) of every invalid cell
@@ -865,6 +889,10 @@ def _clean_table(
             unparseable &= raw[col.name].map(lambda v: len(split_codes(v)) > 0).astype(bool)
         if rule is not None and unparseable.any():
             cells.append(_cells(unparseable[unparseable].index, col.name, rule))
+        if col.kind == DATE:
+            event = col.name == spec.date_column
+            for bad, why in checks.date_problems(parsed, event, cutoff, today):
+                cells.append(_cells(bad[bad].index, col.name, why))
         df[col.name] = parsed
     try:
         _value_schema(spec, present).validate(df[[c.name for c in present]], lazy=True)
@@ -987,7 +1015,8 @@ def _check_customer_ids(df: pd.DataFrame, raw: pd.DataFrame, path: Path) -> list
                 str(path),
                 RULE_DUPLICATE_ID,
                 "customer_id",
-                f"{ids.nunique()} id(s) appear more than once, e.g. {', '.join(ids.unique()[:5])}",
+                f"{ids.nunique()} id(s) appear more than once, e.g. "
+                + ", ".join(_masked(pd.Series(ids.unique()[:5]), raw, is_id=True)),
                 _examples(raw, ids.index, ["customer_id"]),
             )
         )
@@ -1115,7 +1144,8 @@ def _rejects(
                 values[grp.index] = PII_MASK
             else:
                 vals = raw.loc[grp["row_number"].to_numpy(), column]
-                values[grp.index] = vals.astype("str").where(vals.notna(), "").to_numpy()
+                vals = _masked(vals, raw, column in ("customer_id", "lead_id", "event_id"))
+                values[grp.index] = vals.where(vals.notna(), "").to_numpy()
     cid = raw["customer_id"].reindex(rows) if "customer_id" in raw.columns else None
     return pd.DataFrame(
         {
@@ -1139,6 +1169,10 @@ def _examples(raw: pd.DataFrame, rows, columns: list[str]) -> pd.DataFrame:
     cols = [c for c in dict.fromkeys([*ids, *columns]) if c in raw.columns]
     ex = raw.loc[list(rows)[:5], cols].reset_index()
     for c in cols:
-        if c in PII_COLUMNS:
-            ex[c] = PII_MASK
+        ex[c] = PII_MASK if c in PII_COLUMNS else _masked(ex[c], raw, c in ids)
     return ex
+
+
+def _masked(values: pd.Series, raw: pd.DataFrame, is_id: bool = False) -> pd.Series:
+    """``values`` as text, phone-shaped values and the table's own names and phones masked."""
+    return checks.mask_personal(values, raw, PII_COLUMNS, PII_MASK, is_id)

@@ -216,7 +216,8 @@ def read_csv(path: str | Path, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame
         encoding: Its codec; ``utf-8`` also accepts a UTF-8 byte-order mark.
 
     Returns:
-        The raw frame, every value as text.
+        The raw frame, every value as text. A header naming a column twice keeps both names
+        as written (pandas would rename the second ``amount.1``), so the contract can refuse it.
 
     Raises:
         EncodingProblem: The file is not valid text in ``encoding``; the message names the
@@ -225,7 +226,12 @@ def read_csv(path: str | Path, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame
     codec = "utf-8-sig" if _is_utf8(encoding) else encoding
     try:
         # Everything as text: ids keep leading zeros and each cell is parsed (and blamed) later.
-        return pd.read_csv(path, dtype=str, encoding=codec, skipinitialspace=True)
+        frame = pd.read_csv(path, dtype=str, encoding=codec, skipinitialspace=True)
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, encoding=codec)
+        names = [str(n).strip() for n in first.iloc[0]] if len(first) else []
+        if len(names) == len(frame.columns) and len(set(names)) < len(names):
+            frame.columns = names
+        return frame
     except UnicodeError as exc:
         raise EncodingProblem(Path(path), encoding_advice(Path(path), encoding, exc)) from exc
 

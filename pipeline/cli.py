@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from pipeline import bench, engine, evaluate, explain, featurize, leads, simulate, validate
+from pipeline import (
+    bench,
+    boundary,
+    engine,
+    evaluate,
+    explain,
+    featurize,
+    leads,
+    simulate,
+    validate,
+)
 from pipeline import monitor as monitor_stage
 from pipeline import policy as policy_stage
 from pipeline import score as score_stage
@@ -28,7 +38,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=boundary.BoundaryGroup,
 )
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show the traceback of a failure (debug).")
+    ] = False,
+) -> None:
+    """Find dealership service customers who are drifting away, and win back the ones worth it.
+
+    A failure prints one `error: ...` line and exits with status 1 (2 for a usage error);
+    `winback --verbose COMMAND ...` (or WINBACK_VERBOSE=1) also shows its traceback.
+    """
+    boundary.verbose_flag = verbose
+
+
 app.command("simulate")(simulate.main)
 app.command("validate")(validate.main)
 app.command("featurize")(featurize.main)

@@ -10,8 +10,12 @@ status every command uses for bad input.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import math
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,69 @@ def date_option(value: object | None, option: str) -> pd.Timestamp | None:
     except DateOptionError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+
+
+def writable_output(path: Path | None, option: str = "--out") -> None:
+    """Check, before any work, that ``path`` can be written: a bad ``--out`` fails at once.
+
+    Creates the file's directory if missing and writes and removes a probe file in it.
+
+    Args:
+        path: The output file (None: not asked for, nothing to check).
+        option: The option's name for the message.
+
+    Raises:
+        typer.Exit: With code 1 after ``error: cannot write <path> (<option>): <reason>``.
+    """
+    if path is None:
+        return
+    target = Path(path)
+    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a directory")
+        if blocking is not None:
+            raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is a file, not a directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        typer.echo(f"error: cannot write {target} ({option}): {reason}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+def invalid_share(value: object, key: str = "validate.max_invalid_share") -> float:
+    """``validate.max_invalid_share``: a number from 0 to 1.
+
+    Raises:
+        ValueError: Anything else (``abc``, ``2``, ``.nan``), naming the key.
+    """
+    try:
+        share = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        share = math.nan
+    if isinstance(value, bool) or not 0 <= share <= 1:
+        raise ValueError(f"{key} must be a number from 0 to 1, got {value!r}")
+    return share
+
+
+def max_invalid_share(params: str | Path | None = None) -> float:
+    """The ``validate.max_invalid_share`` of a params file (default 0.2), checked."""
+    return invalid_share(load_params("validate", params).get("max_invalid_share", 0.2))
+
+
+def budget_amount(value: str) -> float:
+    """A ``--budget`` in CNY: a finite number >= 0 (``nan``, ``inf``, ``1e400`` are refused).
+
+    Raises:
+        ValueError: ``value`` is not such a number.
+    """
+    amount = float(value)
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"--budget must be a finite number >= 0, got {value!r}")
+    return amount
 
 
 def setup_logging(verbose: bool = False) -> None:

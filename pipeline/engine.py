@@ -598,4 +598,6 @@ PartitionsOption = Annotated[
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

@@ -293,4 +293,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

@@ -19,12 +19,20 @@ import typer
 
 from features.baseline import baseline_scores
 from features.build import build_features, prepare
+from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
 from features.contract import ContractError, read_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from features.mapping import ReadSettings
-from pipeline.common import date_option, load_params, read_settings, setup_logging
+from pipeline.common import (
+    date_option,
+    load_params,
+    max_invalid_share,
+    read_settings,
+    setup_logging,
+    writable_output,
+)
 from pipeline.engine import (
     DEFAULT_PARTITIONS,
     EngineOption,
@@ -33,26 +41,22 @@ from pipeline.engine import (
     build_features_dask,
     dask_client,
 )
+from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 
 
 def _config(params: Path | None) -> tuple[FeaturizeConfig, float, ReadSettings]:
     cfg = FeaturizeConfig.from_params(load_params("featurize", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     return cfg, max_invalid, read_settings(params)
 
 
-def _write(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".csv":
-        df.to_csv(tmp, index=False, date_format="%Y-%m-%d")
-    elif path.suffix == ".parquet":
-        df.to_parquet(tmp, index=False)
-    else:
+def _write(df: pd.DataFrame, path: Path, for_people: bool = True) -> None:
+    """Write atomically; text formula-neutralised unless only the pipeline reads the file."""
+    if path.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"output must end in .csv or .parquet, got {path.name}")
-    tmp.replace(path)
+    write_table(df, path, neutralise_text=for_people)
 
 
 def summarise(
@@ -97,6 +101,7 @@ def main(
     date), OUT/feature_dictionary.parquet and OUT/summary.json.
     """
     setup_logging(verbose)
+    writable_output(out / "training.parquet")
     cfg, max_invalid, reading = _config(params)
     try:
         data = read_data_dir(data_dir, None, max_invalid, reading=reading)
@@ -112,9 +117,9 @@ def main(
     recovery = recovery_from_index(data.tables.get("outreach"), index, cfg)
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
-    _write(training, out / "training.parquet")
-    _write(recovery, out / "recovery.parquet")
-    _write(feature_dictionary(), out / "feature_dictionary.parquet")
+    _write(training, out / "training.parquet", for_people=False)
+    _write(recovery, out / "recovery.parquet", for_people=False)
+    _write(feature_dictionary(), out / "feature_dictionary.parquet", for_people=False)
     summary = summarise(training, recovery, data.signals, seconds, index.data_end)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     typer.echo(
@@ -147,6 +152,7 @@ def features(
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
     when = date_option(as_of, "--as-of")
+    writable_output(out)
     cfg, max_invalid, reading = _config(params)
     t0 = time.perf_counter()
     try:
@@ -157,6 +163,8 @@ def features(
                 )
         else:
             data = read_data_dir(data_dir, None, max_invalid, reading=reading)
+            if warning := stale_as_of_warning(when, last_event(data)):
+                typer.echo(warning, err=True)
             feats = build_features(data, when, cfg)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
@@ -171,4 +179,6 @@ def features(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

@@ -69,7 +69,13 @@ from models.leads import (
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
 from models.store import record_model_dir
-from pipeline.common import date_option, load_params, read_settings, setup_logging
+from pipeline.common import (
+    date_option,
+    load_params,
+    max_invalid_share,
+    read_settings,
+    setup_logging,
+)
 from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
@@ -509,7 +515,7 @@ def main(
     if block.get("as_of") is not None:
         block["as_of"] = f"{date_option(block['as_of'], 'leads.as_of'):%Y-%m-%d}"
     config = LeadsConfig.from_params(block)
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     t0 = time.perf_counter()
     try:
@@ -527,10 +533,7 @@ def main(
     del data  # names and phones are not needed past this point
     out.mkdir(parents=True, exist_ok=True)
     result.model.save(out / MODEL_DIR)
-    result.graded.to_parquet(out / "graded.parquet", index=False)
-    (out / "diagnostics").mkdir(exist_ok=True)
-    for name, df in result.diagnostics.items():
-        df.to_csv(out / "diagnostics" / f"{name}.csv", index=name.startswith("reasons_by"))
+    write_graded(result, out)
     figures(result, out / "figures")
     t = result.test
     for name, score in (
@@ -570,6 +573,14 @@ def main(
         )
         + f"; report {out / 'report.md'}"
     )
+
+
+def write_graded(result: Any, out: Path) -> None:
+    """graded.parquet and the diagnostics CSVs, atomic and formula-neutralised (free text)."""
+    write_table(result.graded, out / "graded.parquet")
+    for name, df in result.diagnostics.items():
+        by = df.reset_index() if name.startswith("reasons_by") else df
+        write_table(by, out / "diagnostics" / f"{name}.csv")
 
 
 # --- triggers ------------------------------------------------------------------------------
@@ -660,7 +671,7 @@ def trigger(
     """
     setup_logging(verbose)
     config = LeadsConfig.from_params(load_params("leads", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     expected = 1 if event_file is not None else 2
     if len(args) != expected:
@@ -707,4 +718,6 @@ def trigger(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

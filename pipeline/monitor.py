@@ -59,7 +59,13 @@ from features.config import FeaturizeConfig, config_from_params
 from features.contract import TABLES, ContractError, read_data_dir
 from models.actions import coupons_among
 from models.segments import ScoreConfig
-from pipeline.common import date_option, load_params, read_settings, setup_logging
+from pipeline.common import (
+    date_option,
+    load_params,
+    max_invalid_share,
+    read_settings,
+    setup_logging,
+)
 from pipeline.export import read_table, write_table
 
 logger = logging.getLogger(__name__)
@@ -497,7 +503,7 @@ def main(
     config = MonitorConfig.from_params(load_params("monitor", params))
     economics = ScoreConfig.from_params(load_params("score", params)).economics
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     try:
         score = read_table(score_file)
@@ -560,4 +566,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

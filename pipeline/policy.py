@@ -44,7 +44,7 @@ from models.actions import ActionError, default_coupon_action, resolve_for_model
 from models.evaluate import jsonable
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.segments import ScoreConfig, segment
-from pipeline.common import load_params, read_settings, setup_logging
+from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ def main(
         score_cfg = ScoreConfig.from_params(load_params("score", params))
         policy_cfg = PolicyConfig.from_params(load_params("policy", params))
         fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
-        max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+        max_invalid = max_invalid_share(params)
         reading = read_settings(params)
         truth = read_truth(data_dir)
     except (ValueError, FileNotFoundError) as exc:
@@ -402,4 +402,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

@@ -60,6 +60,7 @@ from tqdm import tqdm
 
 from features.baseline import baseline_scores
 from features.build import build_features
+from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
 from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, read_data_dir
 from models import tracking
@@ -70,12 +71,15 @@ from models.policy import recommend, same_coupon_cost
 from models.segments import ScoreConfig, segment
 from models.store import ModelStoreError, ScoringModels, load_scoring_models
 from pipeline.common import (
+    budget_amount,
     date_option,
     load_params,
+    max_invalid_share,
     now_text,
     read_settings,
     scoring_now,
     setup_logging,
+    writable_output,
 )
 from pipeline.engine import DEFAULT_PARTITIONS, EngineOption, PartitionsOption, SchedulerOption
 from pipeline.export import write_table
@@ -684,16 +688,16 @@ def main(
     amount: float | str | None = budget
     if budget is not None and budget != SAME_COUPON:
         try:
-            amount = float(budget)
+            amount = budget_amount(budget)
         except ValueError as exc:
             raise typer.BadParameter(
-                f"--budget must be a number or '{SAME_COUPON}', got {budget!r}"
+                f"--budget must be a finite number >= 0 or '{SAME_COUPON}', got {budget!r}"
             ) from exc
-        if amount < 0:
-            raise typer.BadParameter(f"--budget must be >= 0, got {budget}")
+    writable_output(out)
+    writable_output(metrics, "--metrics")
     coupon_action = load_params("policy", params).get("coupon_action")
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     config = ScoreConfig.from_params(load_params("score", params))
     t0 = time.perf_counter()
@@ -730,6 +734,8 @@ def main(
             if when is None:
                 when, last, aside = scoring_now(data, today)
                 typer.echo(now_text(when, last, aside, today))
+            elif warning := stale_as_of_warning(when, last_event(data)):
+                typer.echo(warning, err=True)
             result = score_customers(
                 data, when, models, featurize, config, amount, True, coupon_action
             )
@@ -769,4 +775,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

@@ -1439,4 +1439,6 @@ def _fmt(x: float | None) -> str:
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

@@ -32,7 +32,7 @@ from models.churn import ModelConfig, refit_churn, train_churn
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
 from models.recovery import UpliftModel, labelled_rows, refit_recovery, train_recovery
 from models.split import SplitError
-from pipeline.common import load_params, read_settings, setup_logging
+from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def main(
     """
     setup_logging(verbose)
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
-    max_invalid = float(load_params("validate", params).get("max_invalid_share", 0.2))
+    max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     train_block = load_params("train", params)
     config = TrainConfig.from_params(train_block, featurize)
@@ -378,4 +378,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

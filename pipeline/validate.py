@@ -26,7 +26,13 @@ from features.contract import (
     write_rejects,
 )
 from features.mapping import MAX_LISTED, ReadSettings
-from pipeline.common import date_option, load_params, setup_logging
+from pipeline.common import (
+    date_option,
+    invalid_share,
+    load_params,
+    setup_logging,
+    writable_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +155,9 @@ def main(
     if max_invalid_share is not None:
         cfg["max_invalid_share"] = max_invalid_share
     cfg["as_of"] = date_option(cfg["as_of"], "--as-of" if as_of is not None else "validate.as_of")
+    cfg["max_invalid_share"] = invalid_share(cfg["max_invalid_share"])
+    writable_output(rejects, "--rejects")
+    writable_output(report_file, "--report")
     try:
         data = read_data_dir(
             data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=ReadSettings.from_params(cfg)
@@ -167,7 +176,7 @@ def main(
     typer.echo(f"date range: {summary['first_date']} .. {summary['last_date']}")
     typer.echo(f"optional signals present: {', '.join(present) or 'none'}")
     typer.echo(f"optional signals not collected: {', '.join(absent) or 'none'}")
-    write_rejects(data.rejects, rejects)
+    write_rejects(data.rejects, rejects)  # pipeline.export's writer: neutralised, atomic
     if len(data.rejects):
         typer.echo(
             f"\n{summary['rows_set_aside']} row(s) set aside, "
@@ -194,4 +203,6 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    from pipeline.boundary import run
+
+    run(main)

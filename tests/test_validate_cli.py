@@ -106,7 +106,8 @@ def test_row_level_problems_exit_0_with_summary_and_rejects(messy_dir, tmp_path,
         ["table", "row_number", "column", "rule", "action", "value", "customer_id"]
     ].values.tolist() == [
         ["complaints", "2", "", RULE_DUPLICATE_ROW, ACTION_SET_ASIDE, "", "00103"],
-        ["service_visits", "2", "amount", RULE_MIN, ACTION_SET_ASIDE, "-5", "00101"],
+        # the rejects file is written like the CRM export: "-5" is neutralised to "'-5"
+        ["service_visits", "2", "amount", RULE_MIN, ACTION_SET_ASIDE, "'-5", "00101"],
         [
             "service_visits",
             "3",
@@ -116,7 +117,7 @@ def test_row_level_problems_exit_0_with_summary_and_rejects(messy_dir, tmp_path,
             "99999",
             "99999",
         ],
-        ["service_visits", "4", "wait_minutes", RULE_MIN, ACTION_SET_MISSING, "-1", "00102"],
+        ["service_visits", "4", "wait_minutes", RULE_MIN, ACTION_SET_MISSING, "'-1", "00102"],
         ["surveys", "4", "survey_date", RULE_AFTER_AS_OF, ACTION_SET_ASIDE, "2024-07-01", "00105"],
     ]
     assert set(got["file"]) == {"complaints.csv", "service_visits.csv", "surveys.csv"}

@@ -1,0 +1,107 @@
+"""The one place where a failure meets the user: ``error: ...`` and exit status 1.
+
+Every ``winback`` command runs inside :class:`BoundaryGroup`. An expected failure — bad input
+data (:class:`features.contract.ContractError`), a bad params file or option value
+(``ValueError``, a YAML error), a file that cannot be read or written (``OSError``: missing,
+permission, disk full), a missing or damaged model (``ModelStoreError``, ``ModelFileError``)
+or an unusable MLflow tracking store (``MlflowException``, SQLAlchemy errors) — prints one
+``error: ...`` message on stderr and exits with status 1. The traceback is shown only with
+``winback --verbose ...``, a command's own ``--verbose`` (debug logging) or
+``WINBACK_VERBOSE=1``. Typer's usage errors (exit status 2) are untouched: they are click
+exceptions, handled by click before this boundary sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+import click
+import typer
+import yaml
+from typer.core import TyperGroup
+
+from models.store import ModelStoreError
+
+logger = logging.getLogger(__name__)
+
+#: ``WINBACK_VERBOSE=1`` shows tracebacks as ``winback --verbose`` does.
+VERBOSE_ENV = "WINBACK_VERBOSE"
+_MAX_MESSAGE = 2000
+#: Set on every run by the ``winback`` callback from its ``--verbose`` flag.
+verbose_flag = False
+
+
+def _expected() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [ValueError, OSError, yaml.YAMLError, ModelStoreError]
+    try:
+        from mlflow.exceptions import MlflowException
+
+        kinds.append(MlflowException)
+    except ImportError:  # pragma: no cover - mlflow is a dependency
+        pass
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        kinds.append(SQLAlchemyError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(kinds)
+
+
+def message(exc: BaseException) -> str:
+    """The one-line (or, for a contract violation, one-block) text shown for ``exc``."""
+    from features.contract import ContractError
+
+    if isinstance(exc, ContractError):
+        return str(exc)
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError):
+        if exc.strerror:
+            text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    elif isinstance(exc, yaml.YAMLError):
+        text = "params file is not valid YAML: " + " ".join(text.split())
+    elif not isinstance(exc, ValueError | ModelStoreError):
+        # MLflow and database driver errors: the first line says it, the rest is SQL.
+        text = f"the MLflow tracking store failed: {text.splitlines()[0]}"
+    text = text if text.startswith("error: ") else f"error: {text}"
+    return text[:_MAX_MESSAGE]
+
+
+def verbose_wanted() -> bool:
+    """Whether a failure should also print its traceback."""
+    env = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+    return verbose_flag or env or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+class BoundaryGroup(TyperGroup):
+    """A typer group that turns expected failures into ``error: ...`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except _expected() as exc:
+            if verbose_wanted():
+                traceback.print_exc()
+            typer.echo(message(exc), err=True)
+            raise typer.Exit(code=1) from exc
+
+
+def run(main: Callable[..., object]) -> None:
+    """``typer.run(main)`` inside the boundary: ``python -m pipeline.<stage>`` (DVC) fails alike.
+
+    Args:
+        main: The stage's command function.
+    """
+    try:
+        typer.run(main)
+    except _expected() as exc:
+        if verbose_wanted():
+            traceback.print_exc()
+        typer.echo(message(exc), err=True)
+        sys.exit(1)

@@ -64,8 +64,9 @@ class ModelConfig:
             is not used (a weaker scheme is tried, else training is refused).
         refit: After evaluation, refit on every labelled row with the evaluated number of
             rounds; the refit model is the one registered and used for scoring.
-        calib_folds: Folds (by customer) of the refit's out-of-fold calibration: the isotonic
-            map is fitted to predictions of boosters that did not see the rows.
+        refit_calib_share: Share of customers (by hash) whose out-of-fold predictions
+            calibrate the refit: one booster fitted without them (same rounds) predicts them,
+            and the isotonic map is fitted to those predictions.
         seed: LightGBM ``seed`` unless ``lgbm`` sets one; also the split's hash salt.
     """
 
@@ -78,7 +79,7 @@ class ModelConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     min_rows: MinRows = field(default_factory=MinRows)
     refit: bool = True
-    calib_folds: int = 2
+    refit_calib_share: float = 0.5
     seed: int = 42
 
     @classmethod
@@ -106,8 +107,8 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown min_rows params: {', '.join(unknown)}")
         params["min_rows"] = MinRows(**{k: int(v) for k, v in min_rows.items()})
-        if int(params.get("calib_folds", 2)) < 2:
-            raise ValueError("calib_folds must be >= 2")
+        if not 0.0 < float(params.get("refit_calib_share", 0.5)) < 1.0:
+            raise ValueError("refit_calib_share must be in (0, 1)")
         if "lgbm" in params:
             params["lgbm"] = dict(params["lgbm"] or {})
         if "exclude" in params:
@@ -313,11 +314,12 @@ def config_from_record(record: dict[str, Any]) -> ModelConfig:
     return ModelConfig(**rec, split=split, min_rows=min_rows)
 
 
-def calibration_folds(customer_id: pd.Series, folds: int, seed: int) -> np.ndarray:
-    """Fold number 0..folds-1 of each row, by a hash of its customer (customers never span
-    two folds, so no fold booster has seen another snapshot of a customer it predicts)."""
-    bucket = customer_bucket(customer_id, seed=seed + 7919)
-    return np.minimum((bucket * folds).astype("int64"), folds - 1)
+def calibration_rows(customer_id: pd.Series, share: float, seed: int) -> np.ndarray:
+    """True for the rows of the ``share`` of customers (by hash) that calibrate a refit.
+
+    Whole customers go one way, so the booster predicting them has seen no snapshot of them.
+    """
+    return customer_bucket(customer_id, seed=seed + 7919) < share
 
 
 def refit_churn(
@@ -326,10 +328,10 @@ def refit_churn(
     """Refit the evaluated churn model on every labelled snapshot, for scoring.
 
     The booster gets the evaluated model's features and its early-stopped number of rounds.
-    The isotonic calibrator is refitted out of fold: ``config.calib_folds`` boosters, each
-    fitted (same rounds) without one fold of customers, predict that fold; the map fitted to
-    those predictions is the refit's calibrator (a map fitted to another booster would not
-    carry over to this one).
+    The isotonic calibrator is refitted out of fold: a booster fitted (same rounds) without
+    ``config.refit_calib_share`` of the customers predicts them, and the map is fitted to those
+    predictions — a map fitted to another booster's scores on rows it learned would not carry
+    over, and one fitted to the refit's own training rows would be overconfident.
 
     Args:
         training: The whole training table (every labelled snapshot).
@@ -364,14 +366,11 @@ def refit_churn(
     model.booster = train_rounds(params, full, rounds)
     oof_auc = float("nan")
     if config.calibrate:
-        fold = calibration_folds(rows["customer_id"], config.calib_folds, config.seed)
-        raw = np.empty(len(rows), dtype="float64")
-        for k in range(config.calib_folds):
-            inside = fold == k
-            booster = train_rounds(params, full.subset(np.flatnonzero(~inside)), rounds)
-            raw[inside] = booster.predict(frame.loc[inside], num_threads=predict_threads())
-        model.calibrator = fit_isotonic(raw, y)
-        oof_auc = _auc(y, raw)
+        inside = calibration_rows(rows["customer_id"], config.refit_calib_share, config.seed)
+        booster = train_rounds(params, full.subset(np.flatnonzero(~inside)), rounds)
+        raw = booster.predict(frame.loc[inside], num_threads=predict_threads())
+        model.calibrator = fit_isotonic(raw, y[inside])
+        oof_auc = _auc(y[inside], raw)
     through = str(pd.Timestamp(rows[DATE_COL].max()).date())
     model.meta = {
         "model": "churn",
@@ -389,7 +388,7 @@ def refit_churn(
         "positive_rate": _rate(rows[TARGET]),
         "trained_from": model.meta["trained_from"],
         "trained_through": through,
-        "calib_folds": config.calib_folds if config.calibrate else 0,
+        "calibration_rows": int(inside.sum()) if config.calibrate else 0,
         "out_of_fold_auc": oof_auc,
     }
     return model, info

@@ -136,7 +136,7 @@ def test_refit_learns_from_the_latest_labelled_snapshot():
         num_boost_round=40,
         early_stopping_rounds=5,
         split=CONFIG,
-        calib_folds=2,
+        refit_calib_share=0.5,
     )
     evaluated, info = train_churn(df, cfg)
     assert evaluated.meta["role"] == "evaluation"
@@ -146,6 +146,7 @@ def test_refit_learns_from_the_latest_labelled_snapshot():
     assert refit.meta["trained_through"] == "2025-04-01" == rinfo["trained_through"]
     assert refit.booster.current_iteration() == evaluated.meta["best_iteration"]
     assert rinfo["rows"] == len(df)
+    assert 0 < rinfo["calibration_rows"] < len(df)  # whole customers: about half the rows
     # the calibrator was fitted to out-of-fold predictions, not to the refit's own
     p = refit.predict_proba(df)
     assert np.all((p >= 0) & (p <= 1)) and refit.calibrator is not None

@@ -221,33 +221,18 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
                 f"the {name} slice is empty; {_too_short(n, uniq, what, config, gap_periods)}"
             )
     slices = {k: table.loc[m.to_numpy()].copy() for k, m in masks.items()}
-    boundaries = {
-        "scheme": "out_of_time",
-        "date_col": date_col,
-        "freq": config.freq,
-        "gap_days": config.gap_days,
-        "holdout_share": config.holdout_share,
-        "calib_share": config.calib_share,
-        "exclude_holdout_customers": config.exclude_holdout_customers,
-        "seed": config.seed,
-        "train_start": _day(dates[train_mask].min()),
-        "train_end": _day(dates[train_mask].max()),
-        "holdout_start": _day(dates[hold_mask].min()),
-        "holdout_end": _day(dates[hold_mask].max()),
-        "fit_end": _day(fit_end),
-        "test_start": _day(test_start),
-        "test_end": _day(dates[test_mask].max()),
-        "rows": {k: int(m.sum()) for k, m in masks.items()},
-        "periods": {
-            "train": int(period[train_mask].nunique()),
-            "train_customers": int(table.loc[train_mask.to_numpy(), "customer_id"].nunique()),
-            "holdout": int(period[hold_mask].nunique()),
-            "gap": gap_periods,
-            "test": config.test_periods,
-        },
-        "dropped_in_gap": int((~fit_mask & ~test_mask).sum()),
-    }
-    boundaries["scheme_text"] = scheme_text(boundaries)
+    boundaries = _boundaries(
+        "out_of_time",
+        table,
+        dates,
+        period,
+        masks,
+        config,
+        date_col,
+        fit_end,
+        gap_periods,
+        dropped=int((~fit_mask & ~test_mask).sum()),
+    )
     logger.info(
         "time split on %s: train %s..%s (%d rows), holdout %s..%s (valid %d, calib %d), "
         "gap %d days, test %s..%s (%d rows)",
@@ -309,36 +294,69 @@ def customer_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> T
         if not mask.any():
             raise SplitError(f"held-out customers: the {name} slice is empty")
     slices = {k: table.loc[m.to_numpy()].copy() for k, m in masks.items()}
-    boundaries = {
-        "scheme": "held_out_customers",
-        "date_col": date_col,
-        "freq": config.freq,
-        "gap_days": 0,
-        "holdout_share": config.holdout_share,
-        "calib_share": config.calib_share,
-        "test_share": config.test_share,
-        "exclude_holdout_customers": config.exclude_holdout_customers,
-        "seed": config.seed,
-        "train_start": _day(dates[train_mask].min()),
-        "train_end": _day(dates[train_mask].max()),
-        "holdout_start": _day(dates[hold_mask].min()),
-        "holdout_end": _day(dates[hold_mask].max()),
-        "fit_end": _day(dates[train_mask | hold_mask].max()),
-        "test_start": _day(dates[test_mask].min()),
-        "test_end": _day(dates[test_mask].max()),
-        "rows": {k: int(m.sum()) for k, m in masks.items()},
-        "periods": {
-            "train": int(period[train_mask].nunique()),
-            "train_customers": int(table.loc[train_mask.to_numpy(), "customer_id"].nunique()),
-            "holdout": int(period[hold_mask].nunique()),
-            "gap": 0,
-            "test": n_test,
-        },
-        "dropped_in_gap": int((tested & ~test_mask).sum()),
-    }
-    boundaries["scheme_text"] = scheme_text(boundaries)
+    boundaries = _boundaries(
+        "held_out_customers",
+        table,
+        dates,
+        period,
+        masks,
+        config,
+        date_col,
+        dates[train_mask | hold_mask].max(),
+        0,
+        dropped=int((tested & ~test_mask).sum()),  # the tested customers' earlier rows
+        n_test=n_test,
+    )
     logger.info("split on %s: %s", date_col, boundaries["scheme_text"])
     return TimeSplit(**slices, boundaries=boundaries)
+
+
+def _boundaries(
+    scheme: str,
+    table: pd.DataFrame,
+    dates: pd.Series,
+    period: pd.Series,
+    masks: dict[str, pd.Series],
+    config: SplitConfig,
+    date_col: str,
+    fit_end: pd.Timestamp,
+    gap_periods: int,
+    dropped: int,
+    n_test: int | None = None,
+) -> dict[str, Any]:
+    """The JSON-able record of a split (what :func:`apply_boundaries` needs), with its text."""
+    held_out = scheme == "held_out_customers"
+    train, test = masks["train"], masks["test"]
+    hold = masks["valid"] | masks["calib"]
+    out = {
+        "scheme": scheme,
+        "date_col": date_col,
+        "freq": config.freq,
+        "gap_days": 0 if held_out else config.gap_days,
+        "holdout_share": config.holdout_share,
+        "calib_share": config.calib_share,
+        **({"test_share": config.test_share} if held_out else {}),
+        "exclude_holdout_customers": config.exclude_holdout_customers,
+        "seed": config.seed,
+        "train_start": _day(dates[train].min()),
+        "train_end": _day(dates[train].max()),
+        "holdout_start": _day(dates[hold].min()),
+        "holdout_end": _day(dates[hold].max()),
+        "fit_end": _day(fit_end),
+        "test_start": _day(dates[test].min()),
+        "test_end": _day(dates[test].max()),
+        "rows": {k: int(m.sum()) for k, m in masks.items()},
+        "periods": {
+            "train": int(period[train].nunique()),
+            "train_customers": int(table.loc[train.to_numpy(), "customer_id"].nunique()),
+            "holdout": int(period[hold].nunique()),
+            "gap": gap_periods,
+            "test": config.test_periods if n_test is None else n_test,
+        },
+        "dropped_in_gap": dropped,
+    }
+    out["scheme_text"] = scheme_text(out)
+    return out
 
 
 @dataclass(frozen=True)

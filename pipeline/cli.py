@@ -77,8 +77,8 @@ leads_app.command("trigger")(leads.trigger)
 app.add_typer(leads_app, name="leads")
 
 
-def _train_chain(data_dir: Path, out: Path, params: Path | None) -> None:
-    """featurize -> train -> evaluate -> explain, each into OUT/<stage>/."""
+def train_chain(data_dir: Path, out: Path, params: Path | None, explain_too: bool = True) -> None:
+    """featurize -> train -> evaluate (-> explain), each into OUT/<stage>/."""
     featurize.main(data_dir=data_dir, out=out / "featurize", params=params)
     train_stage.main(data_dir=out / "featurize", out=out / "train", params=params)
     evaluate.main(
@@ -87,6 +87,8 @@ def _train_chain(data_dir: Path, out: Path, params: Path | None) -> None:
         out=out / "evaluate",
         params=params,
     )
+    if not explain_too:
+        return
     explain.main(
         featurize_dir=out / "featurize",
         train_dir=out / "train",
@@ -113,7 +115,7 @@ def train(
     same out-of-time test. A directory without an outreach log trains the churn model alone.
     """
     setup_logging()
-    _train_chain(data_dir, out, params)
+    train_chain(data_dir, out, params)
     typer.echo(f"\ntrain done: report in {out / 'explain' / 'report.md'}")
 
 
@@ -141,7 +143,7 @@ def demo(
         rejects=out / "validate" / "rejects.csv",
         report_file=out / "validate" / "report.json",
     )
-    _train_chain(data_dir, out, None)
+    train_chain(data_dir, out, None)
     if (out / "train" / "recovery").is_dir():
         policy_stage.main(data_dir=data_dir, train_dir=out / "train", out=out / "policy")
     else:

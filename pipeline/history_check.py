@@ -80,19 +80,11 @@ def _write_tables(tables: dict[str, pd.DataFrame], out: Path) -> Path:
 
 def train_and_report(data_dir: Path, out: Path, params: Path | None) -> dict[str, Any]:
     """featurize -> train -> evaluate on ``data_dir``; the facts of one table row."""
-    from pipeline import evaluate, featurize
-    from pipeline import train as train_stage
+    from pipeline.cli import train_chain
 
     row: dict[str, Any] = {"data": data_dir.name}
     try:
-        featurize.main(data_dir=data_dir, out=out / "featurize", params=params)
-        train_stage.main(data_dir=out / "featurize", out=out / "train", params=params)
-        evaluate.main(
-            featurize_dir=out / "featurize",
-            train_dir=out / "train",
-            out=out / "evaluate",
-            params=params,
-        )
+        train_chain(data_dir, out, params, explain_too=False)
     except typer.Exit as exc:
         row["outcome"] = f"refused (exit {exc.exit_code})"
         return row

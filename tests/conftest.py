@@ -478,3 +478,16 @@ SMALL_RECOVERY_MIN_ROWS = {
 SMALL_RECOVERY_MIN_ROWS_YAML = (
     "{" + ", ".join(f"{k}: {v}" for k, v in SMALL_RECOVERY_MIN_ROWS.items()) + "}"
 )
+
+
+#: LightGBM settings of the tests' tiny models (fast, single-machine deterministic).
+SMALL_LGBM = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    "num_leaves": 7,
+    "min_data_in_leaf": 10,
+    "verbosity": -1,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
+}

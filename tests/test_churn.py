@@ -5,21 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_LGBM
 
 from models.churn import ModelConfig, select_features, train_churn
 from models.lgbm import CalibratedBooster
 from models.split import SplitConfig, SplitError, apply_boundaries, time_split
-
-SMALL_LGBM = {
-    "objective": "binary",
-    "learning_rate": 0.1,
-    "num_leaves": 7,
-    "min_data_in_leaf": 10,
-    "verbosity": -1,
-    "num_threads": 2,
-    "deterministic": True,
-    "force_row_wise": True,
-}
 
 
 def snapshots(n_customers: int = 60, n_snapshots: int = 20, seed: int = 0) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_LGBM as LGBM
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -23,17 +24,6 @@ from models.split import (
 )
 from pipeline import evaluate as evaluate_stage
 from pipeline.history_check import PLAIN_TABLES, cut_history
-
-LGBM = {
-    "objective": "binary",
-    "learning_rate": 0.1,
-    "num_leaves": 7,
-    "min_data_in_leaf": 10,
-    "verbosity": -1,
-    "num_threads": 2,
-    "deterministic": True,
-    "force_row_wise": True,
-}
 
 
 def snapshot_table(n_customers: int, n_dates: int, seed: int = 0) -> pd.DataFrame:

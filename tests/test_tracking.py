@@ -9,22 +9,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_LGBM as LGBM
 from mlflow.tracking import MlflowClient
 
 from models import tracking
 from models.churn import ModelConfig, train_churn
 from models.split import SplitConfig
-
-LGBM = {
-    "objective": "binary",
-    "learning_rate": 0.1,
-    "num_leaves": 7,
-    "min_data_in_leaf": 10,
-    "verbosity": -1,
-    "num_threads": 2,
-    "deterministic": True,
-    "force_row_wise": True,
-}
 
 
 @pytest.fixture

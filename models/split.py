@@ -167,6 +167,19 @@ def _periods(dates: pd.Series, freq: str | None) -> pd.Series:
     return dates.dt.to_period(freq).dt.start_time.astype("datetime64[ns]")
 
 
+def _calendar(
+    table: pd.DataFrame, date_col: str, config: SplitConfig
+) -> tuple[pd.Series, pd.Series, pd.DatetimeIndex, str]:
+    """Each row's date and period, the sorted distinct periods and their name for messages."""
+    if date_col not in table.columns or "customer_id" not in table.columns:
+        raise SplitError(f"the table needs columns customer_id and {date_col}")
+    dates = pd.to_datetime(table[date_col]).dt.normalize()
+    period = _periods(dates, config.freq)
+    uniq = pd.DatetimeIndex(period.drop_duplicates().sort_values())
+    what = "snapshot dates" if config.freq is None else f"periods ({config.freq})"
+    return dates, period, uniq, what
+
+
 def _day(ts: pd.Timestamp) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%d")
 
@@ -185,13 +198,8 @@ def time_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> TimeS
     Raises:
         SplitError: Too few periods for the configured split, or an empty slice.
     """
-    if date_col not in table.columns or "customer_id" not in table.columns:
-        raise SplitError(f"the table needs columns customer_id and {date_col}")
-    dates = pd.to_datetime(table[date_col]).dt.normalize()
-    period = _periods(dates, config.freq)
-    uniq = pd.DatetimeIndex(period.drop_duplicates().sort_values())
+    dates, period, uniq, what = _calendar(table, date_col, config)
     n = len(uniq)
-    what = "snapshot dates" if config.freq is None else f"periods ({config.freq})"
     if n < config.test_periods + config.holdout_periods + config.min_train_periods:
         raise SplitError(_too_short(n, uniq, what, config, None))
     test_start_period = uniq[n - config.test_periods]
@@ -264,13 +272,8 @@ def customer_split(table: pd.DataFrame, date_col: str, config: SplitConfig) -> T
         SplitError: Fewer periods than ``test_periods`` + ``min_train_periods``, or an empty
             slice.
     """
-    if date_col not in table.columns or "customer_id" not in table.columns:
-        raise SplitError(f"the table needs columns customer_id and {date_col}")
-    dates = pd.to_datetime(table[date_col]).dt.normalize()
-    period = _periods(dates, config.freq)
-    uniq = pd.DatetimeIndex(period.drop_duplicates().sort_values())
+    dates, period, uniq, what = _calendar(table, date_col, config)
     n = len(uniq)
-    what = "snapshot dates" if config.freq is None else f"periods ({config.freq})"
     need = config.min_train_periods + 1
     if n < need:
         raise SplitError(

@@ -549,6 +549,8 @@ def refit_recovery(
         no_effect_flags=no_effect_flags,
         rounds=rounds,
     )
+    # the recipe is the evaluated configuration (features "all", not the list it resolved to)
+    model.meta["config"] = config_record(config)
     model.meta["trained_from"] = str(pd.Timestamp(rows[DATE_COL].min()).date())
     model.meta["best_iteration"] = rounds
     info = {

@@ -351,6 +351,7 @@ def promote_if_better(
     metric: str = "score",
     blocked: str | None = None,
     hold: str | None = None,
+    unscored: str | None = None,
 ) -> Decision:
     """Give ``version`` the ``champion`` alias only if it beats the current champion.
 
@@ -371,6 +372,8 @@ def promote_if_better(
             does not clear, e.g. not beating the playbook formula); None = no block.
         hold: Why the alias must not move in this run (e.g. a ``dvc exp run``): the decision
             is recorded as "would be promoted" but the alias stays where it is.
+        unscored: The reason to promote over a champion that has no score here (e.g. the
+            candidate is the champion's own configuration refit on newer data).
 
     Returns:
         The decision and a human-readable reason.
@@ -389,7 +392,9 @@ def promote_if_better(
     elif current is None:
         decision = Decision(True, "no champion yet")
     elif champion_score is None:
-        decision = Decision(True, f"the champion v{current} has no score on these test rows")
+        decision = Decision(
+            True, unscored or f"the champion v{current} has no score on these test rows"
+        )
     else:
         gain = (
             candidate_score - champion_score

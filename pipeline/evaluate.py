@@ -452,13 +452,14 @@ def promote_models(
         if champ_version is not None and champ_version == version:
             champion = None  # re-evaluating the champion itself: nothing to compare
         note = ""
+        unscored = None
         candidate_config = (churn_model if kind == "churn" else uplift_model).meta.get("config")
         if champion is not None and same_recipe(champion, candidate_config, kind, uplift_model):
             # Retrained on the same window the champion's recipe is the candidate itself: the
             # question is only whether newer data should replace it, and it should.
-            note = (
-                f": same configuration as the champion v{champ_version}, so its refit on the "
-                "newer data replaces it"
+            unscored = (
+                f"same configuration as the champion v{champ_version}: its refit on the newer "
+                "data replaces it"
             )
             champion = None
         if champion is not None and tables.get(kind) is not None and boundaries:
@@ -469,7 +470,7 @@ def promote_models(
                 logger.warning("%s champion v%s not retrained: %s", name, champ_version, exc)
                 champion = None
 
-        def promote(n, v, cand, champ, _metric=metric, _floor=floor):
+        def promote(n, v, cand, champ, _metric=metric, _floor=floor, _unscored=unscored):
             return tracking.promote_if_better(
                 n,
                 v,
@@ -479,6 +480,7 @@ def promote_models(
                 metric=_metric,
                 blocked=_floor,
                 hold=hold,
+                unscored=_unscored,
             )
 
         decisions[name] = challenge(

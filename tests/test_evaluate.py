@@ -484,6 +484,14 @@ def test_stage_end_to_end_with_champion_challenger(small_run, tmp_path, monkeypa
     assert not third["promoted"]
     assert "does not beat" in third["reason"]
     assert "winback-recovery" in json.loads((out3 / "promotion.json").read_text())
+    # the champion's own configuration trained again (v3): the refit on the same or newer
+    # data replaces it, for both models
+    again = _train(root, "again", 30)
+    stage.main(root / "feat", root / "again", out=tmp_path / "ev4", params=again)
+    fourth = json.loads((tmp_path / "ev4" / "promotion.json").read_text())
+    for name, champion in (("winback-churn", "2"), ("winback-recovery", "2")):
+        assert fourth[name]["version"] == "3" and fourth[name]["promoted"], fourth[name]
+        assert f"same configuration as the champion v{champion}" in fourth[name]["reason"]
 
     # outputs: DVC metrics, segments, plot data per curve, figures
     metrics = json.loads((out2 / "metrics.json").read_text())

@@ -60,6 +60,11 @@ from models.split import TimeSplit, choose_split
 
 logger = logging.getLogger(__name__)
 
+
+class OutreachDataError(ValueError):
+    """The outreach log cannot train an uplift model (no labelled, control or treated rows)."""
+
+
 TARGET = "recovered"
 DATE_COL = "contact_date"
 ACTION = "action"
@@ -378,7 +383,8 @@ def train_recovery(
         calib ECE).
 
     Raises:
-        ValueError: Unknown learner, no labelled rows, or no control / treated rows.
+        ValueError: Unknown learner or no_effect_flags not in the table.
+        OutreachDataError: No labelled rows, no control / treated rows, or an empty arm.
         models.split.SplitError: Too few months of contacts for the split.
     """
     cfg = config or ModelConfig()
@@ -386,10 +392,14 @@ def train_recovery(
         raise ValueError(f"learner must be one of {LEARNERS}, not {learner!r}")
     rows = labelled_rows(recovery)
     if rows.empty:
-        raise ValueError("the outreach log has no labelled rows (response windows not observed)")
+        raise OutreachDataError(
+            "the outreach log has no labelled rows (response windows not observed)"
+        )
     actions = sorted(a for a in rows[ACTION].unique() if a != CONTROL)
     if not actions or not (rows[ACTION] == CONTROL).any():
-        raise ValueError("uplift needs both control (action 'none') and treated outreach rows")
+        raise OutreachDataError(
+            "uplift needs both control (action 'none') and treated outreach rows"
+        )
     missing = [f for f in no_effect_flags if f not in rows.columns]
     if missing:
         raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
@@ -598,7 +608,7 @@ def _arm_rows(
 ) -> dict[str, pd.DataFrame]:
     part = {k: split[k].loc[split[k][ACTION] == arm] for k in ("train", "valid")}
     if part["train"].empty or (rounds is None and part["valid"].empty):
-        raise ValueError(f"the {arm!r} arm has no train/valid rows")
+        raise OutreachDataError(f"the {arm!r} arm has no train/valid rows")
     return part
 
 

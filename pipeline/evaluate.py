@@ -465,7 +465,7 @@ def promote_models(
         if champion is not None and tables.get(kind) is not None and boundaries:
             try:
                 champion = retrain_champion(champion, kind, tables[kind], boundaries)
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, TypeError) as exc:  # TypeError: an unknown setting
                 note = f" (the champion's configuration could not be retrained here: {exc})"
                 logger.warning("%s champion v%s not retrained: %s", name, champ_version, exc)
                 champion = None

@@ -30,7 +30,13 @@ from features.mapping import ReadSettings
 from models import tracking
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
-from models.recovery import UpliftModel, labelled_rows, refit_recovery, train_recovery
+from models.recovery import (
+    OutreachDataError,
+    UpliftModel,
+    labelled_rows,
+    refit_recovery,
+    train_recovery,
+)
 from models.split import SplitError
 from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
 
@@ -196,7 +202,7 @@ def train_models(
             model, info = train_recovery(
                 recovery, config.recovery, config.learner, no_effect_flags=config.no_effect_flags
             )
-        except (SplitError, ValueError) as exc:
+        except (SplitError, OutreachDataError) as exc:
             note = f"win-back model not trained (too little outreach data): {exc}"
         else:
             result.recovery_eval, result.recovery, result.recovery_info = model, model, info

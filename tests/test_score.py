@@ -426,3 +426,25 @@ def test_do_not_contact_is_left_out_of_the_same_coupon_budget(make_tables, model
     flagged = score_customers(data, AS_OF, models, FeaturizeConfig(), ScoreConfig(), "same_coupon")
     assert flagged.budget < free.budget
     assert flagged.scores.set_index("customer_id").loc["00101", "priority_rank"] is pd.NA
+
+
+def test_do_not_contact_on_the_dask_engine_gives_the_same_rows(
+    make_tables, model_dirs, write_dir
+) -> None:
+    from pipeline.engine import dask_client, score_customers_dask
+
+    tables = _tables(make_tables)
+    tables["customers"]["do_not_contact"] = [None, None, "yes", None, None, None, None, None]
+    data_dir = write_dir(tables)
+    model = model_dirs / "full"
+    expected = score_customers(
+        validate_tables(tables), AS_OF, load_models(model), FeaturizeConfig(), ScoreConfig(), 81.0
+    ).scores
+    with dask_client(processes=False, n_workers=2) as client:
+        got = score_customers_dask(
+            data_dir, AS_OF, str(model), FeaturizeConfig(), ScoreConfig(), client, 81.0,
+            n_partitions=2,
+        ).scores  # fmt: skip
+    pd.testing.assert_frame_equal(got, expected)
+    flagged = got.set_index("customer_id").loc["00103"]
+    assert flagged["status_reason"] == "do not contact (customers.do_not_contact)"

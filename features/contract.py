@@ -118,6 +118,7 @@ class ColumnSpec:
         pii: Personal data: masked in every message and rejects file.
         default: Value used where an optional column is absent or empty.
         nullable: Whether a present column may hold missing values; None = not ``required``.
+        synonyms: ``(found, code)`` pairs: a (lower-cased) value read as one of ``allowed``.
     """
 
     name: str
@@ -129,6 +130,7 @@ class ColumnSpec:
     pii: bool = False
     default: object = None
     nullable: bool | None = None
+    synonyms: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,14 @@ OUTREACH_OUTCOMES = (
 )
 
 _CID = ColumnSpec("customer_id", ID)
+YES_NO = ("yes", "no")
+#: Other spellings of yes/no a consent flag is read with (after lower-casing): true/false, 1/0.
+YES_NO_SYNONYMS = (("true", "yes"), ("1", "yes"), ("false", "no"), ("0", "no"))
+#: Consent (docs/data_contract.md): ``yes`` = never propose a contact; missing = may contact.
+#: Never a model feature.
+DO_NOT_CONTACT = ColumnSpec(
+    "do_not_contact", STRING, required=False, allowed=YES_NO, synonyms=YES_NO_SYNONYMS
+)
 
 TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -193,6 +203,7 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("referrals", INTEGER, required=False, min=0),
                 ColumnSpec("name", STRING, required=False, pii=True),
                 ColumnSpec("phone", STRING, required=False, pii=True),
+                DO_NOT_CONTACT,
             ),
         ),
         TableSpec(
@@ -277,7 +288,6 @@ TABLES: dict[str, TableSpec] = {
 
 LEAD_STATUSES = ("won", "lost", "open")
 LEAD_INTENTS = ("high", "mid", "low")
-YES_NO = ("yes", "no")
 #: The standard loss reasons, in the playbook's order.
 LOST_REASONS = (
     "price",
@@ -322,6 +332,7 @@ LEAD_TABLES: dict[str, TableSpec] = {
                 ColumnSpec("intent", STRING, required=False, allowed=LEAD_INTENTS),
                 ColumnSpec("name", STRING, required=False, pii=True),
                 ColumnSpec("phone", STRING, required=False, pii=True),
+                DO_NOT_CONTACT,
             ),
             date_column="status_date",
             key="lead_id",
@@ -788,6 +799,8 @@ def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
         if col.allowed is not None:
             # Enumerations are codes, not prose: "Kept" from a hand-made export means "kept".
             text = text.str.lower()
+            if col.synonyms:
+                text = text.replace(dict(col.synonyms))
         return text.mask(text == ""), None
     if col.kind == DATE:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
@@ -926,7 +939,9 @@ def _clean_table(
             )
         elif column in enums and rule == RULE_ALLOWED:
             found = values.dropna().astype("str").str.strip().str.lower()
-            detail = "; " + unknown_summary(found, enums[column].allowed, f"{spec.name}.{column}")
+            enum = enums[column]
+            allowed = (*enum.allowed, *dict.fromkeys(f for f, _ in enum.synonyms))
+            detail = "; " + unknown_summary(found, allowed, f"{spec.name}.{column}")
         if len(grp) / n > max_invalid_share and len(grp) > 1:
             violations.append(
                 Violation(
@@ -978,6 +993,21 @@ def _clean_table(
     if spec.name == "customers":
         found = found[1:]
     return df, found, violations
+
+
+def do_not_contact(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of ``frame`` must not be contacted: ``do_not_contact`` is ``yes``.
+
+    Args:
+        frame: Rows with an optional, validated ``do_not_contact`` column (``yes`` / ``no`` /
+            missing, :data:`DO_NOT_CONTACT`).
+
+    Returns:
+        A bool series, index as ``frame``; all False without the column (missing = may contact).
+    """
+    if "do_not_contact" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame["do_not_contact"].astype("object").eq("yes").astype(bool)
 
 
 def spec_required(spec: TableSpec, column: str) -> bool:

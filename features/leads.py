@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import config_from_params
-from features.contract import LOST_REASONS, MARKET_EVENT_TYPES, split_codes
+from features.contract import LOST_REASONS, MARKET_EVENT_TYPES, do_not_contact, split_codes
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +414,9 @@ def concerned_leads(
     buy a competitor, matches the event's model, region and competitor model (a blank event
     field matches any), has a reason the event can fix (``trigger_reasons``), and is still in
     its buying window on the event date (expected purchase date on or after it; without a
-    date, lost at most ``window_days`` before it).
+    date, lost at most ``window_days`` before it). A lead whose ``do_not_contact`` is ``yes``
+    is never listed; how many such leads the event would otherwise concern is in
+    ``attrs["do_not_contact"]``.
 
     Args:
         event: One market_events row (``event_date``, ``event_type``, ``model``, ``region``,
@@ -427,6 +429,7 @@ def concerned_leads(
         The concerned rows of ``lost`` with ``grade``, the route columns, ``matched_reasons``,
         ``p_buy`` (when ``score`` is given) and ``priority`` (1 = call first). Order: grade,
         then ``p_buy`` (high first), then the nearest expected purchase date, then lead id.
+        ``attrs["do_not_contact"]``: concerned leads left out for consent.
     """
     t = pd.Timestamp(event["event_date"])
     fixes = set(rules.trigger_reasons.get(str(event["event_type"]), ()))
@@ -446,7 +449,9 @@ def concerned_leads(
         & window.to_numpy()
         & matched.map(bool).to_numpy()
     )
-    out = lost.loc[mask].copy()
+    blocked = do_not_contact(lost).to_numpy()
+    n_blocked = int((mask & blocked).sum())
+    out = lost.loc[mask & ~blocked].copy()
     out["matched_reasons"] = matched[mask].map(";".join)
     out["grade"] = grade_leads(out, rules)
     out = out.join(route_leads(out, rules))
@@ -462,6 +467,7 @@ def concerned_leads(
     )
     out = out.drop(columns=["_g", "_p"], errors="ignore").reset_index(drop=True)
     out.insert(0, "priority", np.arange(1, len(out) + 1))
+    out.attrs["do_not_contact"] = n_blocked
     return out
 
 

@@ -24,6 +24,11 @@ Policies (each returns one row per customer, index as the features):
   matrix's priority order, within a cell the higher annual value first (then
   ``customer_id``), until the budget ends. No model, no cap: what the playbook prescribes.
 
+Consent: a customer whose ``customers.do_not_contact`` is ``yes``
+(:func:`features.contract.do_not_contact`) is never proposed a contact by :func:`recommend` or
+:func:`same_coupon` when the caller passes the flag as ``blocked``; the customer keeps a row
+with action ``none`` and no budget.
+
 Actions are the win-back model's own (the store's outreach log): the config must be resolved
 for them first (:func:`models.actions.resolve_actions`), which gives every action its contact
 cost and the model policy its allowed actions.
@@ -76,6 +81,15 @@ EVALUATION_COLUMNS = (
     "roi",
     "value_per_cost",
 )
+#: The status reason of a customer left out for consent (the export's ``status_reason``).
+DO_NOT_CONTACT_REASON = "do not contact (customers.do_not_contact)"
+
+
+def _allowed(index: pd.Index, blocked: pd.Series | None) -> np.ndarray:
+    """Positions that may be contacted: not flagged in ``blocked`` (aligned with ``index``)."""
+    if blocked is None:
+        return np.ones(len(index), dtype=bool)
+    return ~blocked.reindex(index).fillna(False).astype(bool).to_numpy()
 
 
 def return_value(segments: pd.DataFrame, config: ScoreConfig | None = None) -> pd.Series:
@@ -192,6 +206,7 @@ def recommend(
     uplift: pd.DataFrame,
     config: ScoreConfig | None = None,
     budget: float | None = None,
+    blocked: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The model policy: best positive-value action under the cap, budget by value per cost.
 
@@ -202,13 +217,16 @@ def recommend(
         config: Settings; defaults when None.
         budget: Total expected cost allowed (CNY); None = no limit (every customer with a
             positive-value action under their cap is selected).
+        blocked: True for customers who must not be contacted
+            (:func:`features.contract.do_not_contact`); index as ``features``. None = nobody
+            is blocked.
 
     Returns:
         Index as ``features``: :data:`POLICY_COLUMNS`. ``recommended_action`` is the best
         action even when the budget leaves the customer out (``selected`` False,
         ``priority_rank`` missing); ``none`` when no action has positive value within the
-        cap or the customer's stage is not eligible. ``attrs``: ``budget``, ``budget_used``,
-        ``contacts``.
+        cap, the customer's stage is not eligible or the customer is ``blocked``.
+        ``attrs``: ``budget``, ``budget_used``, ``contacts``.
 
     Raises:
         ValueError: Misaligned inputs, or an allowed action the uplift model lacks.
@@ -228,6 +246,7 @@ def recommend(
     v = out["return_value"].to_numpy(dtype="float64")
     cap = segments["cost_cap"].to_numpy(dtype="float64")
     eligible = segments["stage"].isin(cfg.policy.eligible_stages).to_numpy()
+    eligible = eligible & _allowed(features.index, blocked)
     p_none = uplift[f"p_{NO_ACTION}"].to_numpy(dtype="float64")
     values = np.full((n, len(actions)), -np.inf)
     for j, a in enumerate(actions):
@@ -254,11 +273,13 @@ def same_coupon(
     config: ScoreConfig | None = None,
     budget: float | None = None,
     action: str | None = None,
+    blocked: pd.Series | None = None,
 ) -> pd.DataFrame:
     """What many stores do today: the same coupon to every lapsed customer.
 
-    Lapsed = stage early, deep or lost. Order: most recently lapsed first (days since last
-    visit ascending), then ``customer_id``; customers are taken until the budget ends.
+    Lapsed = stage early, deep or lost; ``blocked`` customers (as :func:`recommend`) are left
+    out. Order: most recently lapsed first (days since last visit ascending), then
+    ``customer_id``; customers are taken until the budget ends.
     ``action`` None = :func:`models.actions.default_coupon_action` (the store's one coupon
     action, else its cheapest action).
 
@@ -269,7 +290,8 @@ def same_coupon(
     action = default_coupon_action(cfg, action)
     _check(features, segments, uplift, [action])
     out = _frame(features, segments, cfg)
-    rows = np.flatnonzero(segments["stage"].isin(LAPSED).to_numpy())
+    lapsed = segments["stage"].isin(LAPSED).to_numpy()
+    rows = np.flatnonzero(lapsed & _allowed(features.index, blocked))
     _fill_action(out, rows, np.full(len(rows), action, dtype=object), uplift, cfg)
     days = features["days_since_last_visit"].to_numpy(dtype="float64")[rows]
     ids = out["customer_id"].to_numpy(dtype=object)[rows]
@@ -282,9 +304,11 @@ def same_coupon_cost(
     uplift: pd.DataFrame,
     config: ScoreConfig | None = None,
     action: str | None = None,
+    blocked: pd.Series | None = None,
 ) -> float:
-    """Expected cost of the same coupon to every lapsed customer (the default budget)."""
-    return float(same_coupon(features, segments, uplift, config, None, action).attrs["budget_used"])
+    """Expected cost of the same coupon to every lapsed, contactable customer (default budget)."""
+    alloc = same_coupon(features, segments, uplift, config, None, action, blocked)
+    return float(alloc.attrs["budget_used"])
 
 
 def playbook_matrix(

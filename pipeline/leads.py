@@ -667,7 +667,8 @@ def trigger(
     A lead is concerned when the event matches its model, region and competitor model, can
     fix one of its loss reasons, and the lead is still lost and in its buying window on the
     event date. One row per lead, in priority order (grade, then P(buy) with --model, then
-    the nearest expected purchase date). Names and phones go only into OUT.
+    the nearest expected purchase date). Leads with do_not_contact = yes are left out and
+    counted. Names and phones go only into OUT.
     """
     setup_logging(verbose)
     config = LeadsConfig.from_params(load_params("leads", params))
@@ -715,6 +716,8 @@ def trigger(
         f"{pd.Timestamp(event['event_date']).date()}): {len(tasks)} lost lead(s) concerned "
         f"(grades {tasks['grade'].value_counts().to_dict()}); tasks written to {out}"
     )
+    if n_blocked := concerned.attrs.get("do_not_contact", 0):
+        typer.echo(f"{n_blocked} concerned lead(s) left out: do not contact (leads.do_not_contact)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ and Chinese (exact TreeSHAP, :mod:`models.treeshap`, :func:`models.explain.top_r
   or after the as-of date, or every visit row set aside by validation): nothing to score; the
   reason says which. Such customers are never contacted by the policy.
 
+A customer with ``customers.do_not_contact`` = ``yes`` keeps one row and is scored, but gets
+action ``none``, no owner, channel or rank and no budget; the reason says
+"do not contact (customers.do_not_contact)" and the budget goes to the next customers.
+
 Conventions:
 
 * **As-of day**: features use events strictly before ``--as-of`` T (``day < T``); an event on
@@ -62,12 +66,18 @@ from features.baseline import baseline_scores
 from features.build import build_features
 from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
-from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, read_data_dir
+from features.contract import (
+    ACTION_SET_ASIDE,
+    ContractError,
+    DataSet,
+    do_not_contact,
+    read_data_dir,
+)
 from models import tracking
 from models.actions import ActionError, resolve_for_model, row_roles
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster, FeatureMismatchError
-from models.policy import recommend, same_coupon_cost
+from models.policy import DO_NOT_CONTACT_REASON, recommend, same_coupon_cost
 from models.segments import ScoreConfig, segment
 from models.store import ModelStoreError, ScoringModels, load_scoring_models
 from pipeline.common import (
@@ -249,10 +259,10 @@ def _reason_columns(reasons: pd.DataFrame | None, index: pd.Index) -> pd.DataFra
 
 
 def _personal(customers: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
-    """dealer_id, name and phone for each id of ``ids`` (aligned with it)."""
+    """dealer_id, name, phone and do_not_contact for each id of ``ids`` (aligned with it)."""
     cust = customers.set_index("customer_id")
     out = pd.DataFrame(index=ids.index)
-    for col in ("dealer_id", *PII_COLUMNS):
+    for col in ("dealer_id", *PII_COLUMNS, "do_not_contact"):
         values = cust[col] if col in cust.columns else pd.Series(dtype="str")
         out[col] = ids.map(values).astype("str").where(ids.map(values).notna())
     return out
@@ -379,14 +389,17 @@ def finish_scores(
     base = baseline_scores(feats, featurize)
     rows = feats.loc[scorable]
     ids = feats["customer_id"].astype("str")
+    blocked = do_not_contact(each.personal)
     policy = pd.DataFrame(index=feats.index)
     if models.recovery is None:
         notes.append("no win-back (uplift) model: churn, baseline and segment columns only")
     elif len(rows):
         uplift = each.uplift
         if isinstance(budget, str):
-            budget = same_coupon_cost(rows, seg.loc[rows.index], uplift, config, coupon_action)
-        rec = recommend(rows, seg.loc[rows.index], uplift, config, budget)
+            budget = same_coupon_cost(
+                rows, seg.loc[rows.index], uplift, config, coupon_action, blocked[rows.index]
+            )
+        rec = recommend(rows, seg.loc[rows.index], uplift, config, budget, blocked[rows.index])
         policy = rec.reindex(feats.index)
     status = pd.Series(
         np.where(
@@ -408,8 +421,9 @@ def finish_scores(
             ~scorable,
             pd.Series(
                 np.select(
-                    [chosen, has_action, ~eligible],
+                    [blocked, chosen, has_action, ~eligible],
                     [
+                        DO_NOT_CONTACT_REASON,
                         "",
                         "recommended action does not fit in the budget",
                         "stage " + stage + " is not a win-back target",
@@ -445,6 +459,7 @@ def finish_scores(
     out["owner"], out["channel"] = row_roles(
         out["owner"], out["channel"], out["recommended_action"], config
     )
+    out.loc[blocked, ["owner", "channel", "cost_cap"]] = np.nan  # no contact route at all
     for c in ("p_return", "uplift", "expected_cost", "expected_value"):
         out[c] = _column(policy, c).astype("float64")
     rank = _column(policy, "priority_rank").astype("float64").where(selected)

@@ -379,3 +379,72 @@ def test_history_status_when_no_visit_is_on_or_after_the_as_of_date(make_tables)
     scorable, why = history_status(data, feats, when)
     assert scorable.all()
     assert (why == "").all()
+
+
+def test_do_not_contact_customer_is_scored_but_the_budget_goes_to_the_next(
+    make_tables, model_dirs
+) -> None:
+    from features.contract import DO_NOT_CONTACT
+
+    budget = 81.0  # one manager call (80): without consent flags it goes to 00103 (rank 1)
+    before = _score(make_tables, model_dirs / "full", budget).scores.set_index("customer_id")
+    assert before.loc["00103", "priority_rank"] == 1 and before["priority_rank"].notna().sum() == 1
+    tables = _tables(make_tables)
+    # "Yes " and "0" are read as yes / no; the no_history customer 00106 keeps its reason
+    tables["customers"]["do_not_contact"] = ["0", None, "Yes ", "no", None, "true", None, None]
+    data = validate_tables(tables)
+    assert DO_NOT_CONTACT.name not in build_features(data, AS_OF).columns  # never a feature
+    result = score_customers(
+        data, AS_OF, load_models(model_dirs / "full"), FeaturizeConfig(), ScoreConfig(), budget
+    )
+    s = result.scores
+    assert list(s.columns) == OUTPUT_COLUMNS and s["customer_id"].is_unique and len(s) == 8
+    s = s.set_index("customer_id")
+    flagged = s.loc["00103"]
+    assert flagged["status"] == STATUS_SCORED and pd.notna(flagged["churn_risk"])
+    assert pd.notna(flagged["segment"]) and flagged["reason_1_en"]
+    assert flagged["recommended_action"] == "none"
+    assert flagged[["priority_rank", "owner", "channel", "expected_cost"]].isna().all()
+    assert flagged["status_reason"] == "do not contact (customers.do_not_contact)"
+    # the money goes to the next customer: 00101 ("0" = may contact) now gets the call
+    assert s.loc["00101", "priority_rank"] == 1 and s["priority_rank"].notna().sum() == 1
+    assert result.budget_used == pytest.approx(80.0)
+    assert s.loc["00106", "status"] == STATUS_NO_HISTORY
+    assert s.loc["00106", "status_reason"] == "no service visit on record"
+    assert pd.isna(s.loc["00106", "owner"])  # flagged: no contact route, scored or not
+    # everyone else is exactly as without the column
+    same = [c for c in s.index if c not in ("00103", "00101", "00106")]
+    pd.testing.assert_frame_equal(s.loc[same], before.loc[same])
+
+
+def test_do_not_contact_is_left_out_of_the_same_coupon_budget(make_tables, model_dirs) -> None:
+    free = _score(make_tables, model_dirs / "full", "same_coupon")
+    tables = _tables(make_tables)
+    tables["customers"]["do_not_contact"] = ["yes", *[None] * 7]  # 00101, a lapsed customer
+    data = validate_tables(tables)
+    models = load_models(model_dirs / "full")
+    flagged = score_customers(data, AS_OF, models, FeaturizeConfig(), ScoreConfig(), "same_coupon")
+    assert flagged.budget < free.budget
+    assert flagged.scores.set_index("customer_id").loc["00101", "priority_rank"] is pd.NA
+
+
+def test_do_not_contact_on_the_dask_engine_gives_the_same_rows(
+    make_tables, model_dirs, write_dir
+) -> None:
+    from pipeline.engine import dask_client, score_customers_dask
+
+    tables = _tables(make_tables)
+    tables["customers"]["do_not_contact"] = [None, None, "yes", None, None, None, None, None]
+    data_dir = write_dir(tables)
+    model = model_dirs / "full"
+    expected = score_customers(
+        validate_tables(tables), AS_OF, load_models(model), FeaturizeConfig(), ScoreConfig(), 81.0
+    ).scores
+    with dask_client(processes=False, n_workers=2) as client:
+        got = score_customers_dask(
+            data_dir, AS_OF, str(model), FeaturizeConfig(), ScoreConfig(), client, 81.0,
+            n_partitions=2,
+        ).scores  # fmt: skip
+    pd.testing.assert_frame_equal(got, expected)
+    flagged = got.set_index("customer_id").loc["00103"]
+    assert flagged["status_reason"] == "do not contact (customers.do_not_contact)"

@@ -38,6 +38,7 @@ from models import evaluate as ev
 from models.lgbm import EVALUATION_DIR, CalibratedBooster, FeatureMismatchError
 from models.split import apply_boundaries
 from pipeline.common import load_params, setup_logging
+from pipeline.export import neutralise
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +258,8 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     written = [out / "metrics.json", out / "segments.csv"]
     metrics = ev.jsonable(evaluation.metrics)
     written[0].write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-    evaluation.segments.to_csv(written[1], index=False, float_format="%.6g")
+    # segment values (dealer ids) and action names come from the store's data: neutralised
+    neutralise(evaluation.segments).to_csv(written[1], index=False, float_format="%.6g")
     rec = evaluation.metrics.get("recovery", {})
     rows = []
     for action, res in rec.get("by_action", {}).items():
@@ -268,7 +270,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     # written even without outreach data (header only), so the DVC output always exists
     columns = ["action", "ranking", "qini", "auuc", "n", "n_treated", "n_control"]
     path = out / "recovery_by_action.csv"
-    pd.DataFrame(rows, columns=None if rows else columns).to_csv(
+    neutralise(pd.DataFrame(rows, columns=None if rows else columns)).to_csv(
         path, index=False, float_format="%.6g"
     )
     written.append(path)

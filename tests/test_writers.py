@@ -94,3 +94,21 @@ def test_export_writer_removes_stale_temp_files(tmp_path, suffix):
     stale.write_text("secret")
     write_table(pd.DataFrame({"customer_id": ["C1"]}), target)
     assert not stale.exists()
+
+
+def test_evaluation_tables_neutralise_values_from_the_data(tmp_path):
+    from pipeline.evaluate import Evaluation, write_outputs
+
+    segments = pd.DataFrame(
+        {"segment": ["dealer_id"], "value": ['=HYPERLINK("x")'], "n": [120], "roc_auc": [0.7]}
+    )
+    evaluation = Evaluation(
+        metrics={"churn": {}, "recovery": {"available": False}},
+        segments=segments,
+        curves={},
+        churn_rows=pd.DataFrame(),
+        churn_test=pd.DataFrame(),
+    )
+    write_outputs(evaluation, tmp_path)
+    text = (tmp_path / "segments.csv").read_text()
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text

@@ -46,9 +46,11 @@ from models.metrics import (
     auuc,
     calibration_table,
     classification_report,
+    percentile_interval,
     qini_coefficient,
     qini_curve,
     ranking_report,
+    stratified_bootstrap_weights,
     top_fraction_lift,
     uplift_at,
 )
@@ -505,13 +507,11 @@ def qini_difference_draws(
         qa, qb = (_sorted_qini(y[o], t[o], last, w[o]) for o, last in sorted_rows)
         return qa - qb
 
-    rng = np.random.default_rng(seed)
-    d = np.empty(rounds)
-    for i in range(rounds):
-        w = np.zeros(len(y))
-        for g in groups:
-            w += np.bincount(g[rng.integers(0, len(g), len(g))], minlength=len(y))
-        d[i] = diff(w)
+    d = np.fromiter(
+        (diff(w) for w in stratified_bootstrap_weights(groups, len(y), rounds, seed)),
+        dtype="float64",
+        count=rounds,
+    )
     return diff(np.ones(len(y))), d
 
 
@@ -547,15 +547,7 @@ def qini_difference_interval(
         ValueError: Lengths differ, a group is empty or ``rounds`` < 1.
     """
     difference, d = qini_difference_draws(y_true, treatment, score, baseline, rounds, seed)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(d, [tail, 100.0 - tail])
-    return {
-        "difference": difference,
-        "low": float(low),
-        "high": float(high),
-        "share_above_zero": float((d > 0).mean()),
-        "rounds": int(rounds),
-    }
+    return percentile_interval(difference, d, level, rounds)
 
 
 def _observed(y: np.ndarray, t: np.ndarray) -> dict[str, Any]:

@@ -6,6 +6,8 @@ expected calibration error, Qini and uplift curves) is written here against hand
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
@@ -236,6 +238,48 @@ def weighted_auc(parts: tuple[np.ndarray, np.ndarray, np.ndarray], w: np.ndarray
     return float(np.sum(wp * (below + 0.5 * wn)) / total)
 
 
+def stratified_bootstrap_weights(
+    groups: list[np.ndarray], n: int, rounds: int, seed: int = 0
+) -> Iterator[np.ndarray]:
+    """Row weights (draw counts) of ``rounds`` bootstrap resamples, each group resampled alone.
+
+    Args:
+        groups: Row positions of each stratum (e.g. treated and control, or the two classes);
+            each is drawn with replacement at its own size.
+        n: Number of rows.
+        rounds: Resamples.
+        seed: Resampling seed (same seed, same draws).
+
+    Yields:
+        One float array of length ``n`` per resample.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(rounds):
+        w = np.zeros(n)
+        for g in groups:
+            w += np.bincount(g[rng.integers(0, len(g), len(g))], minlength=n)
+        yield w
+
+
+def percentile_interval(
+    difference: float, draws: np.ndarray, level: float, rounds: int
+) -> dict[str, float]:
+    """The record of a bootstrap interval of a difference: the percentile interval of ``draws``.
+
+    Returns:
+        ``difference``, ``low``, ``high``, ``share_above_zero`` and ``rounds``.
+    """
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return {
+        "difference": difference,
+        "low": float(low),
+        "high": float(high),
+        "share_above_zero": float((draws > 0).mean()),
+        "rounds": int(rounds),
+    }
+
+
 def auc_difference_interval(
     y_true, score, baseline, rounds: int = 1000, level: float = 0.95, seed: int = 0
 ) -> dict[str, float]:
@@ -268,20 +312,13 @@ def auc_difference_interval(
     if any(len(c) == 0 for c in classes):
         raise ValueError("an AUC interval needs both classes")
     pa, pb = weighted_auc_parts(y, score), weighted_auc_parts(y, baseline)
-    rng = np.random.default_rng(seed)
-    d = np.empty(rounds)
-    for i in range(rounds):
-        w = np.zeros(len(y))
-        for c in classes:
-            w += np.bincount(c[rng.integers(0, len(c), len(c))], minlength=len(y))
-        d[i] = weighted_auc(pa, w) - weighted_auc(pb, w)
+    d = np.fromiter(
+        (
+            weighted_auc(pa, w) - weighted_auc(pb, w)
+            for w in stratified_bootstrap_weights(classes, len(y), rounds, seed)
+        ),
+        dtype="float64",
+        count=rounds,
+    )
     ones = np.ones(len(y))
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(d, [tail, 100.0 - tail])
-    return {
-        "difference": weighted_auc(pa, ones) - weighted_auc(pb, ones),
-        "low": float(low),
-        "high": float(high),
-        "share_above_zero": float((d > 0).mean()),
-        "rounds": int(rounds),
-    }
+    return percentile_interval(weighted_auc(pa, ones) - weighted_auc(pb, ones), d, level, rounds)

@@ -209,22 +209,14 @@ def test_twelve_months_train_with_default_params_and_beat_the_formula(
     simulated, tmp_path, monkeypatch, plain
 ):
     from features.contract import write_data_dir
-    from pipeline import evaluate, featurize
-    from pipeline import train as train_stage
+    from pipeline.cli import train_chain
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     cut = cut_history(simulated, 12, PLAIN_TABLES if plain else None)
     data = tmp_path / "data"
     write_data_dir(cut, data)
-    featurize.main(data_dir=data, out=tmp_path / "featurize", params=None)
-    train_stage.main(data_dir=tmp_path / "featurize", out=tmp_path / "train", params=None)
-    evaluate.main(
-        featurize_dir=tmp_path / "featurize",
-        train_dir=tmp_path / "train",
-        out=tmp_path / "evaluate",
-        params=None,
-    )
+    train_chain(data, tmp_path, None, explain_too=False)
     import json
 
     metrics = json.loads((tmp_path / "evaluate" / "metrics.json").read_text())

@@ -39,6 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from features import vocabulary
 from features.baseline import formula_risk, scorecard
 from features.config import FeaturizeConfig, config_from_params
 from models.metrics import (
@@ -67,8 +68,8 @@ RECOVERY_SCORERS = (UPLIFT_MODEL, SCORECARD, CHURN_RISK)
 SCORECARD_EXCLUSION = "scorecard_exclusion"
 GONE_FLAG = "reported_gone"
 RANDOM = "random"
-TIERS = ("low", "mid", "high")
-UNKNOWN = "unknown"
+TIERS = vocabulary.TIERS
+UNKNOWN = vocabulary.UNKNOWN_TIER
 CONTROL_ACTION = "none"
 # short: DVC prints it as a metrics column
 FORMULA_NOTE = "points score, not a probability: ranking metrics only"
@@ -148,22 +149,6 @@ class EvaluateConfig:
 # churn
 
 
-def value_tier(spend: pd.Series, bounds: tuple[float, float] = (2000.0, 5000.0)) -> pd.Series:
-    """Value tier from trailing-year spend: ``< low`` low, ``low..high`` mid, ``> high`` high.
-
-    Args:
-        spend: Spend per row (CNY); missing spend gives ``unknown``.
-        bounds: ``(low, high)``; both bounds belong to ``mid``.
-
-    Returns:
-        String series named ``value_tier``, aligned with ``spend``.
-    """
-    low, high = bounds
-    s = pd.to_numeric(spend, errors="coerce")
-    tier = np.select([s < low, s > high, s.notna()], ["low", "high", "mid"], default=UNKNOWN)
-    return pd.Series(tier, index=spend.index, dtype="str", name="value_tier")
-
-
 def churn_frame(
     test: pd.DataFrame,
     proba: np.ndarray,
@@ -192,7 +177,9 @@ def churn_frame(
     if proba.shape != (len(test),):
         raise ValueError(f"expected {len(test)} probabilities, got shape {proba.shape}")
     out = test[[*KEYS, "churn"]].copy()
-    out["value_tier"] = value_tier(test[cfg.tier_feature], cfg.tier_bounds)
+    out["value_tier"] = vocabulary.value_tier(
+        test[cfg.tier_feature], cfg.tier_bounds, missing=UNKNOWN
+    )
     for col in cfg.segment_by:
         if col != "value_tier" and col in test.columns:
             out[col] = test[col].astype("str").where(test[col].notna(), UNKNOWN)

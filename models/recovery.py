@@ -44,6 +44,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.vocabulary import TIER_BOUNDS, value_tier_index
 from models.actions import log_facts
 from models.churn import (
     ModelConfig,
@@ -77,7 +78,6 @@ TAU = "tau_"
 # Value tiers of the outreach randomisation (trailing-12-month spend), used to estimate the
 # empirical propensities of the transformed-outcome learner.
 TIER_COL = "spend_365d"
-TIER_BOUNDS = (2000.0, 5000.0)
 
 
 @dataclass
@@ -266,8 +266,7 @@ def value_tiers(frame: pd.DataFrame) -> np.ndarray:
     """Value tier 0/1/2 of each row from trailing-12-month spend (all 0 without the column)."""
     if TIER_COL not in frame.columns:
         return np.zeros(len(frame), dtype="int64")
-    spend = frame[TIER_COL].astype("float64").fillna(0.0).to_numpy()
-    return np.searchsorted(np.asarray(TIER_BOUNDS), spend, side="right").astype("int64")
+    return value_tier_index(frame[TIER_COL].astype("float64").to_numpy(), TIER_BOUNDS)
 
 
 def arm_propensity(train: pd.DataFrame, action: str) -> dict[int, float]:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import vocabulary
 from features.baseline import scorecard
 from features.config import FeaturizeConfig, config_from_params
 from models.actions import ActionRole
@@ -456,11 +457,10 @@ def annual_value(features: pd.DataFrame, config: SegmentsConfig | None = None) -
     return value.rename("annual_value")
 
 
-def value_tier(value: pd.Series, config: SegmentsConfig | None = None) -> pd.Series:
-    """Tier name per value: above a bound moves up a tier (see the module doc)."""
+def tier_of(value: pd.Series, config: SegmentsConfig | None = None) -> pd.Series:
+    """Tier name per value by :func:`features.vocabulary.value_tier` with this config's bounds."""
     cfg = config or SegmentsConfig()
-    idx = np.searchsorted(np.asarray(cfg.tier_bounds, dtype="float64"), value.to_numpy(), "left")
-    return pd.Series(np.asarray(cfg.tier_names, dtype=object)[idx], index=value.index, dtype="str")
+    return vocabulary.value_tier(value, cfg.tier_bounds, cfg.tier_names).rename(None)
 
 
 def stage_of(
@@ -624,7 +624,7 @@ def segment(
     if len(risk) != len(features):
         raise ValueError("churn_risk must have one value per feature row")
     value = annual_value(features, cfg.segments)
-    tier = value_tier(value, cfg.segments)
+    tier = tier_of(value, cfg.segments)
     stage = stage_of(_col(features, "days_since_last_visit"), risk, cfg.segments)
     eco = cfg.economics
     acq = pd.Series(eco.acquisition_cost, index=idx, dtype="float64")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL_RECOVERY_MIN_ROWS_YAML
 
+from features import vocabulary
 from features.baseline import FORMULA_COLUMNS, SCORECARD_COLUMNS
 from models import evaluate as ev
 from models.metrics import qini_coefficient
@@ -94,10 +95,12 @@ def test_churn_frame_rejects_misaligned_probabilities() -> None:
         ev.churn_frame(test, proba[:-1])
 
 
-def test_value_tier_bounds() -> None:
+def test_value_tier_is_the_one_rule_with_missing_spend_unknown() -> None:
+    # The scoring rule: a value above a bound moves up a tier; missing spend is its own row.
     spend = pd.Series([0.0, 1999.99, 2000.0, 5000.0, 5000.01, np.nan])
-    tiers = ev.value_tier(spend, (2000.0, 5000.0))
-    assert tiers.tolist() == ["low", "low", "mid", "mid", "high", "unknown"]
+    tiers = vocabulary.value_tier(spend, (2000.0, 5000.0), missing="unknown")
+    assert tiers.tolist() == ["low", "low", "low", "mid", "high", "unknown"]
+    assert vocabulary.value_tier_index(spend.to_numpy()).tolist() == [0, 0, 0, 1, 2, 0]
 
 
 def test_segments_split_rows_by_tier_and_dealer() -> None:

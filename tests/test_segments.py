@@ -15,7 +15,7 @@ from models.segments import (
     lifetime_years,
     segment,
     stage_of,
-    value_tier,
+    tier_of,
 )
 from pipeline.common import load_params
 
@@ -56,13 +56,13 @@ def test_annual_value_active_span_and_trailing() -> None:
 
 def test_value_tier_edges_above_a_bound_moves_up() -> None:
     v = pd.Series([0.0, 1999.99, 2000.0, 2000.01, 5000.0, 5000.01])
-    assert value_tier(v).tolist() == ["low", "low", "low", "mid", "mid", "high"]
+    assert tier_of(v).tolist() == ["low", "low", "low", "mid", "mid", "high"]
     five = SegmentsConfig(
         tier_bounds=(1000.0, 2000.0, 5000.0, 10000.0),
         tier_names=("t1", "t2", "t3", "t4", "t5"),
     )
     v = pd.Series([1000.0, 1000.5, 9999.0, 10000.0, 10001.0])
-    assert value_tier(v, five).tolist() == ["t1", "t2", "t4", "t4", "t5"]
+    assert tier_of(v, five).tolist() == ["t1", "t2", "t4", "t4", "t5"]
 
 
 def test_stage_edges_pre_churn_and_no_history() -> None:

@@ -331,7 +331,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's goals, checked on the measured rows (only for sizes that were run)."""
+    """The scale goals, checked on the measured rows (only for sizes that were run)."""
     out = []
     for row in rows:
         if row["stage"] == "score" and row["customers"] >= GOAL_SCORE_CUSTOMERS:

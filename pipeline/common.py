@@ -26,6 +26,11 @@ import yaml
 from features.mapping import ReadSettings
 
 DEFAULT_PARAMS = Path("params.yaml")
+#: The defaults every command starts from: the repository's params.yaml, shipped in the
+#: package (pipeline/params.yaml is a link to it).
+PACKAGED_PARAMS = Path(__file__).resolve().with_name("params.yaml")
+#: Mappings keyed by the store's own names: a params file replaces them whole.
+WHOLE_KEYS = frozenset({"cells", "routes", "trigger_reasons"})
 DATE_FORMAT = "YYYY-MM-DD"
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -134,8 +139,8 @@ def invalid_share(value: object, key: str = "validate.max_invalid_share") -> flo
 
 
 def max_invalid_share(params: str | Path | None = None) -> float:
-    """The ``validate.max_invalid_share`` of a params file (default 0.2), checked."""
-    return invalid_share(load_params("validate", params).get("max_invalid_share", 0.2))
+    """The ``validate.max_invalid_share`` of a params file (or the packaged default), checked."""
+    return invalid_share(load_params("validate", params)["max_invalid_share"])
 
 
 def budget_amount(value: str) -> float:
@@ -160,33 +165,114 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+def resolve_params(path: str | Path | None = None) -> Path | None:
+    """The params file a command reads on top of the packaged defaults.
+
+    Args:
+        path: The file given with ``--params``; None means ``params.yaml`` in the working
+            directory if there is one.
+
+    Returns:
+        The file, or None when there is none (the packaged defaults apply alone).
+
+    Raises:
+        FileNotFoundError: An explicitly given params file does not exist.
+    """
+    if path is None:
+        return DEFAULT_PARAMS if DEFAULT_PARAMS.is_file() else None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file not found: {path}")
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        params = yaml.safe_load(fh) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping of stage blocks at top level")
+    return params
+
+
+def merge_params(defaults: Any, override: Any, key: str = "") -> Any:
+    """``override`` on top of ``defaults``: mappings key by key, anything else replaced.
+
+    A mapping keyed by the store's own names (:data:`WHOLE_KEYS`: strategy-matrix cells, lead
+    routes, trigger reasons) is replaced whole, so a store's matrix never inherits the default
+    matrix's tiers.
+
+    Args:
+        defaults: The packaged value.
+        override: The params file's value.
+        key: The dotted key of these values (for :data:`WHOLE_KEYS`).
+
+    Returns:
+        The merged value (new containers; neither input is changed).
+    """
+    if (
+        isinstance(defaults, dict)
+        and isinstance(override, dict)
+        and key.rpartition(".")[2] not in WHOLE_KEYS
+    ):
+        merged = dict(defaults)
+        for k, v in override.items():
+            merged[k] = merge_params(defaults.get(k), v, f"{key}.{k}" if key else str(k))
+        return merged
+    return override
+
+
+_announced: set[str] = set()
+
+
+def _announce(path: Path | None) -> None:
+    """Say once per command which params file it read (the log line people look for)."""
+    text = (
+        f"params: {path.resolve()} over the packaged defaults"
+        if path is not None
+        else f"params: the packaged defaults ({PACKAGED_PARAMS}); no params.yaml in {Path.cwd()}"
+    )
+    if text not in _announced:
+        _announced.add(text)
+        logger.info(text)
+
+
+def packaged_params() -> dict[str, Any]:
+    """The defaults shipped with the package: the repository's own params.yaml."""
+    if not PACKAGED_PARAMS.is_file():  # pragma: no cover - a broken install
+        raise FileNotFoundError(f"the packaged defaults are missing: {PACKAGED_PARAMS}")
+    return _read_yaml(PACKAGED_PARAMS)
+
+
 def load_params(block: str, path: str | Path | None = None) -> dict[str, Any]:
-    """Return one stage's block of params.yaml.
+    """Return one stage's block of params: the params file over the packaged defaults.
+
+    The packaged defaults are the repository's params.yaml (``pipeline/params.yaml`` is that
+    file), so a command run without a params file, or with one that sets only a few keys,
+    uses exactly the settings the repository's pipeline runs with.
 
     Args:
         block: The stage name, which is also its params block name.
         path: The params file. None means ``params.yaml`` in the working directory if it
-            exists, else no overrides (code defaults apply).
+            exists, else the packaged defaults alone.
 
     Returns:
-        The block as a dict (empty when the file or block is absent and ``path`` was None).
+        The merged block as a dict (see :func:`merge_params`).
 
     Raises:
         FileNotFoundError: An explicitly given params file does not exist.
         ValueError: The file is not a mapping.
     """
-    if path is None:
-        if not DEFAULT_PARAMS.is_file():
-            return {}
-        path = DEFAULT_PARAMS
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"params file not found: {path}")
-    with path.open(encoding="utf-8") as fh:
-        params = yaml.safe_load(fh) or {}
-    if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping of stage blocks at top level")
-    return dict(params.get(block) or {})
+    found = resolve_params(path)
+    _announce(found)
+    defaults = packaged_params().get(block) or {}
+    if found is None:
+        return dict(defaults)
+    override = _read_yaml(found).get(block)
+    if override is None:
+        return dict(defaults)
+    if not isinstance(override, dict):
+        raise ValueError(f"{found}: the {block}: block must be a mapping, got {override!r}")
+    return merge_params(defaults, override, block)
 
 
 def read_settings(path: str | Path | None = None) -> ReadSettings:

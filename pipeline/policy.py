@@ -13,7 +13,7 @@ and the three policies follow ``score:`` (the money model) and ``policy:`` (budg
 Writes to OUT:
 
 * ``metrics.json`` — DVC metrics: the three policies at the default budget, the model's value
-  per cost relative to each comparator and whether the issue's targets (1.5× same coupon,
+  per cost relative to each comparator and whether the policy's goals (1.5× same coupon,
   1.2× playbook matrix) are met;
 * ``comparison.csv`` — the table at the default budget (also printed);
 * ``sweep.csv`` and ``plots/sweep/<policy>.csv`` — every policy at each budget share (plot data
@@ -66,7 +66,7 @@ class PolicyConfig:
         playbook_pre_churn: How the playbook comparator finds pre-churn customers:
             ``formula`` (the playbook's own risk formula at or above ``pre_churn_low``, as a
             store without a model would) or ``model`` (the segments' model-based stage).
-        target_vs_same_coupon: Issue 5's target ratio of value per cost, model / same coupon.
+        target_vs_same_coupon: The goal ratio of value per cost, model / same coupon.
         target_vs_playbook: The same against the playbook matrix.
     """
 

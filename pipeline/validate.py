@@ -36,15 +36,6 @@ from pipeline.common import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "as_of": None,
-    "max_invalid_share": 0.2,
-    "encoding": "utf-8",
-    "columns": {},
-    "codes": {},
-}
-
-
 def unknown_values(rejects: pd.DataFrame) -> list[dict[str, Any]]:
     """The codes refused as not allowed, per table and column, with the allowed values.
 
@@ -149,7 +140,7 @@ def main(
     directory breaks the contract. Row-level problems are counted and written to --rejects.
     """
     setup_logging(verbose)
-    cfg = {**DEFAULTS, **load_params("validate", params)}
+    cfg = load_params("validate", params)
     if as_of is not None:
         cfg["as_of"] = as_of
     if max_invalid_share is not None:

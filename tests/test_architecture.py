@@ -171,3 +171,61 @@ def test_value_tier_defined_once(name: str) -> None:
         if isinstance(node, ast.FunctionDef) and node.name == name
     ]
     assert defined == ["features/vocabulary.py"]
+
+
+def _closure(module: str, graph: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        # importing a.b.c runs a/__init__.py and a/b/__init__.py too
+        parts = name.split(".")
+        todo.extend(
+            ".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in graph
+        )
+        todo.extend(graph.get(name, ()))
+    return seen
+
+
+def _module_file(module: str) -> str:
+    path = ROOT / Path(*module.split("."))
+    return str(
+        (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).relative_to(ROOT)
+    )
+
+
+def _code_deps(entries: list[str]) -> set[str]:
+    """The Python files a stage's ``deps`` name (a folder stands for every file in it)."""
+    files: set[str] = set()
+    for entry in entries:
+        if entry.split("/")[0] not in PACKAGES:
+            continue
+        path = ROOT / entry
+        if path.is_dir():
+            files.update(str(p.relative_to(ROOT)) for p in path.rglob("*.py"))
+        else:
+            files.add(entry)
+    return files
+
+
+def test_dvc_stages_depend_on_exactly_the_code_they_import() -> None:
+    """Editing a module reruns the stages that import it, and no other stage."""
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    graph = _graph()
+    wrong = {}
+    for name, stage in stages.items():
+        words = stage["cmd"].split()
+        module = words[words.index("-m") + 1]
+        wanted = {_module_file(m) for m in _closure(module, graph)}
+        listed = _code_deps(stage.get("deps", []))
+        if wanted != listed:
+            wrong[name] = {
+                "missing": sorted(wanted - listed),
+                "not imported": sorted(listed - wanted),
+            }
+    assert wrong == {}

@@ -119,8 +119,8 @@ def market_events(
 class _Showroom:
     """The showroom's draws, one attribute per array (one row per lead unless noted).
 
-    The methods are called in order by :func:`simulate_leads`; each consumes the leads
-    generator where the one-piece simulation did, so the tables stay the same.
+    The methods are called in order by :func:`simulate_leads`; they all draw from the leads
+    generator, so the order of the calls is part of the output.
     """
 
     def __init__(self, config: SimulationConfig) -> None:

@@ -141,7 +141,7 @@ def _complaints() -> pd.DataFrame:
 def simulator_action_facts() -> dict[str, dict]:
     """What training records about the simulator's four actions (their default costs)."""
     from models.segments import ACTIONS
-    from pipeline.simulate import SimulationConfig
+    from pipeline.simulator import SimulationConfig
 
     sim = SimulationConfig()
     return {a: {"cost": getattr(sim, f"cost_{a}"), "channel": None, "contacts": 1} for a in ACTIONS}

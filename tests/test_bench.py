@@ -15,7 +15,7 @@ from features.contract import read_data_dir
 from models.lgbm import CalibratedBooster
 from pipeline.bench import _sizes, goals, markdown, plot_scaling
 from pipeline.cli import app
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator import SimulationConfig, simulate
 
 
 def _row(stage, customers, seconds, events=None, peak=1.0, **extra):

@@ -21,7 +21,7 @@ from features.contract import (
 from features.dictionary import FEATURES
 from features.labels import recovery_table
 from models.recovery import no_effect
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator import SimulationConfig, simulate
 from pipeline.train import TrainConfig
 from pipeline.uplift_windows import CONTACTABILITY, window_ends
 

@@ -23,7 +23,7 @@ from pipeline.engine import (
     partition_data_dir,
     partition_dirs,
 )
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator import SimulationConfig, simulate
 
 
 @pytest.fixture(scope="module")

@@ -197,7 +197,7 @@ def test_an_experiment_does_not_move_the_champion(store, monkeypatch):
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    from pipeline.simulate import SimulationConfig, simulate
+    from pipeline.simulator import SimulationConfig, simulate
 
     tables, _ = simulate(SimulationConfig(customers=2500, years=2, seed=7, leads=False))
     return tables
@@ -234,7 +234,7 @@ def test_twelve_months_train_with_default_params_and_beat_the_formula(
 def test_thirty_customers_are_refused_and_nothing_is_registered(tmp_path, monkeypatch):
     from features.contract import write_data_dir
     from pipeline.cli import app
-    from pipeline.simulate import SimulationConfig, simulate
+    from pipeline.simulator import SimulationConfig, simulate
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")

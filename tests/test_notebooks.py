@@ -16,7 +16,7 @@ from features.contract import read_data_dir, write_data_dir
 from features.dictionary import feature_dictionary
 from features.labels import training_table
 from models.lgbm import CalibratedBooster, fit_isotonic
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator import SimulationConfig, simulate
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "explain_customer.ipynb"

@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.vocabulary import CHURN_STAGES as STAGES
+from features.vocabulary import SIMULATOR_ACTIONS as ACTIONS
 from pipeline import simulate as sim_mod
-from pipeline.simulate import ACTIONS, ARMS, STAGES, SimulationConfig, simulate, summarize
+from pipeline.simulator import SimulationConfig, simulate, summarize
+from pipeline.simulator.names import ARMS
 
 REQUIRED = {
     "customers": ["customer_id"],

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from features.contract import read_data_dir, write_data_dir
 from features.leads import GRADES
 from pipeline.cli import app
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator import SimulationConfig, simulate
 
 
 @pytest.fixture(scope="module")

@@ -295,5 +295,7 @@ def test_the_leads_config_of_params_yaml_is_the_default_config():
     # params.yaml is the source of truth: the code defaults are its leads block, sub-blocks
     # (rules, model with its lgbm and split) included.
     block = load_params("leads", Path(__file__).resolve().parents[1] / "params.yaml")
-    assert LeadsConfig.from_params(block) == LeadsConfig()
+    config = LeadsConfig.from_params(block)
+    assert config == LeadsConfig()
+    assert list(config.rules.routes) == list(LeadsConfig().rules.routes)  # the report's order
     assert LeadsConfig().model.lgbm["learning_rate"] == block["model"]["lgbm"]["learning_rate"]

@@ -37,6 +37,7 @@ from models.leads.config import UNRECORDED, LeadsConfig
 from models.leads.features import lead_features, lost_leads
 from models.leads.model import REGISTERED_NAME, TARGET, LeadsResult, run_leads
 from models.leads.rules import (
+    GRADE_SCORE,
     concerned_leads,
     event_from_frame,
     find_event,
@@ -58,8 +59,6 @@ from pipeline.export import write_table
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
-#: The rule grade as a score (high > mid > low), for the ROC points of the rules.
-_GRADE_RANK = {"high": 2, "mid": 1, "low": 0}
 
 
 # --- figures and report ----------------------------------------------------------------------
@@ -381,7 +380,7 @@ def write_roc_points(result: LeadsResult, out_dir: Path) -> None:
     t = result.test
     for name, score in (
         ("model", t["p"]),
-        ("rules", result.graded.loc[t.index, "grade"].map(_GRADE_RANK)),
+        ("rules", result.graded.loc[t.index, "grade"].map(GRADE_SCORE)),
     ):
         out_dir.mkdir(parents=True, exist_ok=True)
         roc_points(t[TARGET], score).to_csv(out_dir / f"{name}.csv", index=False)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,44 +30,23 @@ import numpy as np
 import pandas as pd
 import typer
 
-from features.contract import (
-    LOST_REASONS,
-    MARKET_EVENT_TYPES,
-    PII_COLUMNS,
-    ContractError,
-    DataSet,
-    read_data_dir,
-)
-from features.leads import (
-    UNRECORDED,
-    LeadRules,
-    competitor_destinations,
-    concerned_leads,
-    data_end,
-    grade_leads,
-    grade_rule_text,
-    incomplete_records,
-    lead_features,
-    lead_labels,
-    lost_leads,
-    reasons_by,
-    route_leads,
-)
+from features.contract import LOST_REASONS, ContractError, DataSet, ReadSettings, read_data_dir
 from models import tracking
-from models.churn import ModelConfig
 from models.evaluate import jsonable, roc_points
-from models.leads import (
-    LEAD_SPLIT,
-    OUTPUT,
-    REGISTERED_NAME,
-    TARGET,
-    LeadPyfunc,
-    evaluate_vs_rules,
-    train_lead_model,
+from models.leads.config import UNRECORDED, LeadsConfig
+from models.leads.features import lead_features, lost_leads
+from models.leads.model import REGISTERED_NAME, TARGET, LeadsResult, run_leads
+from models.leads.rules import (
+    GRADE_SCORE,
+    concerned_leads,
+    event_from_frame,
+    find_event,
+    grade_rule_text,
+    task_file,
 )
+from models.leads.tracking import log_run
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
-from models.store import record_model_dir
 from pipeline.common import (
     date_option,
     load_params,
@@ -81,153 +59,6 @@ from pipeline.export import write_table
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
-#: The CRM task file's columns (name and phone only here, never in logs or reports).
-TASK_COLUMNS = [
-    "priority", "event_id", "event_type", "event_date", "lead_id", "name", "phone", "dealer_id",
-    "region", "consultant_id", "owner", "action", "due_date", "model_interest", "lost_date",
-    "lost_reasons", "matched_reasons", "grade", "p_buy", "expected_purchase_date",
-]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class LeadsConfig:
-    """The ``leads:`` block of params.yaml.
-
-    Attributes:
-        rules: Grading, routing and trigger rules (:class:`features.leads.LeadRules`).
-        model: LightGBM settings (:class:`models.churn.ModelConfig` fields; the split is by
-            loss month with a gap of one label window).
-        min_leads: Diagnostics: consultants with fewer lost leads are not flagged.
-        max_incomplete_share: Diagnostics: flag consultants above this incomplete share.
-        register: Register the model as ``winback-leads`` in MLflow.
-        min_improvement: A new version becomes the ``champion`` only if its test ROC-AUC beats
-            the current champion's, on the same test leads, by more than this.
-        experiment: MLflow experiment.
-        as_of: Export date (labels need ``lost_date + window <= as_of``); None = the latest
-            date in the leads table.
-    """
-
-    rules: LeadRules = field(default_factory=LeadRules)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    min_leads: int = 20
-    max_incomplete_share: float = 0.2
-    register: bool = True
-    min_improvement: float = 0.0
-    experiment: str = tracking.EXPERIMENT
-    as_of: str | None = None
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> LeadsConfig:
-        """Build from the ``leads`` block; unknown keys are errors."""
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown leads params: {', '.join(unknown)}")
-        rules = LeadRules.from_params(params.pop("rules", None))
-        model = dict(params.pop("model", None) or {})
-        model.setdefault("exclude", [])
-        model.setdefault("calibrate", True)
-        return cls(
-            rules=rules,
-            model=ModelConfig.from_params(model, {**LEAD_SPLIT, "gap_days": rules.window_days + 1}),
-            **params,
-        )
-
-
-@dataclass
-class LeadsResult:
-    """What the stage computed (frames carry no names or phones)."""
-
-    graded: pd.DataFrame
-    metrics: dict[str, Any]
-    model: CalibratedBooster
-    train_info: dict[str, Any]
-    diagnostics: dict[str, pd.DataFrame]
-    test: pd.DataFrame
-
-
-def _drop_pii(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns=[c for c in PII_COLUMNS if c in df.columns])
-
-
-def run_leads(data: DataSet, config: LeadsConfig, truth: pd.DataFrame | None = None) -> LeadsResult:
-    """Grade, route, model and diagnose the lost leads of a validated data set.
-
-    Args:
-        data: A validated data set with a ``leads`` table.
-        config: The ``leads`` settings.
-        truth: The simulator's ``truth/leads.parquet`` (for the oracle reference), if any.
-
-    Returns:
-        The graded table, metrics, model, training info, diagnostics and test rows.
-
-    Raises:
-        ValueError: No leads table, or no lost leads.
-    """
-    if not data.has("leads"):
-        raise ValueError(
-            f"{data.source}: no leads table (leads.parquet or leads.csv); the leads stage "
-            "needs one (see docs/data_contract.md)"
-        )
-    rules = config.rules
-    leads = _drop_pii(data.tables["leads"])
-    lost = lost_leads(leads)
-    if lost.empty:
-        raise ValueError(f"{data.source}: the leads table has no lost leads (no lost_date)")
-    end = data_end(leads, config.as_of)
-    feats = lead_features(lost, rules, data.table("market_events"), data.table("lead_contacts"))
-    labels = lead_labels(lost, end, rules.window_days)
-    grade = grade_leads(lost, rules)
-    routes = route_leads(lost, rules)
-    table = feats.join(labels)
-    labelled = table[table["labelled"]]
-    features = [f for f in rules.feature_names() if f not in set(config.model.exclude)]
-    model, info, split = train_lead_model(labelled, features, config.model)
-    p_all = model.predict_proba(feats)
-    p_test = model.predict_proba(split.test)
-    p_true = None
-    if truth is not None and "p_buy_90d" in truth.columns:
-        p_true = lost["lead_id"].map(truth.set_index("lead_id")["p_buy_90d"])
-    evaluation = evaluate_vs_rules(split.test, p_test, grade, p_true)
-    graded = lost[
-        ["lead_id", "dealer_id", "region", "consultant_id", "model_interest", "lost_date"]
-    ].copy()
-    graded["lost_reasons"] = lost["lost_reasons"]
-    graded["grade"] = grade
-    graded = graded.join(routes)
-    graded[OUTPUT] = p_all
-    graded["labelled"] = labels["labelled"]
-    graded[TARGET] = labels[TARGET].where(labels["labelled"])
-    graded["slice"] = "unlabelled"
-    for name in ("train", "valid", "calib", "test"):
-        graded.loc[split[name].index, "slice"] = name
-    graded.loc[graded["labelled"] & graded["slice"].eq("unlabelled"), "slice"] = "gap"
-    metrics = {
-        "data_end": end.strftime("%Y-%m-%d"),
-        "lost_leads": int(len(lost)),
-        "labelled": int(labels["labelled"].sum()),
-        "lost_share_of_decided": float(
-            leads["status"].eq("lost").sum() / max(int(leads["status"].ne("open").sum()), 1)
-        ),
-        "grades": grade.value_counts().reindex(["high", "mid", "low"], fill_value=0).to_dict(),
-        "routes": routes["route"].value_counts().sort_index().to_dict(),
-        "test": {
-            "start": info["split"]["test_start"],
-            "end": info["split"]["test_end"],
-            **evaluation,
-        },
-    }
-    diagnostics = {
-        "reasons_by_model": reasons_by(lost, "model_interest"),
-        "reasons_by_consultant": reasons_by(lost, "consultant_id"),
-        "reasons_by_month": reasons_by(lost, "month"),
-        "reasons_by_region": reasons_by(lost, "region"),
-        "competitor_destinations": competitor_destinations(lost),
-        "incomplete_records": incomplete_records(
-            lost, config.min_leads, config.max_incomplete_share
-        ),
-    }
-    return LeadsResult(graded, metrics, model, info, diagnostics, split.test.assign(p=p_test))
 
 
 # --- figures and report ----------------------------------------------------------------------
@@ -424,39 +255,6 @@ def _json(obj: Any, path: Path) -> None:
     path.write_text(json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
 
 
-def _log_mlflow(
-    result: LeadsResult, config: LeadsConfig, block: dict, out: Path
-) -> tuple[str, str | None]:
-    tracking.setup(experiment=config.experiment)
-    with mlflow.start_run(run_name="leads") as run:
-        mlflow.log_params(tracking.flatten({"leads": block}))
-        mlflow.log_metrics(tracking.numeric_metrics({"leads": result.metrics["test"]}))
-        mlflow.log_dict(jsonable(result.train_info), "leads/train_info.json")
-        mlflow.log_dict(jsonable(result.metrics), "leads/metrics.json")
-        mlflow.log_artifact(str(out / "report.md"), artifact_path="leads")
-        example = tracking.input_example(result.test, result.model.features)
-        output = pd.DataFrame({OUTPUT: result.model.predict_proba(example)})
-        info = mlflow.pyfunc.log_model(
-            name="leads",
-            python_model=LeadPyfunc(),
-            artifacts={"model_dir": str(out / MODEL_DIR)},
-            signature=mlflow.models.infer_signature(example, output),
-            input_example=example,
-            registered_model_name=REGISTERED_NAME if config.register else None,
-            pip_requirements=_requirements(),
-        )
-        version = info.registered_model_version
-        if version is not None:  # what the hash-checked loader (models.store) checks
-            record_model_dir(
-                REGISTERED_NAME,
-                str(version),
-                out / MODEL_DIR,
-                info.flavors["python_function"]["artifacts"]["model_dir"]["path"],
-                mlflow.get_tracking_uri(),
-            )
-        return run.info.run_id, None if version is None else str(version)
-
-
 def promote(result: LeadsResult, version: str | None, config: LeadsConfig) -> dict[str, Any]:
     """Champion/challenger for ``winback-leads`` on the candidate's out-of-time test leads.
 
@@ -489,10 +287,13 @@ def promote(result: LeadsResult, version: str | None, config: LeadsConfig) -> di
     )
 
 
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{p}=={version(p)}" for p in ("mlflow", "lightgbm", "scikit-learn", "pandas")]
+def _read(data_dir: Path, max_invalid: float, reading: ReadSettings) -> DataSet:
+    """The data directory, validated; a contract violation exits 1 with its message."""
+    try:
+        return read_data_dir(data_dir, None, max_invalid, reading=reading)
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
 
 
 def main(
@@ -515,14 +316,9 @@ def main(
     if block.get("as_of") is not None:
         block["as_of"] = f"{date_option(block['as_of'], 'leads.as_of'):%Y-%m-%d}"
     config = LeadsConfig.from_params(block)
-    max_invalid = max_invalid_share(params)
-    reading = read_settings(params)
+    max_invalid, reading = max_invalid_share(params), read_settings(params)
     t0 = time.perf_counter()
-    try:
-        data = read_data_dir(data_dir, None, max_invalid, reading=reading)
-    except ContractError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from exc
+    data = _read(data_dir, max_invalid, reading)
     truth_file = data_dir / "truth" / "leads.parquet"
     truth = pd.read_parquet(truth_file) if truth_file.is_file() else None
     try:
@@ -535,15 +331,11 @@ def main(
     result.model.save(out / MODEL_DIR)
     write_graded(result, out)
     figures(result, out / "figures")
-    t = result.test
-    for name, score in (
-        ("model", t["p"]),
-        ("rules", result.graded.loc[t.index, "grade"].map({"high": 2, "mid": 1, "low": 0})),
-    ):
-        (out / "plots" / "roc").mkdir(parents=True, exist_ok=True)
-        roc_points(t[TARGET], score).to_csv(out / "plots" / "roc" / f"{name}.csv", index=False)
+    write_roc_points(result, out / "plots" / "roc")
+    # The report is logged to the run, so it is written before the run exists, then again
+    # with the run id.
     (out / "report.md").write_text(report(result, config, None), encoding="utf-8")
-    run_id, version = _log_mlflow(result, config, block, out)
+    run_id, version = log_run(result, config, block, out / MODEL_DIR, out / "report.md")
     (out / "report.md").write_text(report(result, config, run_id), encoding="utf-8")
     decision = promote(result, version, config) if config.register else None
     metrics = {
@@ -583,23 +375,18 @@ def write_graded(result: Any, out: Path) -> None:
         write_table(by, out / "diagnostics" / f"{name}.csv")
 
 
+def write_roc_points(result: LeadsResult, out_dir: Path) -> None:
+    """The model's and the rule grade's ROC points on the test leads (``dvc plots``)."""
+    t = result.test
+    for name, score in (
+        ("model", t["p"]),
+        ("rules", result.graded.loc[t.index, "grade"].map(GRADE_SCORE)),
+    ):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        roc_points(t[TARGET], score).to_csv(out_dir / f"{name}.csv", index=False)
+
+
 # --- triggers ------------------------------------------------------------------------------
-
-
-def task_file(concerned: pd.DataFrame, event: dict[str, Any]) -> pd.DataFrame:
-    """The CRM task rows for one event: one per concerned lead, in priority order."""
-    t = pd.Timestamp(event["event_date"])
-    df = concerned.copy()
-    df["event_id"] = str(event.get("event_id") or "")
-    df["event_type"] = str(event["event_type"])
-    df["event_date"] = t
-    # Alert routes act on the event: within a day of it; others keep their own due time.
-    hours = df["due_hours"].fillna(24.0).clip(upper=24.0)
-    df["due_date"] = t + pd.to_timedelta(hours, unit="h")
-    for c in TASK_COLUMNS:
-        if c not in df.columns:
-            df[c] = pd.NA
-    return df[TASK_COLUMNS]
 
 
 def write_tasks(tasks: pd.DataFrame, path: Path) -> Path:
@@ -612,33 +399,11 @@ def read_event_file(path: Path) -> dict[str, Any]:
 
     Raises:
         ValueError: Not exactly one row, a missing column, a bad date or an unknown type,
-            with a message naming the file, column and rule.
+            with a message naming the file, column and rule
+            (:func:`models.leads.rules.event_from_frame`).
     """
     df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if len(df) != 1:
-        raise ValueError(f"{path}: expected exactly one event row, found {len(df)}")
-    for col in ("event_date", "event_type"):
-        if col not in df.columns:
-            raise ValueError(f"{path}, column '{col}': required column missing")
-    row = {k: (None if pd.isna(v) else v) for k, v in df.iloc[0].to_dict().items()}
-    for k in ("model", "region", "competitor_model", "event_type"):
-        if isinstance(row.get(k), str):
-            row[k] = row[k].strip() or None
-    try:
-        row["event_date"] = pd.Timestamp(row["event_date"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{path}, column 'event_date': not a date ({row['event_date']!r})"
-        ) from exc
-    etype = str(row["event_type"]).lower()
-    if etype not in MARKET_EVENT_TYPES:
-        raise ValueError(
-            f"{path}, column 'event_type': not in allowed values ({row['event_type']!r}; "
-            f"allowed: {', '.join(MARKET_EVENT_TYPES)})"
-        )
-    row["event_type"] = etype
-    return row
+    return event_from_frame(df, str(path))
 
 
 def trigger(
@@ -680,23 +445,14 @@ def trigger(
             "give EVENT_ID DATA_DIR, or DATA_DIR with --event-file", param_hint="ARGS"
         )
     data_dir = Path(args[-1])
+    data = _read(data_dir, max_invalid, reading)
     try:
-        data = read_data_dir(data_dir, None, max_invalid, reading=reading)
         if event_file is not None:
             event = read_event_file(event_file)
         else:
-            events = data.table("market_events")
-            if events is None:
-                raise ValueError(f"{data_dir}: no market_events table; use --event-file")
-            row = events[events["event_id"] == args[0]]
-            if row.empty:
-                raise ValueError(f"{data_dir}: no market event with event_id {args[0]!r}")
-            event = row.iloc[0].to_dict()
+            event = find_event(data.table("market_events"), args[0], str(data_dir))
         if not data.has("leads"):
             raise ValueError(f"{data_dir}: no leads table")
-    except ContractError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from exc
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

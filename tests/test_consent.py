@@ -14,7 +14,9 @@ from features.contract import (
     read_data_dir,
     validate_tables,
 )
-from features.leads import LeadRules, concerned_leads, lost_leads
+from models.leads.config import LeadRules
+from models.leads.features import lost_leads
+from models.leads.rules import concerned_leads
 from pipeline.cli import app
 
 

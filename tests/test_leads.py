@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from features.contract import read_data_dir
-from features.leads import (
-    GRADES,
-    LeadRules,
-    concerned_leads,
-    data_end,
-    grade_leads,
-    incomplete_records,
-    lead_features,
-    lead_labels,
-    lost_leads,
-    reasons_by,
-    route_leads,
-)
+from models.leads.config import LeadRules, LeadsConfig
+from models.leads.diagnostics import incomplete_records, reasons_by
+from models.leads.features import data_end, lead_features, lead_labels, lost_leads
+from models.leads.rules import GRADES, concerned_leads, grade_leads, route_leads
 from pipeline.cli import app
+from pipeline.common import load_params
 
 RULES = LeadRules()
 
@@ -200,7 +194,7 @@ def test_events_before_the_loss_are_counted():
             "competitor_model": [None] * 4,
         }
     )
-    from features.leads import _events_before
+    from models.leads.features import _events_before
 
     # A: 02-29 (RAV4) and 01-31 (any model in R1, 30 days before); not 01-30 nor 03-01.
     assert _events_before(lost, events, 30).tolist() == [2.0, 1.0]
@@ -295,3 +289,13 @@ def test_diagnostics_by_hand(lost):
     inc = incomplete_records(lost, min_leads=1, max_incomplete_share=0.2).set_index("consultant_id")
     assert inc.loc["S4", "incomplete_share"] == 1.0 and bool(inc.loc["S4", "flagged"])
     assert inc.loc["S1", "incomplete_share"] == 0.0 and not inc.loc["S1", "flagged"]
+
+
+def test_the_leads_config_of_params_yaml_is_the_default_config():
+    # params.yaml is the source of truth: the code defaults are its leads block, sub-blocks
+    # (rules, model with its lgbm and split) included.
+    block = load_params("leads", Path(__file__).resolve().parents[1] / "params.yaml")
+    config = LeadsConfig.from_params(block)
+    assert config == LeadsConfig()
+    assert list(config.rules.routes) == list(LeadsConfig().rules.routes)  # the report's order
+    assert LeadsConfig().model.lgbm["learning_rate"] == block["model"]["lgbm"]["learning_rate"]

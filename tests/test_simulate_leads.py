@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from features.contract import read_data_dir, write_data_dir
-from features.leads import GRADES
+from models.leads.rules import GRADES
 from pipeline.cli import app
 from pipeline.simulator import SimulationConfig, simulate
 

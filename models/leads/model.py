@@ -4,20 +4,32 @@ Trained on lost leads whose label window is fully observed, split out of time by
 with :func:`models.split.time_split` (early loss months train; a holdout of leads in the last
 pre-gap months early-stops and calibrates; a gap of one label window; the last months are the
 test). On the test months the model and the playbook's rule grading (high > mid > low) are
-scored on exactly the same rows.
+scored on exactly the same rows. :func:`run_leads` is the whole computation of the
+``leads`` stage: grade, route, model and diagnose the lost leads of a data set.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 
-from features.leads import CATEGORICAL, GRADE_SCORE
+from features.contract import PII_COLUMNS, DataSet
 from models.churn import ModelConfig, categories_of, fit_booster
+from models.leads.config import LeadsConfig
+from models.leads.diagnostics import competitor_destinations, incomplete_records, reasons_by
+from models.leads.features import (
+    CATEGORICAL,
+    data_end,
+    lead_feature_names,
+    lead_features,
+    lead_labels,
+    lost_leads,
+)
+from models.leads.rules import GRADE_SCORE, grade_leads, route_leads
 from models.lgbm import CalibratedBooster, fit_isotonic
 from models.metrics import classification_report, ranking_report
 from models.split import TimeSplit, time_split
@@ -28,13 +40,6 @@ TARGET = "bought"
 DATE_COL = "lost_date"
 REGISTERED_NAME = "winback-leads"
 OUTPUT = "p_buy_90d"
-LEAD_SPLIT = {
-    "test_periods": 6,
-    "holdout_periods": 3,
-    "holdout_share": 0.3,
-    "freq": "M",
-    "exclude_holdout_customers": False,
-}
 
 
 def split_leads(table: pd.DataFrame, config: ModelConfig) -> TimeSplit:
@@ -141,20 +146,6 @@ def evaluate_vs_rules(
     return out
 
 
-class LeadPyfunc(mlflow.pyfunc.PythonModel):
-    """Pyfunc wrapper of the lead model directory: returns ``p_buy_90d``."""
-
-    def load_context(self, context) -> None:
-        """Load the booster directory logged as the ``model_dir`` artifact."""
-        self.model = CalibratedBooster.load(context.artifacts["model_dir"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        """Calibrated P(buys from us within the window) per row."""
-        return pd.DataFrame(
-            {OUTPUT: self.model.predict_proba(model_input)}, index=model_input.index
-        )
-
-
 def _auc(y, score) -> float:
     y = np.asarray(y, dtype="float64")
     if len(np.unique(y)) < 2:
@@ -162,3 +153,108 @@ def _auc(y, score) -> float:
     from sklearn.metrics import roc_auc_score
 
     return round(float(roc_auc_score(y, np.asarray(score, dtype="float64"))), 6)
+
+
+@dataclass
+class LeadsResult:
+    """What :func:`run_leads` computed (frames carry no names or phones).
+
+    Attributes:
+        graded: Every lost lead: ids, reasons, grade, route, ``p_buy_90d``, label, slice.
+        metrics: Counts, grades, routes and the test-month comparison with the rules.
+        model: The calibrated booster.
+        train_info: Rows, positive rates, valid/calib ROC-AUC, best iteration, split.
+        diagnostics: Loss-reason tables, competitor destinations, incomplete records.
+        test: The test rows with the model's probability ``p``.
+    """
+
+    graded: pd.DataFrame
+    metrics: dict[str, Any]
+    model: CalibratedBooster
+    train_info: dict[str, Any]
+    diagnostics: dict[str, pd.DataFrame]
+    test: pd.DataFrame
+
+
+def _drop_pii(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in PII_COLUMNS if c in df.columns])
+
+
+def run_leads(data: DataSet, config: LeadsConfig, truth: pd.DataFrame | None = None) -> LeadsResult:
+    """Grade, route, model and diagnose the lost leads of a validated data set.
+
+    Args:
+        data: A validated data set with a ``leads`` table.
+        config: The ``leads`` settings.
+        truth: The simulator's ``truth/leads.parquet`` (for the oracle reference), if any.
+
+    Returns:
+        The graded table, metrics, model, training info, diagnostics and test rows.
+
+    Raises:
+        ValueError: No leads table, or no lost leads.
+    """
+    if not data.has("leads"):
+        raise ValueError(
+            f"{data.source}: no leads table (leads.parquet or leads.csv); the leads stage "
+            "needs one (see docs/data_contract.md)"
+        )
+    rules = config.rules
+    leads = _drop_pii(data.tables["leads"])
+    lost = lost_leads(leads)
+    if lost.empty:
+        raise ValueError(f"{data.source}: the leads table has no lost leads (no lost_date)")
+    end = data_end(leads, config.as_of)
+    feats = lead_features(lost, rules, data.table("market_events"), data.table("lead_contacts"))
+    labels = lead_labels(lost, end, rules.window_days)
+    grade = grade_leads(lost, rules)
+    routes = route_leads(lost, rules)
+    table = feats.join(labels)
+    labelled = table[table["labelled"]]
+    features = [f for f in lead_feature_names(rules) if f not in set(config.model.exclude)]
+    model, info, split = train_lead_model(labelled, features, config.model)
+    p_all = model.predict_proba(feats)
+    p_test = model.predict_proba(split.test)
+    p_true = None
+    if truth is not None and "p_buy_90d" in truth.columns:
+        p_true = lost["lead_id"].map(truth.set_index("lead_id")["p_buy_90d"])
+    evaluation = evaluate_vs_rules(split.test, p_test, grade, p_true)
+    graded = lost[
+        ["lead_id", "dealer_id", "region", "consultant_id", "model_interest", "lost_date"]
+    ].copy()
+    graded["lost_reasons"] = lost["lost_reasons"]
+    graded["grade"] = grade
+    graded = graded.join(routes)
+    graded[OUTPUT] = p_all
+    graded["labelled"] = labels["labelled"]
+    graded[TARGET] = labels[TARGET].where(labels["labelled"])
+    graded["slice"] = "unlabelled"
+    for name in ("train", "valid", "calib", "test"):
+        graded.loc[split[name].index, "slice"] = name
+    graded.loc[graded["labelled"] & graded["slice"].eq("unlabelled"), "slice"] = "gap"
+    metrics = {
+        "data_end": end.strftime("%Y-%m-%d"),
+        "lost_leads": int(len(lost)),
+        "labelled": int(labels["labelled"].sum()),
+        "lost_share_of_decided": float(
+            leads["status"].eq("lost").sum() / max(int(leads["status"].ne("open").sum()), 1)
+        ),
+        "grades": grade.value_counts().reindex(["high", "mid", "low"], fill_value=0).to_dict(),
+        "routes": routes["route"].value_counts().sort_index().to_dict(),
+        "test": {
+            "start": info["split"]["test_start"],
+            "end": info["split"]["test_end"],
+            **evaluation,
+        },
+    }
+    diagnostics = {
+        "reasons_by_model": reasons_by(lost, "model_interest"),
+        "reasons_by_consultant": reasons_by(lost, "consultant_id"),
+        "reasons_by_month": reasons_by(lost, "month"),
+        "reasons_by_region": reasons_by(lost, "region"),
+        "competitor_destinations": competitor_destinations(lost),
+        "incomplete_records": incomplete_records(
+            lost, config.min_leads, config.max_incomplete_share
+        ),
+    }
+    return LeadsResult(graded, metrics, model, info, diagnostics, split.test.assign(p=p_test))

@@ -211,9 +211,7 @@ def read_validated(
         "rejects": rejects,
         "files": {n: source / t["source_file"] for n, t in manifest["tables"].items()},
         "as_of": cutoff,
-        "columns_present": {
-            n: tuple(t["columns_present"]) for n, t in manifest["tables"].items()
-        },
+        "columns_present": {n: tuple(t["columns_present"]) for n, t in manifest["tables"].items()},
         "rows_read": {n: int(t["rows_read"]) for n, t in manifest["tables"].items()},
     }
 

@@ -550,7 +550,9 @@ def read_data_dir(
     root = Path(data_dir)
     if validated.is_validated_dir(root):  # validated once (docs/data_contract.md): reuse it
         try:
-            found = validated.read_validated(root, as_of, max_invalid_share, reading, ALL_TABLES)
+            found = validated.read_validated(
+                root, as_of, max_invalid_share, reading, ALL_TABLES, checks.RULE_FUTURE
+            )
         except validated.ValidatedDataError as exc:
             raise ContractError([Violation(exc.file, exc.rule, detail=exc.detail)]) from exc
         if isinstance(found, dict):

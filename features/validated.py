@@ -23,8 +23,9 @@ earlier cut that would set rows aside (a row after the new cut, a date refused a
 tomorrow, a key clash in a dated entity table). An earlier cut that sets nothing aside, the
 policy stage's cut at the simulator's last day, is answered from the stored result.
 
-This module does not import :mod:`features.contract` (which calls it): the contract's table
-specs come in as an argument and the data set goes out as its constructor's keywords.
+This module imports neither :mod:`features.contract` (which calls it) nor what imports that:
+the contract's table specs and its rule for dates after tomorrow come in as arguments, and the
+data set goes out as its constructor's keywords.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from typing import Any
 
 import pandas as pd
 
-from features.checks import RULE_FUTURE
 from features.files import atomic_write
 from features.mapping import ReadSettings
 
@@ -165,6 +165,7 @@ def read_validated(
     max_invalid_share: float,
     reading: ReadSettings | None,
     specs: Mapping[str, Any],
+    future_rule: str,
 ) -> dict[str, Any] | Path:
     """Read a validated-data directory, or say which source directory to validate instead.
 
@@ -174,6 +175,8 @@ def read_validated(
         max_invalid_share: The ``max_invalid_share`` the reader asks for.
         reading: The read settings the reader asks for (None: the defaults).
         specs: The contract's table specs (``features.contract.ALL_TABLES``).
+        future_rule: The rule of an event dated after tomorrow, checked only without an
+            as-of date (``features.checks.RULE_FUTURE``).
 
     Returns:
         The keywords of the :class:`features.contract.DataSet` that reading the source
@@ -201,7 +204,8 @@ def read_validated(
         name: _read_frame(root / t["file"], t["dtypes"]) for name, t in manifest["tables"].items()
     }
     rejects = pd.read_parquet(root / manifest["rejects"]["file"])
-    why = _why_not_exact(manifest, tables, rejects, cutoff, specs)
+    future = bool((rejects["rule"] == future_rule).any())
+    why = _why_not_exact(manifest, tables, rejects, future, cutoff, specs)
     if why:
         return _fallback(root, manifest, source, why)
     logger.info("read validated data from %s (validated %s)", root, manifest["validated_on"])
@@ -220,6 +224,7 @@ def _why_not_exact(
     manifest: dict[str, Any],
     tables: dict[str, pd.DataFrame],
     rejects: pd.DataFrame,
+    future: bool,
     cutoff: pd.Timestamp | None,
     specs: Mapping[str, Any],
 ) -> str | None:
@@ -234,7 +239,6 @@ def _why_not_exact(
     validated = manifest["settings"]["as_of"]
     validated = None if validated is None else pd.Timestamp(validated)
     today = pd.Timestamp.today().normalize()
-    future = bool((rejects["rule"] == RULE_FUTURE).any())
     if cutoff is None and validated is None:
         if _day(today) == manifest["validated_on"]:
             return None

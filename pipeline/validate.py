@@ -28,7 +28,7 @@ from features.contract import (
     write_rejects,
 )
 from features.mapping import MAX_LISTED, ReadSettings
-from features.validated import ValidatedDataError, write_validated
+from features.validated import write_validated
 from pipeline.common import (
     date_option,
     invalid_share,
@@ -168,6 +168,8 @@ def main(
     cfg["max_invalid_share"] = invalid_share(cfg["max_invalid_share"])
     writable_output(rejects, "--rejects")
     writable_output(report_file, "--report")
+    if data_out is not None and data_out.resolve() == data_dir.resolve():
+        raise typer.BadParameter("must differ from DATA_DIR", param_hint="--data-out")
     reading = ReadSettings.from_params(cfg)
     try:
         data = read_data_dir(data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=reading)
@@ -175,11 +177,13 @@ def main(
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
     if data_out is not None:
-        if data_out.resolve() == Path(data.source).resolve():
-            raise typer.BadParameter("must differ from the directory read", param_hint="--data-out")
+        if data_out.resolve() == Path(data.source).resolve():  # DATA_DIR was validated data
+            raise typer.BadParameter(
+                "must differ from the source directory", param_hint="--data-out"
+            )
         try:
             write_validated(data, data_out, reading, cfg["max_invalid_share"], ALL_TABLES)
-        except (OSError, ValidatedDataError) as exc:
+        except OSError as exc:
             typer.echo(f"error: --data-out {data_out}: {exc}", err=True)
             raise typer.Exit(code=1) from exc
     summary = report(data)

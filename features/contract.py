@@ -12,7 +12,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from features import checks
+from features import checks, validated
 from features.files import atomic_write
 from features.mapping import (
     EncodingProblem,
@@ -529,7 +529,9 @@ def read_data_dir(
     """Read a data directory and validate it against the contract.
 
     Args:
-        data_dir: Directory with ``<table>.parquet`` or ``<table>.csv`` files.
+        data_dir: Directory with ``<table>.parquet`` or ``<table>.csv`` files, or a
+            validated-data directory (``validated.json``, :mod:`features.validated`): its
+            stored result is returned when it is what validating its source gives.
         as_of: Cut-off date; events dated after it are set aside. None skips the check.
         max_invalid_share: See :func:`validate_tables`.
         require_rows: See :func:`validate_tables`.
@@ -546,6 +548,16 @@ def read_data_dir(
     reading = reading or ReadSettings()
     check_settings(reading)
     root = Path(data_dir)
+    if validated.is_validated_dir(root):  # validated once (docs/data_contract.md): reuse it
+        try:
+            found = validated.read_validated(
+                root, as_of, max_invalid_share, reading, ALL_TABLES, checks.RULE_FUTURE
+            )
+        except validated.ValidatedDataError as exc:
+            raise ContractError([Violation(exc.file, exc.rule, detail=exc.detail)]) from exc
+        if isinstance(found, dict):
+            return DataSet(**found)
+        root = found  # a request the stored result cannot answer exactly: the source
     if not root.is_dir():
         raise ContractError([Violation(str(root), "data directory not found")])
     files, violations = _locate_files(root)

@@ -1,7 +1,9 @@
 """Stage ``validate``: check a data directory against the contract and write its rejects.
 
-Usage: ``python -m pipeline.validate DATA_DIR [--as-of DATE] [--rejects FILE] [--report FILE]``
-or ``winback validate …``.
+Usage: ``python -m pipeline.validate DATA_DIR [--as-of DATE] [--rejects FILE] [--report FILE]
+[--data-out DIR]`` or ``winback validate …``. With ``--data-out`` the valid rows, the rejects and
+a manifest are written as a validated-data directory (:mod:`features.validated`) that the later
+stages read instead of DATA_DIR, without validating again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from features.contract import (
     write_rejects,
 )
 from features.mapping import MAX_LISTED, ReadSettings
+from features.validated import write_validated
 from pipeline.common import (
     date_option,
     invalid_share,
@@ -125,6 +128,13 @@ def main(
         Path | None,
         typer.Option("--report", help="Also write the JSON summary here (DVC metrics)."),
     ] = None,
+    data_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the valid rows, rejects and a manifest here (a validated-data "
+            "directory the later stages read instead of DATA_DIR)."
+        ),
+    ] = None,
     max_invalid_share: Annotated[
         float | None,
         typer.Option(help="Share of rows one format rule may fail before a column is refused."),
@@ -149,13 +159,24 @@ def main(
     cfg["max_invalid_share"] = invalid_share(cfg["max_invalid_share"])
     writable_output(rejects, "--rejects")
     writable_output(report_file, "--report")
+    if data_out is not None and data_out.resolve() == data_dir.resolve():
+        raise typer.BadParameter("must differ from DATA_DIR", param_hint="--data-out")
+    reading = ReadSettings.from_params(cfg)
     try:
-        data = read_data_dir(
-            data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=ReadSettings.from_params(cfg)
-        )
+        data = read_data_dir(data_dir, cfg["as_of"], cfg["max_invalid_share"], reading=reading)
     except ContractError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
+    if data_out is not None:
+        if data_out.resolve() == Path(data.source).resolve():  # DATA_DIR was validated data
+            raise typer.BadParameter(
+                "must differ from the source directory", param_hint="--data-out"
+            )
+        try:
+            write_validated(data, data_out, reading, cfg["max_invalid_share"], ALL_TABLES)
+        except OSError as exc:
+            typer.echo(f"error: --data-out {data_out}: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
     summary = report(data)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         typer.echo(data.summary().to_string(index=False))
@@ -191,6 +212,8 @@ def main(
     if report_file is not None:
         report_file.parent.mkdir(parents=True, exist_ok=True)
         report_file.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    if data_out is not None:
+        typer.echo(f"validated data written to {data_out}")
 
 
 if __name__ == "__main__":

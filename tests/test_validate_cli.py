@@ -23,8 +23,10 @@ from features.contract import (
     RULE_MIN,
     RULE_TOO_MANY_INVALID,
     RULE_UNKNOWN_CUSTOMER,
+    read_data_dir,
 )
 from pipeline import validate
+from pipeline.validate import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,6 +182,40 @@ def test_report_json_has_expected_counts(messy_dir, tmp_path):
     ]
     rejects = pd.read_parquet(tmp_path / "rejects.parquet")
     assert len(rejects) == 5
+
+
+def test_data_out_writes_a_validated_dir_the_stages_read(messy_dir, tmp_path, pii_values):
+    data_out = tmp_path / "validated"
+    args = ["validate", str(messy_dir), "--as-of", "2024-06-30"]
+    plain = runner.invoke(app, [*args, "--report", str(tmp_path / "a.json")])
+    result = runner.invoke(
+        app,
+        [*args, "--report", str(tmp_path / "b.json"), "--rejects", str(tmp_path / "r.csv")]
+        + ["--data-out", str(data_out)],
+    )
+    assert plain.exit_code == 0 and result.exit_code == 0, result.output
+    assert f"validated data written to {data_out}" in result.stdout
+    # the existing outputs are unchanged by --data-out
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+    manifest = json.loads((data_out / "validated.json").read_text())
+    assert manifest["settings"]["as_of"] == "2024-06-30"
+    assert manifest["rejects"]["rows"] == 5
+    assert {f"tables/{n}.parquet" for n in manifest["tables"]} | {"rejects.parquet"} == set(
+        manifest["files"]
+    )
+    data = read_data_dir(data_out, "2024-06-30")
+    assert len(data.rejects) == 5
+    assert report(data) == json.loads((tmp_path / "a.json").read_text())
+    # rejects hold masked values only (the tables hold the valid rows, names included)
+    text = pd.read_parquet(data_out / "rejects.parquet").to_csv()
+    for value in pii_values:
+        assert value not in text
+
+
+def test_data_out_must_not_be_the_data_dir(messy_dir):
+    result = runner.invoke(app, ["validate", str(messy_dir), "--data-out", str(messy_dir)])
+    assert result.exit_code == 2
+    assert "--data-out" in result.output
 
 
 def test_clean_directory_writes_empty_rejects(make_tables, write_dir, tmp_path):

@@ -143,7 +143,6 @@ def write_validated(
         "version": MANIFEST_VERSION,
         "contract": contract_fingerprint(specs),
         "settings": settings_record(reading, max_invalid_share, data.as_of),
-        "validated_on": _day(pd.Timestamp.today()),
         "source": {
             "dir": os.path.relpath(source.resolve(), out.resolve()),
             "files": {p.name: _sha256(p) for p in sorted(set(data.files.values()))},
@@ -208,7 +207,7 @@ def read_validated(
     why = _why_not_exact(manifest, tables, rejects, future, cutoff, specs)
     if why:
         return _fallback(root, manifest, source, why)
-    logger.info("read validated data from %s (validated %s)", root, manifest["validated_on"])
+    logger.info("read validated data from %s", root)
     return {
         "source": source,
         "tables": tables,
@@ -240,11 +239,12 @@ def _why_not_exact(
     validated = None if validated is None else pd.Timestamp(validated)
     today = pd.Timestamp.today().normalize()
     if cutoff is None and validated is None:
-        if _day(today) == manifest["validated_on"]:
-            return None
-        # "After tomorrow" moves with the calendar.
-        if future or _latest_event(tables, specs) > today + pd.Timedelta(days=1):
-            return f"validated on {manifest['validated_on']}: dates after tomorrow moved"
+        # "After tomorrow" moves with the calendar; the manifest keeps no date (the same data
+        # validates to the same bytes on any day), so a refusal of that kind is re-judged.
+        if future:
+            return "rows were refused as dated after tomorrow: judged again today"
+        if _latest_event(tables, specs) > today + pd.Timedelta(days=1):
+            return "rows are dated after tomorrow"
         return None
     if cutoff == validated:
         return None

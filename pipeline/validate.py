@@ -39,6 +39,7 @@ from pipeline.common import (
 
 logger = logging.getLogger(__name__)
 
+
 def unknown_values(rejects: pd.DataFrame) -> list[dict[str, Any]]:
     """The codes refused as not allowed, per table and column, with the allowed values.
 

@@ -31,14 +31,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from features.contract import (
-    LOST_REASONS,
-    MARKET_EVENT_TYPES,
-    PII_COLUMNS,
-    ContractError,
-    DataSet,
-    read_data_dir,
-)
+from features.contract import LOST_REASONS, MARKET_EVENT_TYPES, PII_COLUMNS, ContractError, DataSet
+from features.files import write_table
 from features.leads import (
     UNRECORDED,
     LeadRules,
@@ -54,6 +48,7 @@ from features.leads import (
     reasons_by,
     route_leads,
 )
+from features.reading import read_data_dir
 from models import tracking
 from models.churn import ModelConfig
 from models.evaluate import jsonable, roc_points
@@ -76,7 +71,6 @@ from pipeline.common import (
     read_settings,
     setup_logging,
 )
-from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ import typer
 from tqdm import tqdm
 
 from features.config import config_from_params
-from features.contract import LEAD_TABLES, write_data_dir
+from features.contract import LEAD_TABLES
+from features.files import write_data_dir
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig
-from features.contract import ContractError, read_data_dir
+from features.contract import ContractError
 from features.mapping import ReadSettings
+from features.reading import read_data_dir
 from models import tracking
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.lgbm import EVALUATION_DIR, CalibratedBooster

@@ -7,14 +7,10 @@ import logging
 import pandas as pd
 from typer.testing import CliRunner
 
-from features.contract import (
-    ACTION_SET_MISSING,
-    RULE_ALLOWED,
-    do_not_contact,
-    read_data_dir,
-    validate_tables,
-)
+from features.contract import ACTION_SET_MISSING, RULE_ALLOWED, do_not_contact
 from features.leads import LeadRules, concerned_leads, lost_leads
+from features.reading import read_data_dir
+from features.validation import validate_tables
 from pipeline.cli import app
 
 

@@ -35,11 +35,10 @@ from features.contract import (
     RULE_UNREADABLE,
     TABLES,
     ContractError,
-    read_data_dir,
-    validate_tables,
-    write_data_dir,
-    write_rejects,
 )
+from features.files import write_data_dir
+from features.reading import read_data_dir
+from features.validation import validate_tables, write_rejects
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -732,7 +731,7 @@ def test_pii_never_in_error_message(make_tables, write_dir, pii_values):
 
 
 def test_pii_columns_are_masked_in_examples(make_tables, write_dir, pii_values):
-    from features.contract import _examples
+    from features.validation import _examples
 
     raw = make_tables(optional=False)["customers"]
     ex = _examples(raw, [0, 1], ["name", "phone", "region"])

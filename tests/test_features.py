@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from features.build import build_features, prepare
-from features.contract import validate_tables
 from features.dictionary import FEATURES, feature_dictionary, feature_names
+from features.validation import validate_tables
 
 T = "2024-07-01"
 

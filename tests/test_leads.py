@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import read_data_dir
 from features.leads import (
     GRADES,
     LeadRules,
@@ -21,6 +20,7 @@ from features.leads import (
     reasons_by,
     route_leads,
 )
+from features.reading import read_data_dir
 from pipeline.cli import app
 
 RULES = LeadRules()

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import read_data_dir, write_data_dir
+from features.files import write_data_dir
 from features.leads import GRADES
+from features.reading import read_data_dir
 from pipeline.cli import app
 from pipeline.simulate import SimulationConfig, simulate
 

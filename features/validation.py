@@ -102,10 +102,38 @@ def validate_tables(
     """
     cutoff = None if as_of is None else pd.Timestamp(as_of).normalize()
     files = dict(files or {})
+    for name in ALL_TABLES:
+        files.setdefault(name, Path(name))
     raw = {name: _normalise_raw(df) for name, df in raw.items() if name in ALL_TABLES}
+    violations = _structure_violations(raw, files, source, require_rows)
+    if violations:
+        raise ContractError(violations)
+    tables, problems, violations = _clean_tables(raw, files, max_invalid_share, cutoff)
+    if violations:
+        raise ContractError(violations)
+    data = _data_set(raw, tables, problems, files, source, cutoff)
+    n_aside = data.rejects.loc[data.rejects["action"] == ACTION_SET_ASIDE, ["table", "row_number"]]
+    logger.info(
+        "validated %s: %d tables, %d customers, %d rows set aside, %d values set to missing",
+        source or "tables",
+        len(tables),
+        len(data.customers),
+        len(n_aside.drop_duplicates()),
+        int((data.rejects["action"] == ACTION_SET_MISSING).sum()),
+    )
+    return data
+
+
+def _structure_violations(
+    raw: dict[str, pd.DataFrame],
+    files: dict[str, Path],
+    source: Path | None,
+    require_rows: bool,
+) -> list[Violation]:
+    """Missing tables and columns, repeated columns, empty tables and absent parent tables."""
     violations = []
     for name, spec in ALL_TABLES.items():
-        path = files.setdefault(name, Path(name))
+        path = files[name]
         if name not in raw:
             if spec.required:
                 violations.append(
@@ -149,9 +177,22 @@ def validate_tables(
                     "table was supplied",
                 )
             )
-    if violations:
-        raise ContractError(violations)
+    return violations
 
+
+def _clean_tables(
+    raw: dict[str, pd.DataFrame],
+    files: dict[str, Path],
+    max_invalid_share: float,
+    cutoff: pd.Timestamp | None,
+) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame], list[Violation]]:
+    """Clean every supplied table, then apply its scope rules against the tables before it.
+
+    Returns:
+        The valid rows per table, the rejects found (one frame per table and rule kind) and
+        the file-level violations.
+    """
+    violations: list[Violation] = []
     problems: list[pd.DataFrame] = []
     tables: dict[str, pd.DataFrame] = {}
     known_ids: pd.Index | None = None
@@ -176,9 +217,18 @@ def validate_tables(
             found.append(scope)
         problems += found
         tables[name] = df
-    if violations:
-        raise ContractError(violations)
+    return tables, problems, violations
 
+
+def _data_set(
+    raw: dict[str, pd.DataFrame],
+    tables: dict[str, pd.DataFrame],
+    problems: list[pd.DataFrame],
+    files: dict[str, Path],
+    source: Path | None,
+    cutoff: pd.Timestamp | None,
+) -> DataSet:
+    """The :class:`DataSet` of the cleaned tables, columns in contract order, rejects sorted."""
     for name, df in tables.items():
         # Contract columns first, in contract order; extra columns follow untouched.
         order = ALL_TABLES[name].column_names + [
@@ -186,7 +236,7 @@ def validate_tables(
         ]
         tables[name] = df[order].reset_index(drop=True)
     rejects = pd.concat([p for p in problems if len(p)] or [_empty_rejects()], ignore_index=True)
-    data = DataSet(
+    return DataSet(
         source=source if source is not None else Path("."),
         tables=tables,
         rejects=rejects.sort_values(["table", "row_number", "column"], kind="stable").reset_index(
@@ -199,16 +249,6 @@ def validate_tables(
         },
         rows_read={n: len(r) for n, r in raw.items()},
     )
-    n_aside = data.rejects.loc[data.rejects["action"] == ACTION_SET_ASIDE, ["table", "row_number"]]
-    logger.info(
-        "validated %s: %d tables, %d customers, %d rows set aside, %d values set to missing",
-        source or "tables",
-        len(tables),
-        len(data.customers),
-        len(n_aside.drop_duplicates()),
-        int((data.rejects["action"] == ACTION_SET_MISSING).sum()),
-    )
-    return data
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:

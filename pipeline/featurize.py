@@ -18,11 +18,12 @@ import pandas as pd
 import typer
 
 from features.baseline import baseline_scores
-from features.build import build_features, prepare
+from features.build import build_features
 from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
 from features.contract import ContractError
 from features.dictionary import feature_dictionary
+from features.events import prepare
 from features.files import write_table
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from features.mapping import ReadSettings

@@ -9,8 +9,9 @@ from conftest import SMALL_LGBM as LGBM
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from features.build import build_features, prepare
+from features.build import build_features
 from features.config import FeaturizeConfig
+from features.events import prepare
 from features.reading import read_data_dir
 from models import tracking
 from models.churn import ModelConfig, refit_churn, train_churn

@@ -10,9 +10,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from features.build import prepare
 from features.config import FeaturizeConfig
 from features.dictionary import feature_dictionary
+from features.events import prepare
 from features.files import write_data_dir
 from features.labels import training_table
 from features.reading import read_data_dir

@@ -1,6 +1,6 @@
 """Checks the contract applies on top of its format rules: types, plausibility, masking.
 
-:mod:`features.contract` parses every cell and applies each column's format rules. This
+:mod:`features.validation` parses every cell and applies each column's format rules. This
 module holds what it adds for input that is well-formed but wrong:
 
 * **Column types of Parquet files**: a numeric contract column stored as booleans would be
@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+
+from features.contract import TABLES
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +157,6 @@ def stale_as_of_warning(as_of: pd.Timestamp, last_event: pd.Timestamp | None) ->
 
 def last_event(data: object) -> pd.Timestamp | None:
     """The latest event date over the after-sales event tables of a validated data set."""
-    from features.contract import TABLES
-
     last = None
     for name, spec in TABLES.items():
         frame = data.table(name)  # type: ignore[attr-defined]

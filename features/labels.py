@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.build import KEYS, FeatureIndex, build_features, compute_features, prepare, to_days
+from features.build import KEYS, build_features, compute_features
 from features.config import FeaturizeConfig
 from features.contract import DataSet
+from features.events import FeatureIndex, prepare, to_days
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def snapshot_dates(
     """Snapshot dates on the configured calendar whose churn horizon is observed.
 
     Args:
-        data: The data set, or its :func:`features.build.prepare` index.
+        data: The data set, or its :func:`features.events.prepare` index.
         config: Settings; defaults when None (or the index's own).
 
     Returns:

@@ -14,7 +14,7 @@ UTF-16), under their own headers (``客户编号``, ``进厂日期``, ``金额``
 
 The mapping is applied right after a file is read and before it is validated, so the
 contract's rules (and its rejects) see contract names and codes. This module does not import
-:mod:`features.contract` (which calls it); the table specs are passed in.
+:mod:`features.contract` (:mod:`features.reading` calls it); the table specs are passed in.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@
   ``max_invalid_share``, ``as_of``), the day of the validation, the source directory and the
   sha256 of each of its files, and the sha256 and row count of every file written.
 
-:func:`features.contract.read_data_dir` on such a directory returns the validated data set
+:func:`features.reading.read_data_dir` on such a directory returns the validated data set
 without running the row rules again (:func:`read_validated`). A file whose sha256 differs
 from the manifest, a manifest of another version or a contract that changed since are errors
 naming the file (run the validate stage again). A request the stored result cannot answer

@@ -387,6 +387,67 @@ def train_recovery(
         models.split.SplitError: Too few months of contacts for the split.
     """
     cfg = config or ModelConfig()
+    rows, actions = _labelled_arms(recovery, learner, no_effect_flags)
+    split = split or choose_split(
+        rows, DATE_COL, cfg.split, TARGET, cfg.min_rows, "train.recovery.min_rows"
+    )
+    features = select_features(rows, cfg)
+    treated = split.train.loc[split.train[ACTION] != CONTROL, ACTION]
+    shares = {a: round(float((treated == a).mean()), 6) for a in actions}
+    logger.info(
+        "recovery model (%s-learner): %d features, %d train rows, actions %s",
+        learner,
+        len(features),
+        len(split.train),
+        ", ".join(actions),
+    )
+    boosters, propensities = _fit_learner(learner, split, features, actions, cfg, rounds)
+    model = UpliftModel(
+        learner=learner,
+        actions=actions,
+        boosters=boosters,
+        action_shares=shares,
+        meta={
+            "model": "recovery",
+            "target": TARGET,
+            "split": split.boundaries,
+            "role": "evaluation" if rounds is None else "deployed",
+            "trained_through": str(pd.Timestamp(split.train[DATE_COL].max()).date())
+            if rounds is not None
+            else split.boundaries["fit_end"],
+            "config": config_record(cfg),
+            "learner": learner,
+        },
+    )
+    if no_effect_flags:
+        model.meta["no_effect_flags"] = list(no_effect_flags)
+    # the store's own contact cost and channel of each action, for scoring (models.actions)
+    facts = {a: f for a, f in log_facts(recovery).items() if a in actions}
+    model.meta["action_facts"] = facts
+    info = _train_info(model, split, features, no_effect_flags, cfg)
+    model.meta["best_iteration"] = info["best_iteration"]
+    if propensities:
+        model.meta["propensity"] = propensities
+        info["propensity"] = propensities
+    logger.log(
+        logging.INFO if rounds is None else logging.DEBUG,  # a refit has no held-out rows
+        "recovery model: valid Qini %.4f, calib Qini %.4f, calib ECE %.4f",
+        info["valid_qini"],
+        info["calib_qini"],
+        info["calib_ece"],
+    )
+    return model, info
+
+
+def _labelled_arms(
+    recovery: pd.DataFrame, learner: str, no_effect_flags: list[str] | tuple[str, ...]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The labelled outreach rows and the treated actions, after the input checks.
+
+    Raises:
+        ValueError: Unknown learner or no_effect_flags not in the table.
+        OutreachDataError: No labelled rows, or no control or no treated rows.
+    """
     if learner not in LEARNERS:
         raise ValueError(f"learner must be one of {LEARNERS}, not {learner!r}")
     rows = labelled_rows(recovery)
@@ -402,23 +463,27 @@ def train_recovery(
     missing = [f for f in no_effect_flags if f not in rows.columns]
     if missing:
         raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
-    split = split or choose_split(
-        rows, DATE_COL, cfg.split, TARGET, cfg.min_rows, "train.recovery.min_rows"
-    )
-    features = select_features(rows, cfg)
+    return rows, actions
+
+
+def _fit_learner(
+    learner: str,
+    split: TimeSplit,
+    features: list[str],
+    actions: list[str],
+    cfg: ModelConfig,
+    rounds: dict[str, int] | None,
+) -> tuple[dict[str, CalibratedBooster], dict[str, dict[str, float]]]:
+    """Fit the boosters of one learner (see the module doc).
+
+    Returns:
+        The boosters by key (arm, base, treated or ``tau_<action>``) and, for the
+        transformed-outcome learner, each action's propensity by dealer.
+    """
 
     def r(key: str) -> int | None:
         return None if rounds is None else int(rounds[key])
 
-    treated = split.train.loc[split.train[ACTION] != CONTROL, ACTION]
-    shares = {a: round(float((treated == a).mean()), 6) for a in actions}
-    logger.info(
-        "recovery model (%s-learner): %d features, %d train rows, actions %s",
-        learner,
-        len(features),
-        len(split.train),
-        ", ".join(actions),
-    )
     boosters: dict[str, CalibratedBooster] = {}
     propensities: dict[str, dict[str, float]] = {}
     if learner == "s":
@@ -460,36 +525,25 @@ def train_recovery(
                 regression=True,
                 rounds=r(TAU + a),
             )
-    model = UpliftModel(
-        learner=learner,
-        actions=actions,
-        boosters=boosters,
-        action_shares=shares,
-        meta={
-            "model": "recovery",
-            "target": TARGET,
-            "split": split.boundaries,
-            "role": "evaluation" if rounds is None else "deployed",
-            "trained_through": str(pd.Timestamp(split.train[DATE_COL].max()).date())
-            if rounds is not None
-            else split.boundaries["fit_end"],
-            "config": config_record(cfg),
-            "learner": learner,
-        },
-    )
-    if no_effect_flags:
-        model.meta["no_effect_flags"] = list(no_effect_flags)
-    # the store's own contact cost and channel of each action, for scoring (models.actions)
-    facts = {a: f for a, f in log_facts(recovery).items() if a in actions}
-    model.meta["action_facts"] = facts
-    info = {
+    return boosters, propensities
+
+
+def _train_info(
+    model: UpliftModel,
+    split: TimeSplit,
+    features: list[str],
+    no_effect_flags: list[str] | tuple[str, ...],
+    cfg: ModelConfig,
+) -> dict[str, Any]:
+    """The JSON-able training record: split, rows, best iterations, held-out Qini and ECE."""
+    return {
         "model": "recovery",
-        "learner": learner,
-        "actions": actions,
-        "action_shares": shares,
+        "learner": model.learner,
+        "actions": model.actions,
+        "action_shares": model.action_shares,
         "best_iteration": {
             k: int(b.booster.best_iteration or b.booster.current_iteration())
-            for k, b in boosters.items()
+            for k, b in model.boosters.items()
         },
         "n_features": len(features),
         "features": features,
@@ -504,18 +558,6 @@ def train_recovery(
         "calib_ece": _ece(model, split.calib),
         "lgbm_params": cfg.lgbm_params(),
     }
-    model.meta["best_iteration"] = info["best_iteration"]
-    if propensities:
-        model.meta["propensity"] = propensities
-        info["propensity"] = propensities
-    logger.log(
-        logging.INFO if rounds is None else logging.DEBUG,  # a refit has no held-out rows
-        "recovery model: valid Qini %.4f, calib Qini %.4f, calib ECE %.4f",
-        info["valid_qini"],
-        info["calib_qini"],
-        info["calib_ece"],
-    )
-    return model, info
 
 
 def refit_recovery(

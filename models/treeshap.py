@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numba
@@ -228,6 +228,46 @@ def _shapley_weights(max_k: int) -> np.ndarray:
     return w
 
 
+@dataclass
+class _FlatTrees:
+    """The preorder node, leaf and path lists :func:`_parse` fills tree by tree."""
+
+    node_feature: list[int] = field(default_factory=list)
+    node_threshold: list[float] = field(default_factory=list)
+    node_flags: list[int] = field(default_factory=list)
+    node_cat_start: list[int] = field(default_factory=list)
+    node_cat_len: list[int] = field(default_factory=list)
+    cat_bits: list[int] = field(default_factory=list)
+    node_parent: list[int] = field(default_factory=list)
+    node_is_left: list[int] = field(default_factory=list)
+    node_edge_bit: list[int] = field(default_factory=list)
+    leaf_node: list[int] = field(default_factory=list)
+    leaf_k: list[int] = field(default_factory=list)
+    leaf_value: list[float] = field(default_factory=list)
+    leaf_uf_start: list[int] = field(default_factory=list)
+    uf_feature: list[int] = field(default_factory=list)
+    uf_z: list[float] = field(default_factory=list)
+    leaf_path_start: list[int] = field(default_factory=list)
+    path_node: list[int] = field(default_factory=list)
+    path_is_left: list[int] = field(default_factory=list)
+    path_pos: list[int] = field(default_factory=list)
+    tree_node_start: list[int] = field(default_factory=lambda: [0])
+    tree_leaf_start: list[int] = field(default_factory=lambda: [0])
+
+    def add_leaf_columns(self) -> None:
+        """Append a leaf's node columns: no feature, threshold, flags or category bitset."""
+        self.node_feature.append(-1)
+        self.node_threshold.append(0.0)
+        self.node_flags.append(0)
+        self.node_cat_start.append(0)
+        self.node_cat_len.append(0)
+
+    def end_tree(self) -> None:
+        """Close the current tree: record where the next one's nodes and leaves start."""
+        self.tree_node_start.append(len(self.node_feature))
+        self.tree_leaf_start.append(len(self.leaf_node))
+
+
 def _parse(trees: list[dict], table_max_features: int) -> tuple[dict[str, np.ndarray], float]:
     """Flatten ``dump_model`` trees into preorder arrays plus per-leaf path facts.
 
@@ -240,168 +280,28 @@ def _parse(trees: list[dict], table_max_features: int) -> tuple[dict[str, np.nda
     leaf's pattern. Per leaf: its node, k, value, table offset (-1 = computed directly), the
     distinct features with their cover products z, and its path (node, direction, bit).
     """
-    node_feature: list[int] = []
-    node_threshold: list[float] = []
-    node_flags: list[int] = []
-    node_cat_start: list[int] = []
-    node_cat_len: list[int] = []
-    cat_bits: list[int] = []
-    node_parent: list[int] = []
-    node_is_left: list[int] = []
-    node_edge_bit: list[int] = []
-    leaf_node: list[int] = []
-    leaf_k: list[int] = []
-    leaf_value: list[float] = []
-    leaf_uf_start: list[int] = []
-    uf_feature: list[int] = []
-    uf_z: list[float] = []
-    leaf_path_start: list[int] = []
-    path_node: list[int] = []
-    path_is_left: list[int] = []
-    path_pos: list[int] = []
-    tree_node_start = [0]
-    tree_leaf_start = [0]
+    flat = _FlatTrees()
     expected = 0.0
     max_nodes = 1
-
     for root in trees:
-        base = len(node_feature)
+        base = len(flat.node_feature)
         if "leaf_value" in root:  # a single-leaf tree: a constant, no contributions
             expected += float(root["leaf_value"])
-            node_feature.append(-1)
-            node_threshold.append(0.0)
-            node_flags.append(0)
-            node_cat_start.append(0)
-            node_cat_len.append(0)
-            node_parent.append(-1)
-            node_is_left.append(0)
-            node_edge_bit.append(0)
-            tree_node_start.append(len(node_feature))
-            tree_leaf_start.append(len(leaf_node))
+            flat.add_leaf_columns()
+            flat.node_parent.append(-1)
+            flat.node_is_left.append(0)
+            flat.node_edge_bit.append(0)
+            flat.end_tree()
             continue
-        root_count = float(root["internal_count"])
-        tree_expected = 0.0
-        # iterative preorder: (node, parent local idx, is_left, path list, uniq feats, z list)
-        stack: list[tuple[dict, int, int, list, list, list]] = [(root, -1, 0, [], [], [])]
-        while stack:
-            node, parent, is_left, path, uniq, zs = stack.pop()
-            local = len(node_feature) - base
-            node_parent.append(parent)
-            node_is_left.append(is_left)
-            # the bit the parent's split clears: the parent's feature's position on the path
-            node_edge_bit.append(path[-1][2] if path else 0)
-            if "leaf_value" in node:
-                count = float(node["leaf_count"])
-                value = float(node["leaf_value"])
-                tree_expected += (count / root_count) * value
-                node_feature.append(-1)
-                node_threshold.append(0.0)
-                node_flags.append(0)
-                node_cat_start.append(0)
-                node_cat_len.append(0)
-                leaf_node.append(local)
-                leaf_k.append(len(uniq))
-                leaf_value.append(value)
-                leaf_uf_start.append(len(uf_feature))
-                uf_feature.extend(uniq)
-                uf_z.extend(zs)
-                leaf_path_start.append(len(path_node))
-                for pnode, pleft, ppos in path:
-                    path_node.append(pnode)
-                    path_is_left.append(pleft)
-                    path_pos.append(ppos)
-                continue
-            feature = int(node["split_feature"])
-            flags = _MISSING_TYPES[node["missing_type"]] << 2
-            flags |= 2 if node["default_left"] else 0
-            if node["decision_type"] == "==":
-                flags |= 1
-                cats = [int(c) for c in str(node["threshold"]).split("||")]
-                words = np.zeros(max(cats) // 32 + 1, dtype=np.int64)
-                for c in cats:
-                    words[c // 32] |= 1 << (c % 32)
-                node_cat_start.append(len(cat_bits))
-                node_cat_len.append(len(words))
-                cat_bits.extend(int(w) for w in words)
-                node_threshold.append(0.0)
-            elif node["decision_type"] == "<=":
-                node_cat_start.append(0)
-                node_cat_len.append(0)
-                node_threshold.append(float(node["threshold"]))
-            else:
-                raise UnsupportedModelError(f"unknown decision_type {node['decision_type']!r}")
-            node_feature.append(feature)
-            node_flags.append(flags)
-            count = float(node["internal_count"])
-            pos = uniq.index(feature) if feature in uniq else len(uniq)
-            children = []
-            for child, left in ((node["left_child"], 1), (node["right_child"], 0)):
-                ccount = float(
-                    child["leaf_count"] if "leaf_value" in child else child["internal_count"]
-                )
-                ratio = ccount / count
-                if pos < len(uniq):
-                    czs = list(zs)
-                    czs[pos] *= ratio
-                    cuniq = uniq
-                else:
-                    czs = [*zs, ratio]
-                    cuniq = [*uniq, feature]
-                children.append((child, local, left, [*path, (local, left, pos)], cuniq, czs))
-            # push right first so the left subtree comes first in preorder
-            stack.append(children[1])
-            stack.append(children[0])
-        expected += tree_expected
-        max_nodes = max(max_nodes, len(node_feature) - base)
-        tree_node_start.append(len(node_feature))
-        tree_leaf_start.append(len(leaf_node))
+        expected += _flatten_tree(root, flat, base)
+        max_nodes = max(max_nodes, len(flat.node_feature) - base)
+        flat.end_tree()
 
-    k_arr = np.asarray(leaf_k, dtype=np.int64)
+    k_arr = np.asarray(flat.leaf_k, dtype=np.int64)
     max_k = int(k_arr.max()) if len(k_arr) else 0
-    # lower the cap until every table fits the budget (deep leaves are then computed directly)
-    sizes = 8 * k_arr * (np.int64(1) << np.minimum(k_arr, 62))
-    while table_max_features > 0 and sizes[k_arr <= table_max_features].sum() > TABLE_BUDGET_BYTES:
-        table_max_features -= 1
+    table_max_features, leaf_table, offset = _table_layout(k_arr, table_max_features)
     weights = _shapley_weights(max(max_k, 1))
-    leaf_table = np.full(len(k_arr), -1, dtype=np.int64)
-    offset = 0
-    for i, k in enumerate(k_arr):
-        if k <= table_max_features:
-            leaf_table[i] = offset
-            offset += int(k) << int(k)
-    arrays = {
-        "tree_node_start": np.asarray(tree_node_start, dtype=np.int64),
-        "tree_leaf_start": np.asarray(tree_leaf_start, dtype=np.int64),
-        "node_feature": np.asarray(node_feature, dtype=np.int64),
-        "node_threshold": np.asarray(node_threshold, dtype=np.float64),
-        "node_flags": np.asarray(node_flags, dtype=np.int64),
-        "node_cat_start": np.asarray(node_cat_start, dtype=np.int64),
-        "node_cat_len": np.asarray(node_cat_len, dtype=np.int64),
-        "cat_bits": np.asarray(cat_bits if cat_bits else [0], dtype=np.int64),
-        "node_parent": np.asarray(node_parent, dtype=np.int64),
-        "node_is_left": np.asarray(node_is_left, dtype=np.uint8),
-        # bits at or beyond 64 only matter for leaves with k > 64, which are computed
-        # directly from their path, so the pattern simply ignores them
-        "node_edge_bit": np.asarray(
-            [(1 << b) if b < 64 else 0 for b in node_edge_bit], dtype=np.uint64
-        ),
-        "leaf_node": np.asarray(leaf_node, dtype=np.int64),
-        "leaf_k": k_arr,
-        "leaf_value": np.asarray(leaf_value, dtype=np.float64),
-        "leaf_table": leaf_table,
-        "leaf_uf_start": np.asarray(leaf_uf_start, dtype=np.int64),
-        "uf_feature": np.asarray(uf_feature if uf_feature else [0], dtype=np.int64),
-        "uf_z": np.asarray(uf_z if uf_z else [0.0], dtype=np.float64),
-        # one more entry than leaves: leaf i's path is path_*[start[i] : start[i + 1]]
-        "leaf_path_start": np.asarray([*leaf_path_start, len(path_node)], dtype=np.int64),
-        "path_node": np.asarray(path_node if path_node else [0], dtype=np.int64),
-        "path_is_left": np.asarray(path_is_left if path_is_left else [0], dtype=np.uint8),
-        "path_pos": np.asarray(path_pos if path_pos else [0], dtype=np.int64),
-        "weights": weights,
-        "max_nodes": np.asarray([max_nodes], dtype=np.int64),
-        "max_k": np.asarray([max(max_k, 1)], dtype=np.int64),
-        "table_max_features": np.asarray([table_max_features], dtype=np.int64),
-    }
+    arrays = _arrays(flat, k_arr, leaf_table, weights, max_nodes, max_k, table_max_features)
     tables = np.zeros(max(offset, 1), dtype=np.float64)
     _build_tables(
         tables,
@@ -414,6 +314,158 @@ def _parse(trees: list[dict], table_max_features: int) -> tuple[dict[str, np.nda
     )
     arrays["tables"] = tables
     return arrays, expected
+
+
+def _flatten_tree(root: dict, flat: _FlatTrees, base: int) -> float:
+    """Append one tree (with at least one split) to ``flat`` in preorder; its expected value.
+
+    ``base`` is the number of nodes before this tree (local indices count from there); the
+    expected value is the tree's leaf values weighted by leaf count / root count.
+    """
+    root_count = float(root["internal_count"])
+    tree_expected = 0.0
+    # iterative preorder: (node, parent local idx, is_left, path list, uniq feats, z list)
+    stack: list[tuple[dict, int, int, list, list, list]] = [(root, -1, 0, [], [], [])]
+    while stack:
+        node, parent, is_left, path, uniq, zs = stack.pop()
+        local = len(flat.node_feature) - base
+        flat.node_parent.append(parent)
+        flat.node_is_left.append(is_left)
+        # the bit the parent's split clears: the parent's feature's position on the path
+        flat.node_edge_bit.append(path[-1][2] if path else 0)
+        if "leaf_value" in node:
+            count = float(node["leaf_count"])
+            value = float(node["leaf_value"])
+            tree_expected += (count / root_count) * value
+            _add_leaf(flat, local, value, path, uniq, zs)
+            continue
+        feature = _add_split(flat, node)
+        count = float(node["internal_count"])
+        pos = uniq.index(feature) if feature in uniq else len(uniq)
+        children = []
+        for child, left in ((node["left_child"], 1), (node["right_child"], 0)):
+            ccount = float(
+                child["leaf_count"] if "leaf_value" in child else child["internal_count"]
+            )
+            ratio = ccount / count
+            if pos < len(uniq):
+                czs = list(zs)
+                czs[pos] *= ratio
+                cuniq = uniq
+            else:
+                czs = [*zs, ratio]
+                cuniq = [*uniq, feature]
+            children.append((child, local, left, [*path, (local, left, pos)], cuniq, czs))
+        # push right first so the left subtree comes first in preorder
+        stack.append(children[1])
+        stack.append(children[0])
+    return tree_expected
+
+
+def _add_leaf(flat: _FlatTrees, local: int, value: float, path: list, uniq: list, zs: list) -> None:
+    """Append a leaf: its node columns, its distinct features with their z, and its path."""
+    flat.add_leaf_columns()
+    flat.leaf_node.append(local)
+    flat.leaf_k.append(len(uniq))
+    flat.leaf_value.append(value)
+    flat.leaf_uf_start.append(len(flat.uf_feature))
+    flat.uf_feature.extend(uniq)
+    flat.uf_z.extend(zs)
+    flat.leaf_path_start.append(len(flat.path_node))
+    for pnode, pleft, ppos in path:
+        flat.path_node.append(pnode)
+        flat.path_is_left.append(pleft)
+        flat.path_pos.append(ppos)
+
+
+def _add_split(flat: _FlatTrees, node: dict) -> int:
+    """Append a split node's feature, threshold or category bitset and flags; its feature.
+
+    Raises:
+        UnsupportedModelError: A decision type other than ``<=`` and ``==``.
+    """
+    feature = int(node["split_feature"])
+    flags = _MISSING_TYPES[node["missing_type"]] << 2
+    flags |= 2 if node["default_left"] else 0
+    if node["decision_type"] == "==":
+        flags |= 1
+        cats = [int(c) for c in str(node["threshold"]).split("||")]
+        words = np.zeros(max(cats) // 32 + 1, dtype=np.int64)
+        for c in cats:
+            words[c // 32] |= 1 << (c % 32)
+        flat.node_cat_start.append(len(flat.cat_bits))
+        flat.node_cat_len.append(len(words))
+        flat.cat_bits.extend(int(w) for w in words)
+        flat.node_threshold.append(0.0)
+    elif node["decision_type"] == "<=":
+        flat.node_cat_start.append(0)
+        flat.node_cat_len.append(0)
+        flat.node_threshold.append(float(node["threshold"]))
+    else:
+        raise UnsupportedModelError(f"unknown decision_type {node['decision_type']!r}")
+    flat.node_feature.append(feature)
+    flat.node_flags.append(flags)
+    return feature
+
+
+def _table_layout(k_arr: np.ndarray, table_max_features: int) -> tuple[int, np.ndarray, int]:
+    """The cap on k actually used, each leaf's table offset (-1: direct) and the total length."""
+    # lower the cap until every table fits the budget (deep leaves are then computed directly)
+    sizes = 8 * k_arr * (np.int64(1) << np.minimum(k_arr, 62))
+    while table_max_features > 0 and sizes[k_arr <= table_max_features].sum() > TABLE_BUDGET_BYTES:
+        table_max_features -= 1
+    leaf_table = np.full(len(k_arr), -1, dtype=np.int64)
+    offset = 0
+    for i, k in enumerate(k_arr):
+        if k <= table_max_features:
+            leaf_table[i] = offset
+            offset += int(k) << int(k)
+    return table_max_features, leaf_table, offset
+
+
+def _arrays(
+    flat: _FlatTrees,
+    k_arr: np.ndarray,
+    leaf_table: np.ndarray,
+    weights: np.ndarray,
+    max_nodes: int,
+    max_k: int,
+    table_max_features: int,
+) -> dict[str, np.ndarray]:
+    """The typed arrays the kernels read (empty lists get one dummy entry)."""
+    return {
+        "tree_node_start": np.asarray(flat.tree_node_start, dtype=np.int64),
+        "tree_leaf_start": np.asarray(flat.tree_leaf_start, dtype=np.int64),
+        "node_feature": np.asarray(flat.node_feature, dtype=np.int64),
+        "node_threshold": np.asarray(flat.node_threshold, dtype=np.float64),
+        "node_flags": np.asarray(flat.node_flags, dtype=np.int64),
+        "node_cat_start": np.asarray(flat.node_cat_start, dtype=np.int64),
+        "node_cat_len": np.asarray(flat.node_cat_len, dtype=np.int64),
+        "cat_bits": np.asarray(flat.cat_bits if flat.cat_bits else [0], dtype=np.int64),
+        "node_parent": np.asarray(flat.node_parent, dtype=np.int64),
+        "node_is_left": np.asarray(flat.node_is_left, dtype=np.uint8),
+        # bits at or beyond 64 only matter for leaves with k > 64, which are computed
+        # directly from their path, so the pattern simply ignores them
+        "node_edge_bit": np.asarray(
+            [(1 << b) if b < 64 else 0 for b in flat.node_edge_bit], dtype=np.uint64
+        ),
+        "leaf_node": np.asarray(flat.leaf_node, dtype=np.int64),
+        "leaf_k": k_arr,
+        "leaf_value": np.asarray(flat.leaf_value, dtype=np.float64),
+        "leaf_table": leaf_table,
+        "leaf_uf_start": np.asarray(flat.leaf_uf_start, dtype=np.int64),
+        "uf_feature": np.asarray(flat.uf_feature if flat.uf_feature else [0], dtype=np.int64),
+        "uf_z": np.asarray(flat.uf_z if flat.uf_z else [0.0], dtype=np.float64),
+        # one more entry than leaves: leaf i's path is path_*[start[i] : start[i + 1]]
+        "leaf_path_start": np.asarray([*flat.leaf_path_start, len(flat.path_node)], dtype=np.int64),
+        "path_node": np.asarray(flat.path_node if flat.path_node else [0], dtype=np.int64),
+        "path_is_left": np.asarray(flat.path_is_left if flat.path_is_left else [0], dtype=np.uint8),
+        "path_pos": np.asarray(flat.path_pos if flat.path_pos else [0], dtype=np.int64),
+        "weights": weights,
+        "max_nodes": np.asarray([max_nodes], dtype=np.int64),
+        "max_k": np.asarray([max(max_k, 1)], dtype=np.int64),
+        "table_max_features": np.asarray([table_max_features], dtype=np.int64),
+    }
 
 
 # --------------------------------------------------------------------------------------------

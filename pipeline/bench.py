@@ -76,7 +76,7 @@ def stage_features(data_dir: str, as_of: str, engine: str = "pandas") -> dict[st
     """Read + validate, then build one feature row per customer."""
     from features.build import build_features
     from features.config import FeaturizeConfig
-    from features.contract import read_data_dir
+    from features.reading import read_data_dir
 
     cfg = FeaturizeConfig.from_params(load_params("featurize", None))
     t0 = time.perf_counter()
@@ -128,9 +128,9 @@ def stage_score(data_dir: str, as_of: str, model: str, out: str) -> dict[str, An
     """Batch scoring end to end, as ``winback score`` does it, with its parts timed."""
     import pipeline.score as score_module
     from features.config import FeaturizeConfig
-    from features.contract import read_data_dir
+    from features.files import write_table
+    from features.reading import read_data_dir
     from models.segments import ScoreConfig
-    from pipeline.export import write_table
     from pipeline.score import load_models, score_customers, side_files, value_stage_matrix
 
     featurize = FeaturizeConfig.from_params(load_params("featurize", None))
@@ -178,7 +178,7 @@ def stage_shap(data_dir: str, as_of: str, model: str, rows: int) -> dict[str, An
 
     from features.build import build_features
     from features.config import FeaturizeConfig
-    from features.contract import read_data_dir
+    from features.reading import read_data_dir
     from models.explain import import_shap
     from pipeline.score import load_models
 

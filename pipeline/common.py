@@ -282,7 +282,7 @@ def read_settings(path: str | Path | None = None) -> ReadSettings:
         path: The params file, as for :func:`load_params`.
 
     Returns:
-        The settings every stage passes to :func:`features.contract.read_data_dir`.
+        The settings every stage passes to :func:`features.reading.read_data_dir`.
     """
     return ReadSettings.from_params(load_params("validate", path))
 
@@ -293,7 +293,7 @@ def scoring_now(
     """The default as-of date of a score: the day after the last valid event, at most tomorrow.
 
     ``data`` must have been read with the as-of cut at ``today``
-    (:func:`features.contract.read_data_dir` ``as_of=today``), so events dated in the future
+    (:func:`features.reading.read_data_dir` ``as_of=today``), so events dated in the future
     are already set aside as "after as-of date" rejects (counted, never silently dropped) and
     cannot move "now".
 

@@ -4,7 +4,7 @@ A data directory is split into ``P`` partitions by a stable hash of the customer
 (:func:`partition_data_dir`, ``winback partition``). Every partition is itself a contract data
 directory (``part-00000/customers.parquet``, ``part-00000/service_visits.parquet``, ...) that
 holds all the rows of its customers, so each Dask task runs exactly the single-machine code on
-it: :func:`features.contract.read_data_dir` (validation) and
+it: :func:`features.reading.read_data_dir` (validation) and
 :func:`features.build.build_features`. The client concatenates the per-partition results,
 restores the global category levels and the ``customer_id`` order, and gets a frame identical
 to the pandas engine's (``tests/test_engine.py``).
@@ -53,11 +53,10 @@ from features.contract import (
     ContractError,
     DataSet,
     Violation,
-    check_settings,
-    read_data_dir,
 )
 from features.dictionary import CATEGORICAL_FEATURES
 from features.mapping import EncodingProblem, ReadSettings, mapped_header, read_csv
+from features.reading import check_settings, read_data_dir
 from models.actions import resolve_for_model
 from pipeline.common import read_settings, setup_logging
 

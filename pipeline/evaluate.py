@@ -34,11 +34,11 @@ import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig
+from features.files import neutralise
 from models import evaluate as ev
 from models.lgbm import EVALUATION_DIR, CalibratedBooster, FeatureMismatchError
 from models.split import apply_boundaries
 from pipeline.common import load_params, setup_logging
-from pipeline.export import neutralise
 
 logger = logging.getLogger(__name__)
 

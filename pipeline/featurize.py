@@ -18,13 +18,16 @@ import pandas as pd
 import typer
 
 from features.baseline import baseline_scores
-from features.build import build_features, prepare
+from features.build import build_features
 from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
-from features.contract import ContractError, read_data_dir
+from features.contract import ContractError
 from features.dictionary import feature_dictionary
+from features.events import prepare
+from features.files import write_table
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from features.mapping import ReadSettings
+from features.reading import read_data_dir
 from pipeline.common import (
     date_option,
     load_params,
@@ -41,7 +44,6 @@ from pipeline.engine import (
     build_features_dask,
     dask_client,
 )
-from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,10 @@ import numpy as np
 import pandas as pd
 import typer
 
-from features.contract import LOST_REASONS, ContractError, DataSet, ReadSettings, read_data_dir
+from features.contract import LOST_REASONS, ContractError, DataSet
+from features.files import write_table
+from features.mapping import ReadSettings
+from features.reading import read_data_dir
 from models import tracking
 from models.evaluate import jsonable, roc_points
 from models.leads.config import UNRECORDED, LeadsConfig
@@ -54,7 +57,6 @@ from pipeline.common import (
     read_settings,
     setup_logging,
 )
-from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 

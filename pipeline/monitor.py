@@ -56,7 +56,9 @@ import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig, config_from_params
-from features.contract import TABLES, ContractError, read_data_dir
+from features.contract import TABLES, ContractError
+from features.files import read_table, write_table
+from features.reading import read_data_dir
 from models.actions import coupons_among
 from models.segments import ScoreConfig
 from pipeline.common import (
@@ -66,7 +68,6 @@ from pipeline.common import (
     read_settings,
     setup_logging,
 )
-from pipeline.export import read_table, write_table
 
 logger = logging.getLogger(__name__)
 

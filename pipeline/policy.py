@@ -38,7 +38,8 @@ from matplotlib.figure import Figure
 from features.baseline import baseline_scores
 from features.build import build_features
 from features.config import FeaturizeConfig, config_from_params
-from features.contract import ContractError, DataSet, read_data_dir
+from features.contract import ContractError, DataSet
+from features.reading import read_data_dir
 from models import policy as pol
 from models.actions import ActionError, default_coupon_action, resolve_for_model
 from models.evaluate import jsonable

@@ -37,9 +37,9 @@ Conventions:
 * **Row order**: customers selected inside the budget first, by ``priority_rank`` (1 = contact
   first), then everyone else by ``customer_id``. The same data, models, params and budget give
   a byte-identical file.
-* **The file** is written by :func:`pipeline.export.write_table`: atomically, CSV (UTF-8 with
+* **The file** is written by :func:`features.files.write_table`: atomically, CSV (UTF-8 with
   BOM, for Excel) or Parquet by suffix, text cells that would start a spreadsheet formula
-  prefixed with ``'`` — including phone numbers in ``+86…`` form (see ``pipeline/export.py``).
+  prefixed with ``'`` — including phone numbers in ``+86…`` form (see ``features/files.py``).
 * **Personal data**: ``name`` and ``phone`` are copied from ``customers`` into this file only;
   they are never logged, printed, or written to the matrix, heatmap or metrics files.
 
@@ -66,13 +66,9 @@ from features.baseline import baseline_scores
 from features.build import build_features
 from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
-from features.contract import (
-    ACTION_SET_ASIDE,
-    ContractError,
-    DataSet,
-    do_not_contact,
-    read_data_dir,
-)
+from features.contract import ACTION_SET_ASIDE, ContractError, DataSet, do_not_contact
+from features.files import write_table
+from features.reading import read_data_dir
 from models import tracking
 from models.actions import ActionError, resolve_for_model, row_roles
 from models.explain import top_reasons
@@ -92,7 +88,6 @@ from pipeline.common import (
     writable_output,
 )
 from pipeline.engine import DEFAULT_PARTITIONS, EngineOption, PartitionsOption, SchedulerOption
-from pipeline.export import write_table
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from features.contract import write_data_dir
+from features.files import write_data_dir
 from pipeline.common import load_params, setup_logging
 from pipeline.simulator import SimulationConfig, simulate, summarize
 

@@ -25,8 +25,9 @@ import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig
-from features.contract import ContractError, read_data_dir
+from features.contract import ContractError
 from features.mapping import ReadSettings
+from features.reading import read_data_dir
 from models import tracking
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
@@ -232,7 +233,7 @@ def load_tables(
         rec_path = data_dir / RECOVERY_FILE
         recovery = pd.read_parquet(rec_path) if rec_path.is_file() else None
         return training, recovery, "featurized tables"
-    from features.build import prepare
+    from features.events import prepare
     from features.labels import recovery_from_index, training_table
 
     data = read_data_dir(data_dir, None, max_invalid, reading=reading)

@@ -23,12 +23,12 @@ from features.contract import (
     RULE_ALLOWED,
     ContractError,
     DataSet,
-    read_data_dir,
     split_codes,
-    write_rejects,
 )
 from features.mapping import MAX_LISTED, ReadSettings
+from features.reading import read_data_dir
 from features.validated import write_validated
+from features.validation import write_rejects
 from pipeline.common import (
     date_option,
     invalid_share,
@@ -189,7 +189,7 @@ def main(
     typer.echo(f"date range: {summary['first_date']} .. {summary['last_date']}")
     typer.echo(f"optional signals present: {', '.join(present) or 'none'}")
     typer.echo(f"optional signals not collected: {', '.join(absent) or 'none'}")
-    write_rejects(data.rejects, rejects)  # pipeline.export's writer: neutralised, atomic
+    write_rejects(data.rejects, rejects)  # the table writer: neutralised, atomic
     if len(data.rejects):
         typer.echo(
             f"\n{summary['rows_set_aside']} row(s) set aside, "

@@ -9,7 +9,7 @@ import pytest
 from features.baseline import baseline_scores, formula_risk, risk_band, scorecard
 from features.build import build_features
 from features.config import FeaturizeConfig
-from features.contract import validate_tables
+from features.validation import validate_tables
 
 nan = np.nan
 

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from features.build import build_features
-from features.contract import read_data_dir
+from features.reading import read_data_dir
 from models.lgbm import CalibratedBooster
 from pipeline.bench import _sizes, goals, markdown, plot_scaling
 from pipeline.cli import app
@@ -102,7 +102,7 @@ def test_bench_runs_end_to_end_on_a_tiny_size(tmp_path):
     # A small churn model on the simulator's own features (no uplift model: churn-only
     # scoring), so the run measures the stages instead of training.
     train_dir = tmp_path / "train_sim"
-    from features.contract import write_data_dir
+    from features.files import write_data_dir
 
     tables, _ = simulate(SimulationConfig(customers=300, years=2, seed=1))
     write_data_dir(tables, train_dir)

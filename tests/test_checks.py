@@ -17,9 +17,9 @@ from features.contract import (
     RULE_MISSING,
     RULE_NOT_NUMBER,
     ContractError,
-    read_data_dir,
-    write_rejects,
 )
+from features.reading import read_data_dir
+from features.validation import write_rejects
 
 
 def _refused(data_dir, **kwargs) -> ContractError:

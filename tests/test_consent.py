@@ -7,13 +7,9 @@ import logging
 import pandas as pd
 from typer.testing import CliRunner
 
-from features.contract import (
-    ACTION_SET_MISSING,
-    RULE_ALLOWED,
-    do_not_contact,
-    read_data_dir,
-    validate_tables,
-)
+from features.contract import ACTION_SET_MISSING, RULE_ALLOWED, do_not_contact
+from features.reading import read_data_dir
+from features.validation import validate_tables
 from models.leads.config import LeadRules
 from models.leads.features import lost_leads
 from models.leads.rules import concerned_leads

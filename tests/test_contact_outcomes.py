@@ -9,17 +9,12 @@ import pandas as pd
 import pytest
 
 from features.build import build_features
-from features.contract import (
-    ACTION_SET_MISSING,
-    OUTREACH_OUTCOMES,
-    RULE_ALLOWED,
-    ContractError,
-    read_data_dir,
-    validate_tables,
-    write_data_dir,
-)
+from features.contract import ACTION_SET_MISSING, OUTREACH_OUTCOMES, RULE_ALLOWED, ContractError
 from features.dictionary import FEATURES
+from features.files import write_data_dir
 from features.labels import recovery_table
+from features.reading import read_data_dir
+from features.validation import validate_tables
 from models.recovery import no_effect
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.train import TrainConfig

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import RULE_AFTER_AS_OF, validate_tables
+from features.contract import RULE_AFTER_AS_OF
+from features.validation import validate_tables
 from pipeline.cli import app
 from pipeline.common import DateOptionError, now_text, parse_date, scoring_now
 

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from features.build import build_features
 from features.config import FeaturizeConfig
-from features.contract import ContractError, read_data_dir, write_data_dir
+from features.contract import ContractError
+from features.files import write_data_dir
+from features.reading import read_data_dir
 from pipeline.cli import app
 from pipeline.engine import (
     MANIFEST,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.export import neutralise, read_table, unneutralise, write_table
+from features.files import neutralise, read_table, unneutralise, write_table
 
 
 def _frame() -> pd.DataFrame:

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features, prepare
-from features.contract import validate_tables
+from features.build import build_features
 from features.dictionary import FEATURES, feature_dictionary, feature_names
+from features.events import prepare
+from features.validation import validate_tables
 
 T = "2024-07-01"
 
@@ -333,7 +334,7 @@ def test_service_due_falls_back_to_all_visits_without_two_maintenance_visits():
 
 
 def test_expanding_median_by_hand():
-    from features.build import _expanding_median
+    from features.events import _expanding_median
 
     values = np.array([10.0, 30.0, 20.0, 40.0, 7.0, 5.0, 9.0])
     codes = np.array([0, 0, 0, 0, 1, 2, 2])

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from features.contract import write_data_dir
 from features.dictionary import feature_names
+from features.files import write_data_dir
 from pipeline.cli import app
 
 

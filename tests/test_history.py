@@ -9,9 +9,10 @@ from conftest import SMALL_LGBM as LGBM
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from features.build import build_features, prepare
+from features.build import build_features
 from features.config import FeaturizeConfig
-from features.contract import read_data_dir
+from features.events import prepare
+from features.reading import read_data_dir
 from models import tracking
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.split import (
@@ -112,7 +113,7 @@ def read_data_dir_from(make_tables):
     import tempfile
     from pathlib import Path
 
-    from features.contract import write_data_dir
+    from features.files import write_data_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         write_data_dir(make_tables(), Path(tmp))
@@ -208,7 +209,7 @@ def simulated(tmp_path_factory):
 def test_twelve_months_train_with_default_params_and_beat_the_formula(
     simulated, tmp_path, monkeypatch, plain
 ):
-    from features.contract import write_data_dir
+    from features.files import write_data_dir
     from pipeline.cli import train_chain
 
     monkeypatch.chdir(tmp_path)
@@ -232,7 +233,7 @@ def test_twelve_months_train_with_default_params_and_beat_the_formula(
 
 @pytest.mark.slow
 def test_thirty_customers_are_refused_and_nothing_is_registered(tmp_path, monkeypatch):
-    from features.contract import write_data_dir
+    from features.files import write_data_dir
     from pipeline.cli import app
     from pipeline.simulator import SimulationConfig, simulate
 

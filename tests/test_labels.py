@@ -8,13 +8,13 @@ import pytest
 
 from features.build import build_features
 from features.config import FeaturizeConfig
-from features.contract import validate_tables
 from features.labels import (
     churn_labels,
     recovery_table,
     snapshot_dates,
     training_table,
 )
+from features.validation import validate_tables
 
 T = pd.Timestamp("2024-07-01")
 DATA_END = "2024-12-31"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import read_data_dir
+from features.reading import read_data_dir
 from models.leads.config import LeadRules, LeadsConfig
 from models.leads.diagnostics import incomplete_records, reasons_by
 from models.leads.features import data_end, lead_features, lead_labels, lost_leads

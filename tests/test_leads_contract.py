@@ -19,9 +19,9 @@ from features.contract import (
     RULE_UNKNOWN_LEAD,
     TABLES,
     ContractError,
-    read_data_dir,
     split_codes,
 )
+from features.reading import read_data_dir
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from features.contract import (
     RULE_UNREADABLE,
     VISIT_TYPES,
     ContractError,
-    read_data_dir,
 )
 from features.mapping import ReadSettings, guess_encoding
+from features.reading import read_data_dir
 from pipeline.engine import partition_data_dir, partition_dirs, read_partition
 
 #: A store export: Chinese headers, Chinese visit types, a personal name.

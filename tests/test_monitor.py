@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.files import write_table
 from pipeline.cli import app
-from pipeline.export import write_table
 from pipeline.monitor import (
     CENSORED,
     IMPROVED,

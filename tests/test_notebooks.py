@@ -10,11 +10,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from features.build import prepare
 from features.config import FeaturizeConfig
-from features.contract import read_data_dir, write_data_dir
 from features.dictionary import feature_dictionary
+from features.events import prepare
+from features.files import write_data_dir
 from features.labels import training_table
+from features.reading import read_data_dir
 from models.lgbm import CalibratedBooster, fit_isotonic
 from pipeline.simulator import SimulationConfig, simulate
 

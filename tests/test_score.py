@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from features.build import build_features
 from features.config import FeaturizeConfig
-from features.contract import validate_tables
+from features.validation import validate_tables
 from models.lgbm import CalibratedBooster
 from models.recovery import UpliftModel
 from models.segments import ScoreConfig

@@ -142,12 +142,11 @@ def test_tables_follow_the_contract(small):
 
 
 def test_output_passes_contract_reader(small, tmp_path):
-    contract = pytest.importorskip("features.contract")
-    if not hasattr(contract, "read_data_dir"):
-        pytest.skip("read_data_dir not available")
+    files = pytest.importorskip("features.files")
+    reading = pytest.importorskip("features.reading")
     _, tables, _ = small
-    contract.write_data_dir(tables, tmp_path, "csv")
-    ds = contract.read_data_dir(tmp_path)
+    files.write_data_dir(tables, tmp_path, "csv")
+    ds = reading.read_data_dir(tmp_path)
     assert len(ds.rejects) == 0, ds.rejects.head()
     assert len(ds.tables["customers"]) == len(tables["customers"])
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import read_data_dir, write_data_dir
+from features.files import write_data_dir
+from features.reading import read_data_dir
 from models.leads.rules import GRADES
 from pipeline.cli import app
 from pipeline.simulator import SimulationConfig, simulate

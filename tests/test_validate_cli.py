@@ -23,8 +23,8 @@ from features.contract import (
     RULE_MIN,
     RULE_TOO_MANY_INVALID,
     RULE_UNKNOWN_CUSTOMER,
-    read_data_dir,
 )
+from features.reading import read_data_dir
 from pipeline import validate
 from pipeline.validate import report
 

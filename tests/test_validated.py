@@ -8,15 +8,15 @@ import shutil
 import pandas as pd
 import pytest
 
-from features import contract
+from features import reading
 from features.contract import (
     ALL_TABLES,
     RULE_AFTER_AS_OF,
     ContractError,
     DataSet,
-    read_data_dir,
 )
 from features.mapping import ReadSettings
+from features.reading import read_data_dir
 from features.validated import (
     MANIFEST,
     RULE_CHANGED,
@@ -104,7 +104,7 @@ def test_reading_validated_data_runs_no_row_rules(messy_tables, write_dir, tmp_p
     def refuse(*args, **kwargs):
         raise AssertionError("validated again")
 
-    monkeypatch.setattr(contract, "validate_tables", refuse)
+    monkeypatch.setattr(reading, "validate_tables", refuse)
     assert_same(read_data_dir(tmp_path / "v"), want)
 
 

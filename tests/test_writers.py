@@ -1,4 +1,4 @@
-"""Every file written for people goes through pipeline.export's neutralising, atomic writer."""
+"""Every file written for people goes through features.files' neutralising, atomic writer."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_temp_file_is_private_while_written(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_export_writer_removes_stale_temp_files(tmp_path, suffix):
-    from pipeline.export import write_table
+    from features.files import write_table
 
     target = tmp_path / f"out{suffix}"
     stale = tmp_path / f".out{suffix}.abc.tmp"

@@ -12,19 +12,21 @@ import pytest
 
 from features.dictionary import feature_dictionary
 from models.explain import (
-    ReportInputs,
-    build_report,
     check_against_shap,
     format_values,
-    global_figures,
     has_categorical_splits,
     mean_abs_shap,
-    plot_waterfall,
     reasons_long,
     shap_consistency,
     top_reasons,
 )
 from models.lgbm import CalibratedBooster, fit_isotonic
+from models.reporting.explanation import (
+    ReportInputs,
+    build_report,
+    global_figures,
+    plot_waterfall,
+)
 
 PARAMS = {
     "objective": "binary",
@@ -261,10 +263,7 @@ def _stage_inputs(mixed, tmp_path: Path) -> tuple[Path, Path, Path]:
     (evaluation / "metrics.json").write_text(
         json.dumps({"churn": {"model": {"roc_auc": 0.8}, "formula": {"roc_auc": 0.6}}})
     )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from models.reporting.figures import Figure
 
     Figure().savefig(evaluation / "figures" / "roc.png")
     return feat, train, evaluation

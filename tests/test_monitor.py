@@ -9,15 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from models.reporting.monitor import CENSORED, IMPROVED, NO_EVIDENCE, OBSERVED, TOO_FEW, WORSE
 from pipeline.cli import app
 from pipeline.export import write_table
 from pipeline.monitor import (
-    CENSORED,
-    IMPROVED,
-    NO_EVIDENCE,
-    OBSERVED,
-    TOO_FEW,
-    WORSE,
     MonitorConfig,
     contacts_since,
     effect_table,

@@ -36,7 +36,7 @@ import typer
 
 from features.config import config_from_params
 from features.dictionary import feature_dictionary
-from models.explain import PII_COLUMNS, shap_consistency, top_reasons
+from models.explain import PII_COLUMNS, mean_abs_shap, shap_consistency, top_reasons
 from models.lgbm import CalibratedBooster
 from models.reporting.explanation import ReportInputs, build_report, global_figures
 from models.reporting.figures import use_files_backend
@@ -238,8 +238,17 @@ def main(
         check["max_additivity_error"],
     )
     glob_rows = sample(rows, cfg.sample_size, cfg.seed + 2)
-    importance, figs = global_figures(
-        model, glob_rows, figures_dir, dictionary, cfg.top_n, max_display=cfg.max_display
+    contributions = model.contributions(glob_rows)
+    importance = mean_abs_shap(model, contributions, dictionary)
+    figs = global_figures(
+        model,
+        glob_rows,
+        contributions,
+        importance,
+        figures_dir,
+        dictionary,
+        cfg.top_n,
+        cfg.max_display,
     )
     metrics, eval_figs = _copy_evaluation(evaluation, figures_dir)
     segments, promotion = _evaluation_extras(evaluation) if metrics else (None, None)

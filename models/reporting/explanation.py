@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.explain import MISSING_EN, dictionary_lookup, import_shap, mean_abs_shap
+from models.explain import MISSING_EN, dictionary_lookup, import_shap
 from models.lgbm import BIAS_COLUMN, CalibratedBooster
 from models.reporting.figures import pyplot, save_figure
 from models.reporting.markdown import md_escape, md_table
@@ -167,49 +167,48 @@ def plot_waterfall(
 
 
 def _save(fig, path: str | Path, tight_layout: bool = False) -> Path:
-    # shap sizes its own figures: cropped to what is drawn, as shap's own savefig advice
+    # shap draws legends and colour bars outside the axes: crop the file to what is drawn
     return save_figure(fig, path, dpi=110, tight_layout=tight_layout, bbox_inches="tight")
 
 
 def global_figures(
     model: CalibratedBooster,
     X: pd.DataFrame,
+    contributions: pd.DataFrame,
+    importance: pd.DataFrame,
     out_dir: str | Path,
     dictionary: pd.DataFrame | None = None,
     top_n: int = 6,
-    contributions: pd.DataFrame | None = None,
     max_display: int = 20,
-) -> tuple[pd.DataFrame, dict[str, Path]]:
+) -> dict[str, Path]:
     """Beeswarm, mean |SHAP| bars and dependence plots of the ``top_n`` features.
 
     Args:
         model: The model.
-        X: The sample to explain (features; extra columns ignored).
+        X: The sample explained (features; extra columns ignored).
+        contributions: ``model.contributions(X)``.
+        importance: :func:`models.explain.mean_abs_shap` of ``contributions``.
         out_dir: Directory for the PNGs (created).
         dictionary: Feature dictionary; None = built-in.
-        top_n: Number of dependence plots (by mean |SHAP|).
-        contributions: Precomputed ``model.contributions(X)``.
+        top_n: Number of dependence plots (the first features of ``importance``).
         max_display: Features shown in the beeswarm and the importance bars.
 
     Returns:
-        ``(importance, figures)``: the :func:`mean_abs_shap` table and the written PNGs by
-        name (``beeswarm``, ``importance``, ``dependence_<feature>``).
+        The written PNGs by name (``beeswarm``, ``importance``, ``dependence_<feature>``).
     """
     out_dir = Path(out_dir)
-    contrib = model.contributions(X) if contributions is None else contributions
-    importance = mean_abs_shap(model, contrib, dictionary)
     figures = {
         "beeswarm": plot_beeswarm(
-            model, X, contrib, out_dir / "shap_beeswarm.png", dictionary, max_display
+            model, X, contributions, out_dir / "shap_beeswarm.png", dictionary, max_display
         ),
         "importance": plot_importance(importance, out_dir / "shap_importance.png", max_display),
     }
     for feat in importance["feature"].head(top_n):
         figures[f"dependence_{feat}"] = plot_dependence(
-            model, X, contrib, feat, out_dir / f"shap_dependence_{feat}.png", dictionary
+            model, X, contributions, feat, out_dir / f"shap_dependence_{feat}.png", dictionary
         )
     logger.info("wrote %d explanation figures to %s", len(figures), out_dir)
-    return importance, figures
+    return figures
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,10 +221,10 @@ class ReportInputs:
     """Everything the reviewer report shows (paths relative to the report's directory).
 
     Attributes:
-        importance: :func:`mean_abs_shap` table.
+        importance: :func:`models.explain.mean_abs_shap` table.
         figures: Explanation figures, title → relative path.
-        examples: :func:`top_reasons` rows of the example customers, with a ``risk`` column.
-        shap_check: :func:`shap_consistency` result.
+        examples: :func:`models.explain.top_reasons` rows of the example customers, with a ``risk`` column.
+        shap_check: :func:`models.explain.shap_consistency` result.
         evaluation: The evaluation stage's metrics (``metrics.json``), None if missing.
         evaluation_figures: Evaluation figures, title → relative path.
         model_meta: The model's saved facts (training window, params, ...).

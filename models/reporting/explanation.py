@@ -26,6 +26,10 @@ from models.reporting.markdown import md_escape, md_table
 
 logger = logging.getLogger(__name__)
 
+#: Resolution of the explanation figures; files are cropped to what is drawn, since shap
+#: draws legends and colour bars outside the axes.
+_DPI = 110
+
 
 # --------------------------------------------------------------------------------------------
 # Figures
@@ -58,7 +62,7 @@ def plot_beeswarm(
     shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=(10, 8))
     fig = plt.gcf()
     fig.suptitle("Churn risk: SHAP values per customer (log-odds)")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")
 
 
 def plot_importance(importance: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
@@ -69,7 +73,7 @@ def plot_importance(importance: pd.DataFrame, path: str | Path, top: int = 20) -
     ax.barh(head["label_en"], head["mean_abs_shap"], color="#1f77b4")
     ax.set_xlabel("mean |SHAP value| (log-odds of churn)")
     ax.set_title("Global feature importance")
-    return _save(fig, path, tight_layout=True)
+    return save_figure(fig, path, dpi=_DPI, bbox_inches="tight")
 
 
 def plot_dependence(
@@ -126,7 +130,7 @@ def plot_dependence(
     ax.set_xlabel(f"{info['label_en']}" + (f" ({unit})" if unit and unit != "category" else ""))
     ax.set_ylabel("SHAP value (log-odds of churn)")
     ax.set_title(f"Dependence: {info['label_en']}")
-    return _save(fig, path, tight_layout=True)
+    return save_figure(fig, path, dpi=_DPI, bbox_inches="tight")
 
 
 def plot_waterfall(
@@ -163,12 +167,7 @@ def plot_waterfall(
     fig = plt.gcf()
     if path is None:
         return fig
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path, tight_layout: bool = False) -> Path:
-    # shap draws legends and colour bars outside the axes: crop the file to what is drawn
-    return save_figure(fig, path, dpi=110, tight_layout=tight_layout, bbox_inches="tight")
+    return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")
 
 
 def global_figures(

@@ -17,6 +17,8 @@ from models.evaluate import roc_points
 from models.leads import TARGET
 from models.reporting.figures import pyplot, save_figure, use_files_backend
 
+_DPI = 110
+
 
 def _shares(table: pd.DataFrame) -> pd.DataFrame:
     reasons = [c for c in (*LOST_REASONS, UNRECORDED) if c in table.columns]
@@ -50,7 +52,7 @@ def lead_figures(result: Any, out_dir: Path) -> list[Path]:
         ax.set_xlabel("share of lost leads (a lead may have two reasons)")
         ax.set_title(title)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        paths.append(_save(fig, out_dir / f"{key}.png"))
+        paths.append(save_figure(fig, out_dir / f"{key}.png", dpi=_DPI))
     s = _shares(d["reasons_by_month"])
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(s))  # positions, not date-like strings (matplotlib would parse them)
@@ -61,7 +63,7 @@ def lead_figures(result: Any, out_dir: Path) -> list[Path]:
     ax.set_title("Loss reasons by month")
     ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    paths.append(_save(fig, out_dir / "reasons_by_month.png"))
+    paths.append(save_figure(fig, out_dir / "reasons_by_month.png", dpi=_DPI))
     comp = d["competitor_destinations"]
     if len(comp):
         top = (
@@ -78,7 +80,7 @@ def lead_figures(result: Any, out_dir: Path) -> list[Path]:
         ax.set_xlabel("lost leads")
         ax.set_title("Where lost leads went (competitor models)")
         ax.legend()
-        paths.append(_save(fig, out_dir / "competitor_destinations.png"))
+        paths.append(save_figure(fig, out_dir / "competitor_destinations.png", dpi=_DPI))
     inc = d["incomplete_records"].sort_values("incomplete_share").tail(25)
     fig, ax = plt.subplots(figsize=(8, 6))
     colors = np.where(inc["flagged"], "#d62728", "#7f7f7f")
@@ -87,7 +89,7 @@ def lead_figures(result: Any, out_dir: Path) -> list[Path]:
     ax.set_yticks(y, inc["consultant_id"].tolist())
     ax.set_xlabel("share of incomplete loss records (red: flagged)")
     ax.set_title("Consultants' loss records")
-    paths.append(_save(fig, out_dir / "incomplete_records.png"))
+    paths.append(save_figure(fig, out_dir / "incomplete_records.png", dpi=_DPI))
     t = result.test
     fig, ax = plt.subplots(figsize=(5, 5))
     for label, score in (
@@ -101,7 +103,7 @@ def lead_figures(result: Any, out_dir: Path) -> list[Path]:
     ax.set_ylabel("true positive rate")
     ax.set_title("Who buys within 90 days: later loss months")
     ax.legend()
-    paths.append(_save(fig, out_dir / "model_vs_rules_roc.png"))
+    paths.append(save_figure(fig, out_dir / "model_vs_rules_roc.png", dpi=_DPI))
     return paths
 
 
@@ -109,10 +111,6 @@ def _pyplot() -> Any:
     # pandas draws through pyplot; these charts are files only
     use_files_backend()
     return pyplot()
-
-
-def _save(fig, path: Path) -> Path:
-    return save_figure(fig, path, dpi=110)
 
 
 def lead_report(result: Any, config: Any, run_id: str | None) -> str:

@@ -17,10 +17,10 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from features.dictionary import CATEGORICAL_FEATURES, feature_names
 from models.lgbm import CalibratedBooster, fit_isotonic, predict_threads
+from models.metrics import rounded_roc_auc
 from models.split import MinRows, SplitConfig, TimeSplit, choose_split, customer_bucket
 
 logger = logging.getLogger(__name__)
@@ -260,8 +260,8 @@ def train_churn(
         "features": features,
         "split": split.boundaries,
         **split.summary(TARGET),
-        "valid_auc": _auc(split.valid[TARGET], model.predict_raw(split.valid)),
-        "calib_auc": _auc(y_cal, raw_cal),
+        "valid_auc": rounded_roc_auc(split.valid[TARGET], model.predict_raw(split.valid)),
+        "calib_auc": rounded_roc_auc(y_cal, raw_cal),
         "calibrated": cfg.calibrate,
         "lgbm_params": cfg.lgbm_params(),
     }
@@ -281,13 +281,6 @@ def train_churn(
         info["calib_auc"],
     )
     return model, info
-
-
-def _auc(y, score) -> float:
-    y = np.asarray(y, dtype="float64")
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return round(float(roc_auc_score(y, score)), 6)
 
 
 def config_record(config: ModelConfig) -> dict[str, Any]:
@@ -370,7 +363,7 @@ def refit_churn(
         booster = train_rounds(params, full.subset(np.flatnonzero(~inside)), rounds)
         raw = booster.predict(frame.loc[inside], num_threads=predict_threads())
         model.calibrator = fit_isotonic(raw, y[inside])
-        oof_auc = _auc(y[inside], raw)
+        oof_auc = rounded_roc_auc(y[inside], raw)
     through = str(pd.Timestamp(rows[DATE_COL].max()).date())
     model.meta = {
         "model": "churn",

@@ -130,6 +130,23 @@ def ranking_report(y_true, y_score) -> dict[str, float]:
     }
 
 
+def rounded_roc_auc(y_true, y_score, decimals: int = 6) -> float:
+    """ROC-AUC rounded to ``decimals`` (as training records it), NaN with a single class.
+
+    Args:
+        y_true: 0/1 outcomes.
+        y_score: Scores (higher = more likely 1), one per row.
+        decimals: Decimals kept.
+
+    Returns:
+        The rounded ROC-AUC, or NaN when ``y_true`` holds one class only.
+    """
+    y = np.asarray(y_true, dtype="float64")
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return round(float(roc_auc_score(y, np.asarray(y_score, dtype="float64"))), decimals)
+
+
 def qini_curve(y_true, treatment, uplift_score) -> pd.DataFrame:
     """The Qini curve of an uplift ranking, one point per distinct score (ties grouped).
 

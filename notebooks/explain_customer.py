@@ -65,13 +65,9 @@ ROOT = repo_root()
 if str(ROOT) not in sys.path:  # a plain checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from models.explain import (  # noqa: E402
-    mean_abs_shap,
-    plot_waterfall,
-    reasons_long,
-    top_reasons,
-)
+from models.explain import mean_abs_shap, reasons_long, top_reasons  # noqa: E402
 from models.lgbm import CalibratedBooster  # noqa: E402
+from models.reporting.explanation import plot_waterfall  # noqa: E402
 
 
 def resolve(path: str) -> Path:

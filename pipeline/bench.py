@@ -35,6 +35,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from models.reporting.bench import plot_scaling
 from pipeline.common import date_option, load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -362,35 +363,6 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def plot_scaling(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Time vs customers per stage (log-log) with a linear reference through the smallest."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for stage in ("simulate", "features", "score"):
-        pts = sorted((r["customers"], r["seconds"]) for r in rows if r["stage"] == stage)
-        if not pts:
-            continue
-        xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, marker="o", label=stage)
-        ax.plot(xs, [ys[0] * x / xs[0] for x in xs], linestyle=":", color="grey", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("customers")
-    ax.set_ylabel("wall time (s)")
-    ax.set_title("winback: time vs customers (dotted: linear)")
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 # --- the benchmark ---------------------------------------------------------------------------

@@ -36,7 +36,9 @@ import typer
 from features.config import FeaturizeConfig
 from features.files import neutralise
 from models import evaluate as ev
+from models import evaluate_recovery as evr
 from models.lgbm import EVALUATION_DIR, CalibratedBooster, FeatureMismatchError
+from models.reporting import evaluation as reporting
 from models.split import apply_boundaries
 from pipeline.common import load_params, setup_logging
 
@@ -121,7 +123,7 @@ def evaluate_models(
         rec_split = uplift_model.meta["split"]
         rec_test = recovery_test_rows(recovery, rec_split)
         rec_rows = score_recovery(rec_test, uplift_model, churn_model, featurize_config)
-        rec = ev.evaluate_recovery(rec_rows, cfg)
+        rec = evr.evaluate_recovery(rec_rows, cfg)
         rec.update(
             available=True,
             test_start=rec_split.get("test_start"),
@@ -131,7 +133,7 @@ def evaluate_models(
             action_weights=dict(uplift_model.action_shares),
         )
         metrics["recovery"] = rec
-        curves.update(ev.recovery_curves(rec_rows, cfg))
+        curves.update(evr.recovery_curves(rec_rows, cfg))
     return Evaluation(
         metrics=metrics,
         segments=ev.churn_segments(churn_rows, cfg),
@@ -150,7 +152,7 @@ def score_recovery(
     featurize_config: FeaturizeConfig | None = None,
 ) -> pd.DataFrame:
     """Recovery test rows scored by the uplift model, the scorecard and the churn risk."""
-    return ev.recovery_frame(
+    return evr.recovery_frame(
         test,
         uplift_model.predict(test),
         churn_model.predict_proba(test),
@@ -189,7 +191,7 @@ def recovery_score(
     if evaluation.recovery_test is None:
         raise ValueError("the evaluation has no recovery test rows")
     rows = score_recovery(evaluation.recovery_test, model, churn_model, featurize_config)
-    return float(ev.evaluate_recovery(rows, cfg)[ev.UPLIFT_MODEL][cfg.recovery_metric])
+    return float(evr.evaluate_recovery(rows, cfg)[evr.UPLIFT_MODEL][cfg.recovery_metric])
 
 
 def challenge(
@@ -263,7 +265,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     rec = evaluation.metrics.get("recovery", {})
     rows = []
     for action, res in rec.get("by_action", {}).items():
-        for scorer in ev.RECOVERY_SCORERS:
+        for scorer in evr.RECOVERY_SCORERS:
             rows.append({"action": action, "ranking": scorer, **res[scorer]})
             rows[-1].update({k: res[k] for k in ("n", "n_treated", "n_control")})
             rows[-1]["observed_uplift"] = res["observed_uplift"]
@@ -287,7 +289,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
             path = plots / kind / f"{model}.csv"
             part.to_csv(path, index=False, float_format="%.6g")
             written.append(path)
-    written += ev.figures(evaluation.curves, out / "figures")
+    written += reporting.curve_figures(evaluation.curves, out / "figures")
     return written
 
 
@@ -333,7 +335,7 @@ def churn_floor(metrics: dict[str, Any], config: ev.EvaluateConfig) -> str | Non
 def recovery_floor(metrics: dict[str, Any]) -> str | None:
     """Why the uplift candidate may not be champion (None: it beats ranking by churn risk)."""
     rec = metrics["recovery"]
-    ours, theirs = rec[ev.UPLIFT_MODEL]["qini"], rec[ev.CHURN_RISK]["qini"]
+    ours, theirs = rec[evr.UPLIFT_MODEL]["qini"], rec[evr.CHURN_RISK]["qini"]
     if ours > theirs:
         return None
     return (
@@ -433,7 +435,7 @@ def promote_models(
             (
                 RECOVERY_NAME,
                 "recovery",
-                metrics["recovery"][ev.UPLIFT_MODEL][config.recovery_metric],
+                metrics["recovery"][evr.UPLIFT_MODEL][config.recovery_metric],
                 lambda m: recovery_score(m, evaluation, churn_model, config, featurize_config),
                 config.recovery_metric,
                 recovery_floor(metrics),
@@ -585,7 +587,9 @@ def main(
     if record is not None:
         log_to_run(record, out, evaluation, decisions)
     rec = evaluation.metrics["recovery"]
-    table = ev.comparison_table(evaluation.metrics["churn"], rec if rec.get("available") else None)
+    table = reporting.comparison_table(
+        evaluation.metrics["churn"], rec if rec.get("available") else None
+    )
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
         typer.echo(table.to_string(index=False, na_rep="-"))
     churn = evaluation.metrics["churn"]

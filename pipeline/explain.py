@@ -30,22 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import typer
 
 from features.config import config_from_params
 from features.dictionary import feature_dictionary
-from models.explain import (
-    PII_COLUMNS,
-    ReportInputs,
-    build_report,
-    global_figures,
-    shap_consistency,
-    top_reasons,
-)
+from models.explain import PII_COLUMNS, mean_abs_shap, shap_consistency, top_reasons
 from models.lgbm import CalibratedBooster
+from models.reporting.explanation import ReportInputs, build_report, global_figures
+from models.reporting.figures import use_files_backend
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -223,7 +217,7 @@ def main(
 ) -> None:
     """Explain the churn model with SHAP and write the reviewer report."""
     setup_logging(verbose)
-    matplotlib.use("Agg")  # files only, no display needed
+    use_files_backend()
     cfg = ExplainConfig.from_params(load_params("explain", params))
     model = CalibratedBooster.load(train_dir / MODEL_SUBDIR)
     training = pd.read_parquet(featurize_dir / "training.parquet")
@@ -244,8 +238,17 @@ def main(
         check["max_additivity_error"],
     )
     glob_rows = sample(rows, cfg.sample_size, cfg.seed + 2)
-    importance, figs = global_figures(
-        model, glob_rows, figures_dir, dictionary, cfg.top_n, max_display=cfg.max_display
+    contributions = model.contributions(glob_rows)
+    importance = mean_abs_shap(model, contributions, dictionary)
+    figs = global_figures(
+        model,
+        glob_rows,
+        contributions,
+        importance,
+        figures_dir,
+        dictionary,
+        cfg.top_n,
+        cfg.max_display,
     )
     metrics, eval_figs = _copy_evaluation(evaluation, figures_dir)
     segments, promotion = _evaluation_extras(evaluation) if metrics else (None, None)

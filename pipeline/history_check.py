@@ -25,7 +25,7 @@ import pandas as pd
 import typer
 
 from features.contract import TABLES
-from models.explain import md_table
+from models.reporting.markdown import md_table
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)

@@ -21,22 +21,17 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import mlflow
-import numpy as np
 import pandas as pd
 import typer
 
-from features.contract import LOST_REASONS, ContractError, DataSet
+from features.contract import ContractError, DataSet
 from features.files import write_table
 from features.mapping import ReadSettings
 from features.reading import read_data_dir
 from models import tracking
 from models.evaluate import jsonable, roc_points
-from models.leads.config import UNRECORDED, LeadsConfig
+from models.leads.config import LeadsConfig
 from models.leads.features import lead_features, lost_leads
 from models.leads.model import REGISTERED_NAME, TARGET, LeadsResult, run_leads
 from models.leads.rules import (
@@ -44,12 +39,12 @@ from models.leads.rules import (
     concerned_leads,
     event_from_frame,
     find_event,
-    grade_rule_text,
     task_file,
 )
 from models.leads.tracking import log_run
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
+from models.reporting.leads import lead_figures, lead_report
 from pipeline.common import (
     date_option,
     load_params,
@@ -61,196 +56,6 @@ from pipeline.common import (
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
-
-
-# --- figures and report ----------------------------------------------------------------------
-
-
-def _shares(table: pd.DataFrame) -> pd.DataFrame:
-    reasons = [c for c in (*LOST_REASONS, UNRECORDED) if c in table.columns]
-    return table[reasons].div(table["lost_leads"], axis=0)
-
-
-def figures(result: LeadsResult, out_dir: Path) -> list[Path]:
-    """Charts a sales manager reads at a glance (PNG)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    d = result.diagnostics
-    paths = []
-    cmap = plt.get_cmap("tab10")
-    for key, title in (
-        ("reasons_by_model", "Why leads are lost, by model (share of lost leads)"),
-        ("reasons_by_region", "Why leads are lost, by region"),
-    ):
-        s = _shares(d[key])
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        s.plot.barh(stacked=True, ax=ax, color=[cmap(i % 10) for i in range(s.shape[1])])
-        ax.set_xlabel("share of lost leads (a lead may have two reasons)")
-        ax.set_title(title)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        paths.append(_save(fig, out_dir / f"{key}.png"))
-    s = _shares(d["reasons_by_month"])
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    x = np.arange(len(s))  # positions, not date-like strings (matplotlib would parse them)
-    for i, c in enumerate(s.columns):
-        ax.plot(x, s[c].to_numpy(), label=c, color=cmap(i % 10))
-    ax.set_xticks(x, s.index.tolist())
-    ax.set_ylabel("share of lost leads")
-    ax.set_title("Loss reasons by month")
-    ax.tick_params(axis="x", labelrotation=90, labelsize=6)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    paths.append(_save(fig, out_dir / "reasons_by_month.png"))
-    comp = d["competitor_destinations"]
-    if len(comp):
-        top = (
-            comp.groupby("competitor_model")
-            .agg(leads=("leads", "sum"), bought=("bought", "sum"))
-            .sort_values("leads")
-            .tail(15)
-        )
-        fig, ax = plt.subplots(figsize=(8, 5))
-        y = np.arange(len(top))
-        ax.barh(y, top["leads"], color="#9ecae1", label="lost to / compared with")
-        ax.barh(y, top["bought"], color="#3182bd", label="bought it")
-        ax.set_yticks(y, top.index.tolist())
-        ax.set_xlabel("lost leads")
-        ax.set_title("Where lost leads went (competitor models)")
-        ax.legend()
-        paths.append(_save(fig, out_dir / "competitor_destinations.png"))
-    inc = d["incomplete_records"].sort_values("incomplete_share").tail(25)
-    fig, ax = plt.subplots(figsize=(8, 6))
-    colors = np.where(inc["flagged"], "#d62728", "#7f7f7f")
-    y = np.arange(len(inc))
-    ax.barh(y, inc["incomplete_share"], color=colors)
-    ax.set_yticks(y, inc["consultant_id"].tolist())
-    ax.set_xlabel("share of incomplete loss records (red: flagged)")
-    ax.set_title("Consultants' loss records")
-    paths.append(_save(fig, out_dir / "incomplete_records.png"))
-    t = result.test
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for label, score in (
-        ("model", t["p"]),
-        ("rule grade", result.graded.loc[t.index, "grade"].map({"high": 2, "mid": 1, "low": 0})),
-    ):
-        pts = roc_points(t[TARGET], score)
-        ax.plot(pts["fpr"], pts["tpr"], label=label)
-    ax.plot([0, 1], [0, 1], ls=":", color="grey")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("Who buys within 90 days: later loss months")
-    ax.legend()
-    paths.append(_save(fig, out_dir / "model_vs_rules_roc.png"))
-    return paths
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def report(result: LeadsResult, config: LeadsConfig, run_id: str | None) -> str:
-    """The Markdown report: model vs rules, grading rule, routes, diagnostics, figures."""
-    m = result.metrics
-    t = m["test"]
-    lines = [
-        "# Lost sales leads",
-        "",
-        f"Data up to {m['data_end']}: {m['lost_leads']} lost leads ({m['labelled']} with a "
-        f"fully observed {config.rules.window_days}-day window); lost share of decided leads "
-        f"{m['lost_share_of_decided']:.1%}.",
-        "",
-        f"## Who buys from us within {config.rules.window_days} days of the loss",
-        "",
-        f"Out of time: loss months {t['start']} .. {t['end']} ({t['model']['n']} leads, "
-        f"{t['model']['positive_rate']:.1%} bought). Same rows for both.",
-        "",
-        "| score | ROC-AUC | PR-AUC | top-decile lift |",
-        "|---|---|---|---|",
-    ]
-    rows = [("LightGBM model", t["model"]), ("playbook rule grade", t["rules"])]
-    if "oracle" in t:
-        rows.append(("true probability (simulator, reference)", t["oracle"]))
-    for name, r in rows:
-        lines.append(
-            f"| {name} | {r['roc_auc']:.3f} | {r['pr_auc']:.3f} | {r['top_decile_lift']:.2f} |"
-        )
-    lines += [
-        "",
-        f"Model minus rules: ROC-AUC {t['delta_roc_auc']:+.3f}, PR-AUC {t['delta_pr_auc']:+.3f}"
-        + (f"; MLflow run `{run_id}`." if run_id else "."),
-        "",
-        "Observed purchase rate by rule grade (test months): "
-        + ", ".join(f"{g} {v['bought_rate']:.1%} (n={v['n']})" for g, v in t["by_grade"].items()),
-        "",
-        "![ROC](figures/model_vs_rules_roc.png)",
-        "",
-        "## The grading rule (first match wins)",
-        "",
-        *grade_rule_text(config.rules),
-        "",
-        f"Grades of all lost leads: {m['grades']}.",
-        "",
-        "## Routes",
-        "",
-        "| route (reason) | action | owner | due | waits for | lost leads |",
-        "|---|---|---|---|---|---|",
-    ]
-    for key, r in config.rules.routes.items():
-        due = "on the event" if r.get("due_hours") is None else f"{r['due_hours']} h"
-        lines.append(
-            f"| {key} | {r['action']} | {r['owner']} | {due} | "
-            f"{', '.join(r.get('wait_for') or []) or '-'} | {m['routes'].get(key, 0)} |"
-        )
-    d = result.diagnostics
-    inc = d["incomplete_records"]
-    flagged = inc[inc["flagged"]]
-    comp = d["competitor_destinations"]
-    lines += [
-        "",
-        "## Why leads are lost",
-        "",
-        "![by model](figures/reasons_by_model.png)",
-        "",
-        "![by region](figures/reasons_by_region.png)",
-        "",
-        "![by month](figures/reasons_by_month.png)",
-        "",
-        "Tables: `diagnostics/reasons_by_{model,consultant,month,region}.csv`.",
-        "",
-        "## Where lost leads went",
-        "",
-        "![competitors](figures/competitor_destinations.png)",
-        "",
-    ]
-    if len(comp):
-        lines += [
-            "| our model | competitor | leads | bought | median price |",
-            "|---|---|---|---|---|",
-        ]
-        for r in comp.sort_values("leads", ascending=False).head(10).itertuples():
-            price = "-" if pd.isna(r.median_price) else f"{r.median_price:,.0f}"
-            lines.append(
-                f"| {r.model_interest} | {r.competitor_model} | {r.leads} | {r.bought} | {price} |"
-            )
-    lines += [
-        "",
-        "## Consultants with incomplete loss records",
-        "",
-        f"{len(flagged)} of {len(inc)} consultants flagged (at least {config.min_leads} lost "
-        f"leads and more than {config.max_incomplete_share:.0%} incomplete: no reason, "
-        "'other' without a note, or 'competitor' without the model).",
-        "",
-        "![records](figures/incomplete_records.png)",
-        "",
-    ]
-    if len(flagged):
-        lines += ["| consultant | dealer | lost leads | incomplete |", "|---|---|---|---|"]
-        for r in flagged.itertuples():
-            lines.append(
-                f"| {r.consultant_id} | {r.dealer_id} | {r.lost_leads} | {r.incomplete_share:.0%} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def _json(obj: Any, path: Path) -> None:
@@ -332,13 +137,13 @@ def main(
     out.mkdir(parents=True, exist_ok=True)
     result.model.save(out / MODEL_DIR)
     write_graded(result, out)
-    figures(result, out / "figures")
+    lead_figures(result, out / "figures")
     write_roc_points(result, out / "plots" / "roc")
     # The report is logged to the run, so it is written before the run exists, then again
     # with the run id.
-    (out / "report.md").write_text(report(result, config, None), encoding="utf-8")
+    (out / "report.md").write_text(lead_report(result, config, None), encoding="utf-8")
     run_id, version = log_run(result, config, block, out / MODEL_DIR, out / "report.md")
-    (out / "report.md").write_text(report(result, config, run_id), encoding="utf-8")
+    (out / "report.md").write_text(lead_report(result, config, run_id), encoding="utf-8")
     decision = promote(result, version, config) if config.register else None
     metrics = {
         **result.metrics,

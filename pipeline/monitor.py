@@ -60,6 +60,18 @@ from features.contract import TABLES, ContractError
 from features.files import read_table, write_table
 from features.reading import read_data_dir
 from models.actions import coupons_among
+from models.reporting.monitor import (
+    CENSORED,
+    IMPROVED,
+    LEVELS,
+    NO_EVIDENCE,
+    OBSERVED,
+    TOO_FEW,
+    WORSE,
+    build_report,
+    fmt_value,
+    plot_effects,
+)
 from models.segments import ScoreConfig
 from pipeline.common import (
     date_option,
@@ -74,9 +86,6 @@ logger = logging.getLogger(__name__)
 TREATMENT, CONTROL = "treatment", "control"
 ALL = "all"
 UNSCORED = "unscored"
-IMPROVED, WORSE, NO_EVIDENCE, TOO_FEW = "improved", "worse", "no evidence", "too few"
-OBSERVED, CENSORED = "observed", "censored"
-LEVELS = ("segment × action", "segment", "action", "all")
 #: Columns read from the score file (never name or phone).
 SCORE_COLUMNS = ("customer_id", "as_of", "segment", "recommended_action", "uplift")
 EFFECT_COLUMNS = [
@@ -356,125 +365,6 @@ def data_end_of(data) -> pd.Timestamp:
     return pd.Timestamp(max(ends)).normalize()
 
 
-def _fmt(x: Any, pct: bool = False, money: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if pct:
-        return f"{100 * x:.1f}%"
-    if money:
-        return f"¥{x:,.0f}"
-    return f"{x:,}" if isinstance(x, int | np.integer) else f"{x:,.2f}"
-
-
-def _md_table(frame: pd.DataFrame) -> list[str]:
-    cols = [
-        ("segment", "segment", {}),
-        ("action", "action", {}),
-        ("window_status", "window", {}),
-        ("n_treated", "contacted", {}),
-        ("n_control", "control", {}),
-        ("rate_treated", "rate contacted", {"pct": True}),
-        ("rate_control", "rate control", {"pct": True}),
-        ("incremental", "incremental", {"pct": True}),
-        ("ci_low", "95% low", {"pct": True}),
-        ("ci_high", "95% high", {"pct": True}),
-        ("verdict", "verdict", {}),
-        ("cost_per_recovered", "cost / recovered", {"money": True}),
-        ("cost_per_incremental", "cost / incremental", {"money": True}),
-        ("expected_uplift", "expected uplift", {"pct": True}),
-        ("vs_expected", "vs expected", {}),
-    ]
-    lines = [
-        "| " + " | ".join(t for _, t, _ in cols) + " |",
-        "|" + "---|" * len(cols),
-    ]
-    for _, r in frame.iterrows():
-        cells = []
-        for key, _, kw in cols:
-            v = r[key]
-            cells.append(str(v).replace("|", "\\|") if isinstance(v, str) else _fmt(v, **kw))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def build_report(
-    effects: pd.DataFrame,
-    as_of: pd.Timestamp,
-    data_end: pd.Timestamp,
-    n_contacts: int,
-    config: MonitorConfig,
-) -> str:
-    """The Markdown effect report: windows, overall and per-segment results, verdicts."""
-    lines = [
-        f"# Win-back effect report: contacts since {as_of:%Y-%m-%d}",
-        "",
-        f"Observed until {data_end:%Y-%m-%d}; {n_contacts} customers picked since the score "
-        "(first outreach row each; control = picked but not contacted, randomized).",
-        "A window counts a return if a service visit falls in (contact, contact + window]. "
-        f"Intervals: {config.confidence:.0%} Agresti–Caffo for contacted − control.",
-        "",
-        "## Windows",
-        "",
-    ]
-    overall = effects[effects["level"] == "all"]
-    for _, r in overall.iterrows():
-        lines.append(f"- {r['window_days']} days: {r['window_status']}")
-    observed = overall.loc[overall["window_status"] != CENSORED, "window_days"]
-    lines += ["", "## Overall and by action", ""]
-    top = effects[effects["level"].isin(["all", "action"])]
-    for w in config.windows_days:
-        part = top[top["window_days"] == w]
-        lines += [f"### {w} days", "", *_md_table(part), ""]
-    if len(observed):
-        w = int(observed.max())
-        seg = effects[(effects["level"] == "segment") & (effects["window_days"] == w)]
-        lines += [f"## By segment ({w} days, the longest observed window)", ""]
-        lines += [*_md_table(seg), ""]
-        for verdict in (IMPROVED, NO_EVIDENCE, WORSE, TOO_FEW):
-            names = seg.loc[seg["verdict"] == verdict, "segment"].tolist()
-            lines.append(f"- **{verdict}**: {', '.join(names) if names else 'none'}")
-        cells = effects[(effects["level"] == LEVELS[0]) & (effects["window_days"] == w)]
-        lines += ["", f"## By segment and action ({w} days)", "", *_md_table(cells), ""]
-    else:
-        lines += ["No window is observed yet: every contact is too recent.", ""]
-    return "\n".join(lines) + "\n"
-
-
-def plot_effects(effects: pd.DataFrame, path: str | Path) -> Path:
-    """Incremental win-back rate (with interval) per segment, one panel per observed window."""
-    from matplotlib.figure import Figure
-
-    seg = effects[
-        (effects["level"].isin(["segment", "all"])) & (effects["window_status"] != CENSORED)
-    ]
-    windows = sorted(seg["window_days"].unique())
-    fig = Figure(figsize=(4.5 * max(len(windows), 1), 0.35 * max(seg["segment"].nunique(), 1) + 2))
-    axes = fig.subplots(1, max(len(windows), 1), squeeze=False)[0]
-    if not windows:
-        axes[0].text(0.5, 0.5, "no observed window yet", ha="center", va="center")
-        axes[0].set_axis_off()
-    for ax, w in zip(axes, windows, strict=False):
-        part = seg[seg["window_days"] == w].reset_index(drop=True)
-        y = np.arange(len(part))
-        inc = part["incremental"].to_numpy(dtype="float64")
-        lo = inc - part["ci_low"].to_numpy(dtype="float64")
-        hi = part["ci_high"].to_numpy(dtype="float64") - inc
-        colours = part["verdict"].map(
-            {IMPROVED: "tab:green", WORSE: "tab:red", NO_EVIDENCE: "tab:gray", TOO_FEW: "tab:olive"}
-        )
-        ax.barh(y, inc, color=colours.tolist(), alpha=0.7)
-        ax.errorbar(inc, y, xerr=np.vstack([lo, hi]), fmt="none", ecolor="black", capsize=2)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(y, part["segment"].where(part["level"] != "all", "ALL").tolist())
-        ax.set_xlabel("incremental win-back rate (contacted − control)")
-        ax.set_title(f"{w} days after contact")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
-
-
 def main(
     score_file: Annotated[
         Path, typer.Argument(help="A past `winback score` file (.csv/.parquet).")
@@ -534,7 +424,9 @@ def main(
     )
     out.mkdir(parents=True, exist_ok=True)
     write_table(effects, out / "effects.csv")
-    report = build_report(effects, as_of, end, len(contacts), config)
+    report = build_report(
+        effects, as_of, end, len(contacts), config.windows_days, config.confidence
+    )
     (out / "report.md").write_text(report, encoding="utf-8")
     plot_effects(effects, out / "effects.png")
     summary = effects[effects["level"] == "all"]
@@ -558,10 +450,10 @@ def main(
     for _, r in summary.iterrows():
         typer.echo(
             f"  {r['window_days']:>3} days ({r['window_status']}): contacted "
-            f"{_fmt(r['rate_treated'], pct=True)} vs control {_fmt(r['rate_control'], pct=True)}"
-            f", incremental {_fmt(r['incremental'], pct=True)} "
-            f"[{_fmt(r['ci_low'], pct=True)}, {_fmt(r['ci_high'], pct=True)}] → {r['verdict']}; "
-            f"cost per recovered {_fmt(r['cost_per_recovered'], money=True)}"
+            f"{fmt_value(r['rate_treated'], pct=True)} vs control {fmt_value(r['rate_control'], pct=True)}"
+            f", incremental {fmt_value(r['incremental'], pct=True)} "
+            f"[{fmt_value(r['ci_low'], pct=True)}, {fmt_value(r['ci_high'], pct=True)}] → {r['verdict']}; "
+            f"cost per recovered {fmt_value(r['cost_per_recovered'], money=True)}"
         )
     typer.echo(f"written to {out}/effects.csv, report.md, effects.png")
 

@@ -33,7 +33,6 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import typer
-from matplotlib.figure import Figure
 
 from features.baseline import baseline_scores
 from features.build import build_features
@@ -44,6 +43,7 @@ from models import policy as pol
 from models.actions import ActionError, default_coupon_action, resolve_for_model
 from models.evaluate import jsonable
 from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.reporting.policy import sweep_figure
 from models.segments import ScoreConfig, segment
 from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
 
@@ -217,33 +217,6 @@ def compare(
 
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b and np.isfinite(b) and b > 0 and np.isfinite(a) else float("nan")
-
-
-def sweep_figure(sweep: pd.DataFrame, path: Path) -> Path:
-    """Incremental value and value per cost of each policy against the budget share."""
-    fig = Figure(figsize=(10, 4.2), dpi=110)
-    axes = fig.subplots(1, 2)
-    for name, part in sweep.groupby("policy", sort=False):
-        part = part.sort_values("budget_share")
-        axes[0].plot(part["budget_share"], part["incremental_value"], marker="o", label=name)
-        axes[1].plot(part["budget_share"], part["value_per_cost"], marker="o", label=name)
-    axes[0].set(
-        xlabel="Budget (share of the same-coupon cost)",
-        ylabel="Incremental value (CNY, truth)",
-        title="Incremental value at equal budget",
-    )
-    axes[1].set(
-        xlabel="Budget (share of the same-coupon cost)",
-        ylabel="Incremental value per CNY of cost",
-        title="Value per unit of cost",
-    )
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
 
 
 def write_outputs(comparison: Comparison, out: Path) -> list[Path]:

@@ -35,7 +35,7 @@ import typer
 
 from features.config import FeaturizeConfig
 from features.dictionary import FEATURES
-from models import evaluate as ev
+from models import evaluate_recovery as ev
 from models.churn import train_churn
 from models.metrics import qini_coefficient
 from models.recovery import DATE_COL, labelled_rows, train_recovery
@@ -129,7 +129,7 @@ def window_ends(
 
 
 def rankings(frame: pd.DataFrame, candidate: str) -> dict[str, np.ndarray]:
-    """The rankings of one window's rows (``frame`` from :func:`models.evaluate.recovery_frame`)."""
+    """The rankings of one window's rows (``frame`` from :func:`models.evaluate_recovery.recovery_frame`)."""
     return {
         candidate: frame[ev.UPLIFT_MODEL].to_numpy(),
         ev.SCORECARD: frame[ev.SCORECARD].to_numpy(),

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from features.build import build_features
 from features.reading import read_data_dir
 from models.lgbm import CalibratedBooster
-from pipeline.bench import _sizes, goals, markdown, plot_scaling
+from models.reporting.bench import plot_scaling
+from pipeline.bench import _sizes, goals, markdown
 from pipeline.cli import app
 from pipeline.simulator import SimulationConfig, simulate
 

@@ -12,7 +12,9 @@ from conftest import SMALL_RECOVERY_MIN_ROWS_YAML
 from features import vocabulary
 from features.baseline import FORMULA_COLUMNS, SCORECARD_COLUMNS
 from models import evaluate as ev
+from models import evaluate_recovery as evr
 from models.metrics import qini_coefficient
+from models.reporting import evaluation as evaluation_report
 
 
 def _features(days: list[float], spend: list[float] | None = None) -> pd.DataFrame:
@@ -163,8 +165,8 @@ def test_churn_plot_data_shapes() -> None:
 
 def test_downsample_keeps_small_curves_whole() -> None:
     df = pd.DataFrame({"x": range(5)})
-    assert ev._downsample(df, 200)["x"].tolist() == [0, 1, 2, 3, 4]
-    big = ev._downsample(pd.DataFrame({"x": range(1000)}), 200)
+    assert ev.downsample(df, 200)["x"].tolist() == [0, 1, 2, 3, 4]
+    big = ev.downsample(pd.DataFrame({"x": range(1000)}), 200)
     assert len(big) <= 200 and big["x"].iloc[0] == 0 and big["x"].iloc[-1] == 999
 
 
@@ -179,7 +181,7 @@ def _planted(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.n
 def test_compare_rankings_prefers_planted_uplift() -> None:
     x, t, y = _planted()
     rng = np.random.default_rng(99)
-    result = ev.compare_rankings(y, t, {"planted": x, "random": rng.uniform(0, 1, len(x))})
+    result = evr.compare_rankings(y, t, {"planted": x, "random": rng.uniform(0, 1, len(x))})
     assert result["planted"]["qini"] > result["random"]["qini"] + 0.01
     assert result["planted"]["qini"] > 0
     assert result["planted"]["uplift_at_30"] > result["random"]["uplift_at_30"]
@@ -189,14 +191,14 @@ def test_compare_rankings_prefers_planted_uplift() -> None:
 def test_qini_difference_interval_planted_vs_random() -> None:
     x, t, y = _planted()
     noise = np.random.default_rng(99).uniform(0, 1, len(x))
-    got = ev.qini_difference_interval(y, t, x, noise, rounds=300, seed=1)
-    expected = ev.compare_rankings(y, t, {"a": x, "b": noise})
+    got = evr.qini_difference_interval(y, t, x, noise, rounds=300, seed=1)
+    expected = evr.compare_rankings(y, t, {"a": x, "b": noise})
     assert got["difference"] == pytest.approx(expected["a"]["qini"] - expected["b"]["qini"])
     assert 0 < got["low"] < got["difference"] < got["high"]
     assert got["share_above_zero"] > 0.975 and got["rounds"] == 300
     # same seed, same interval; a ranking against itself differs by exactly 0
-    assert ev.qini_difference_interval(y, t, x, noise, rounds=300, seed=1) == got
-    same = ev.qini_difference_interval(y, t, x, x, rounds=50)
+    assert evr.qini_difference_interval(y, t, x, noise, rounds=300, seed=1) == got
+    same = evr.qini_difference_interval(y, t, x, x, rounds=50)
     assert same["difference"] == same["low"] == same["high"] == 0.0
 
 
@@ -208,17 +210,19 @@ def test_weighted_sorted_qini_equals_qini_on_repeated_rows() -> None:
     w = np.array([2, 0, 1, 3, 1, 1, 0, 2], dtype="float64")
     last = np.r_[s[1:] != s[:-1], True]
     rep = np.repeat(np.arange(len(y)), w.astype(int))
-    assert ev._sorted_qini(y, t, last, w) == pytest.approx(qini_coefficient(y[rep], t[rep], s[rep]))
-    assert ev._sorted_qini(y, t, last, np.ones(8)) == pytest.approx(qini_coefficient(y, t, s))
+    assert evr._sorted_qini(y, t, last, w) == pytest.approx(
+        qini_coefficient(y[rep], t[rep], s[rep])
+    )
+    assert evr._sorted_qini(y, t, last, np.ones(8)) == pytest.approx(qini_coefficient(y, t, s))
 
 
 def test_qini_difference_interval_needs_both_groups() -> None:
     with pytest.raises(ValueError, match="treated and control"):
-        ev.qini_difference_interval(np.array([1, 0]), np.array([1, 1]), np.ones(2), np.ones(2))
+        evr.qini_difference_interval(np.array([1, 0]), np.array([1, 1]), np.ones(2), np.ones(2))
 
 
 def test_compare_rankings_without_control_is_nan() -> None:
-    result = ev.compare_rankings(np.array([1, 0]), np.array([1, 1]), {"s": np.array([0.1, 0.2])})
+    result = evr.compare_rankings(np.array([1, 0]), np.array([1, 1]), {"s": np.array([0.1, 0.2])})
     assert np.isnan(result["s"]["qini"])
 
 
@@ -241,7 +245,7 @@ def test_recovery_frame_scores_control_rows_with_weighted_uplift() -> None:
     test, pred = _recovery_rows()
     weights = {"sms_coupon": 0.75, "home_visit": 0.25}
     churn = np.linspace(0.9, 0.4, 6)
-    frame = ev.recovery_frame(test, pred, churn, weights)
+    frame = evr.recovery_frame(test, pred, churn, weights)
     # the unlabelled row (index 3) is set aside
     assert frame.attrs["dropped"] == 1
     assert frame["customer_id"].tolist() == ["C000", "C001", "C002", "C004", "C005"]
@@ -262,24 +266,24 @@ def test_recovery_frame_scores_control_rows_with_weighted_uplift() -> None:
 def test_scorecard_exclusion_ranks_reported_gone_last_when_recorded() -> None:
     test, pred = _recovery_rows()
     weights = {"sms_coupon": 0.75, "home_visit": 0.25}
-    plain = ev.recovery_frame(test, pred, np.zeros(6), weights)
-    assert ev.SCORECARD_EXCLUSION not in plain.columns  # outcomes not recorded: no column
-    assert ev.SCORECARD_EXCLUSION not in ev.evaluate_recovery(plain)
+    plain = evr.recovery_frame(test, pred, np.zeros(6), weights)
+    assert evr.SCORECARD_EXCLUSION not in plain.columns  # outcomes not recorded: no column
+    assert evr.SCORECARD_EXCLUSION not in evr.evaluate_recovery(plain)
     test["reported_gone"] = [0.0, 1.0, np.nan, 0.0, 0.0, 1.0]
-    frame = ev.recovery_frame(test, pred, np.zeros(6), weights)
-    excl = frame[ev.SCORECARD_EXCLUSION]
+    frame = evr.recovery_frame(test, pred, np.zeros(6), weights)
+    excl = frame[evr.SCORECARD_EXCLUSION]
     gone = frame.index.isin([1, 5])
     assert (excl[~gone] == frame.loc[~gone, "scorecard"]).all()
     assert excl[gone].max() < frame["scorecard"].min() - 1000
-    result = ev.evaluate_recovery(frame, ev.EvaluateConfig(bootstrap_rounds=20))
-    assert set(result[ev.SCORECARD_EXCLUSION]) == {"qini", "auuc", "uplift_at_30"}
+    result = evr.evaluate_recovery(frame, ev.EvaluateConfig(bootstrap_rounds=20))
+    assert set(result[evr.SCORECARD_EXCLUSION]) == {"qini", "auuc", "uplift_at_30"}
     assert set(result["qini_difference"]) == {"scorecard", "churn_risk", "scorecard_exclusion"}
 
 
 def test_recovery_frame_needs_every_action_column() -> None:
     test, pred = _recovery_rows()
     with pytest.raises(ValueError, match="manager_call"):
-        ev.recovery_frame(test, pred, np.zeros(6), {"sms_coupon": 0.5, "manager_call": 0.5})
+        evr.recovery_frame(test, pred, np.zeros(6), {"sms_coupon": 0.5, "manager_call": 0.5})
 
 
 def test_action_weights_are_treated_shares() -> None:
@@ -289,7 +293,7 @@ def test_action_weights_are_treated_shares() -> None:
             "group": ["treatment", "treatment", "treatment", "control", "control"],
         }
     )
-    assert ev.action_weights(train) == pytest.approx({"home_visit": 1 / 3, "sms_coupon": 2 / 3})
+    assert evr.action_weights(train) == pytest.approx({"home_visit": 1 / 3, "sms_coupon": 2 / 3})
 
 
 def _synthetic_recovery(n: int = 3000, seed: int = 0) -> pd.DataFrame:
@@ -319,7 +323,7 @@ def _synthetic_recovery(n: int = 3000, seed: int = 0) -> pd.DataFrame:
 
 def test_evaluate_recovery_overall_and_per_action() -> None:
     frame = _synthetic_recovery()
-    result = ev.evaluate_recovery(frame)
+    result = evr.evaluate_recovery(frame)
     assert result["n"] == len(frame)
     assert result["n_control"] == int((frame["action"] == "none").sum())
     for scorer in ("uplift_model", "scorecard", "churn_risk"):
@@ -336,13 +340,13 @@ def test_evaluate_recovery_overall_and_per_action() -> None:
         qini["uplift_model"] - qini["scorecard"]
     )
     assert diff["scorecard"]["low"] <= diff["scorecard"]["difference"] <= diff["scorecard"]["high"]
-    off = ev.evaluate_recovery(frame, ev.EvaluateConfig(bootstrap_rounds=0))
+    off = evr.evaluate_recovery(frame, ev.EvaluateConfig(bootstrap_rounds=0))
     assert "qini_difference" not in off
 
 
 def test_recovery_plot_data() -> None:
     frame = _synthetic_recovery()
-    curves = ev.recovery_curves(frame)
+    curves = evr.recovery_curves(frame)
     qini = curves["qini"]
     assert qini.columns[0] == "model" and {"fraction", "qini", "n"} <= set(qini.columns)
     assert set(qini["model"]) == {"uplift_model", "scorecard", "churn_risk", "random"}
@@ -357,8 +361,8 @@ def test_figures_are_written(tmp_path) -> None:
     test = _features(list(rng.uniform(0, 400, n)))
     test["churn"] = rng.integers(0, 2, n)
     curves = ev.churn_curves(ev.churn_frame(test, rng.uniform(0, 1, n)))
-    curves.update(ev.recovery_curves(_synthetic_recovery(800)))
-    written = ev.figures(curves, tmp_path / "fig")
+    curves.update(evr.recovery_curves(_synthetic_recovery(800)))
+    written = evaluation_report.curve_figures(curves, tmp_path / "fig")
     names = sorted(p.name for p in written)
     assert names == sorted(
         ["roc.png", "pr.png", "lift.png", "calibration.png", "qini.png", "qini_by_action.png"]
@@ -370,11 +374,11 @@ def test_figures_are_written(tmp_path) -> None:
 def test_comparison_table_and_json() -> None:
     test, proba = _tiny()
     churn = ev.evaluate_churn(ev.churn_frame(test, proba))
-    recovery = ev.evaluate_recovery(_synthetic_recovery(600))
-    table = ev.comparison_table(churn, recovery)
+    recovery = evr.evaluate_recovery(_synthetic_recovery(600))
+    table = evaluation_report.comparison_table(churn, recovery)
     assert table.loc[table["metric"] == "roc_auc", "model"].item() == pytest.approx(0.75)
     assert set(table["task"]) == {"churn", "recovery"}
-    assert set(ev.comparison_table(churn, None)["task"]) == {"churn"}
+    assert set(evaluation_report.comparison_table(churn, None)["task"]) == {"churn"}
     text = json.dumps(ev.jsonable({"a": float("nan"), "b": np.float64(1.5), "c": [np.int64(2)]}))
     assert json.loads(text) == {"a": None, "b": 1.5, "c": [2]}
 

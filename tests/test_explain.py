@@ -12,19 +12,21 @@ import pytest
 
 from features.dictionary import feature_dictionary
 from models.explain import (
-    ReportInputs,
-    build_report,
     check_against_shap,
     format_values,
-    global_figures,
     has_categorical_splits,
     mean_abs_shap,
-    plot_waterfall,
     reasons_long,
     shap_consistency,
     top_reasons,
 )
 from models.lgbm import CalibratedBooster, fit_isotonic
+from models.reporting.explanation import (
+    ReportInputs,
+    build_report,
+    global_figures,
+    plot_waterfall,
+)
 
 PARAMS = {
     "objective": "binary",
@@ -183,14 +185,12 @@ def test_figures_and_report_without_pii(mixed, tmp_path: Path):
     X["phone"] = np.resize(np.array(PHONES, dtype=object), len(X))
     sample = X.iloc[:400]
     contrib = model.contributions(sample)
-    importance, figures = global_figures(
-        model, sample, tmp_path / "figures", top_n=3, contributions=contrib
-    )
+    importance = mean_abs_shap(model, contrib)
+    figures = global_figures(model, sample, contrib, importance, tmp_path / "figures", top_n=3)
     assert set(figures) >= {"beeswarm", "importance"}
     assert sum(k.startswith("dependence_") for k in figures) == 3
     for path in figures.values():
         assert path.is_file() and path.stat().st_size > 1000
-    assert importance.equals(mean_abs_shap(model, contrib))
     assert importance["mean_abs_shap"].is_monotonic_decreasing
     assert importance.iloc[0]["label_en"] != importance.iloc[0]["feature"]
     plot_waterfall(model, sample.iloc[[0]], tmp_path / "figures" / "waterfall.png")
@@ -261,10 +261,7 @@ def _stage_inputs(mixed, tmp_path: Path) -> tuple[Path, Path, Path]:
     (evaluation / "metrics.json").write_text(
         json.dumps({"churn": {"model": {"roc_auc": 0.8}, "formula": {"roc_auc": 0.6}}})
     )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from models.reporting.figures import Figure
 
     Figure().savefig(evaluation / "figures" / "roc.png")
     return feat, train, evaluation

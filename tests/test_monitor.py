@@ -10,14 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from features.files import write_table
+from models.reporting.monitor import CENSORED, IMPROVED, NO_EVIDENCE, OBSERVED, TOO_FEW, WORSE
 from pipeline.cli import app
 from pipeline.monitor import (
-    CENSORED,
-    IMPROVED,
-    NO_EVIDENCE,
-    OBSERVED,
-    TOO_FEW,
-    WORSE,
     MonitorConfig,
     contacts_since,
     effect_table,

@@ -31,7 +31,7 @@ from models.leads.features import (
 )
 from models.leads.rules import GRADE_SCORE, grade_leads, route_leads
 from models.lgbm import CalibratedBooster, fit_isotonic
-from models.metrics import classification_report, ranking_report
+from models.metrics import classification_report, ranking_report, rounded_roc_auc
 from models.split import TimeSplit, time_split
 
 logger = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ def train_lead_model(
         "features": features,
         "split": split.boundaries,
         **split.summary(TARGET),
-        "valid_auc": _auc(split.valid[TARGET], model.predict_raw(split.valid)),
-        "calib_auc": _auc(split.calib[TARGET], raw_cal),
+        "valid_auc": rounded_roc_auc(split.valid[TARGET], model.predict_raw(split.valid)),
+        "calib_auc": rounded_roc_auc(split.calib[TARGET], raw_cal),
         "lgbm_params": config.lgbm_params(),
     }
     model.meta = {
@@ -139,20 +139,11 @@ def evaluate_vs_rules(
         if 0 < y[sel].sum() < sel.sum():
             by_month[m] = {
                 "n": int(sel.sum()),
-                "model_roc_auc": _auc(y[sel], p_model[sel]),
-                "rules_roc_auc": _auc(y[sel], g[sel]),
+                "model_roc_auc": rounded_roc_auc(y[sel], p_model[sel]),
+                "rules_roc_auc": rounded_roc_auc(y[sel], g[sel]),
             }
     out["by_month"] = by_month
     return out
-
-
-def _auc(y, score) -> float:
-    y = np.asarray(y, dtype="float64")
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    from sklearn.metrics import roc_auc_score
-
-    return round(float(roc_auc_score(y, np.asarray(score, dtype="float64"))), 6)
 
 
 @dataclass

@@ -1,0 +1,39 @@
+"""The scale benchmark's figure: wall time against customers per stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from models.reporting.figures import pyplot, save_figure, use_files_backend
+
+
+def plot_scaling(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Time vs customers per stage (log-log) with a linear reference through the smallest.
+
+    Args:
+        rows: Benchmark rows (``stage``, ``customers``, ``seconds``); the stages
+            ``simulate``, ``features`` and ``score`` are drawn.
+        path: The PNG to write.
+
+    Returns:
+        ``path``.
+    """
+    use_files_backend()
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for stage in ("simulate", "features", "score"):
+        pts = sorted((r["customers"], r["seconds"]) for r in rows if r["stage"] == stage)
+        if not pts:
+            continue
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(xs, ys, marker="o", label=stage)
+        ax.plot(xs, [ys[0] * x / xs[0] for x in xs], linestyle=":", color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("customers")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("winback: time vs customers (dotted: linear)")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    return save_figure(fig, path, dpi=120)

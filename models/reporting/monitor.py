@@ -1,0 +1,157 @@
+"""The monitor's effect report (Markdown) and figure, and the vocabulary of its effect table.
+
+The effect table (contacted vs control win-back rates per window, segment and action) is
+computed by ``winback monitor``; this module only shows it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.reporting.figures import Figure, save_figure
+from models.reporting.markdown import md_table
+
+#: Verdicts on an incremental-rate interval.
+IMPROVED, WORSE, NO_EVIDENCE, TOO_FEW = "improved", "worse", "no evidence", "too few"
+#: Whether a window is observed for the contacts (``partial (k of n observed)`` in between).
+OBSERVED, CENSORED = "observed", "censored"
+#: The effect table's levels, finest first.
+LEVELS = ("segment × action", "segment", "action", "all")
+
+
+def fmt_value(x: Any, pct: bool = False, money: bool = False) -> str:
+    """One value as the effect report shows it: a dash when missing, else %, ¥ or a number."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if pct:
+        return f"{100 * x:.1f}%"
+    if money:
+        return f"¥{x:,.0f}"
+    return f"{x:,}" if isinstance(x, int | np.integer) else f"{x:,.2f}"
+
+
+#: The effect table's columns as the report shows them: column, title, formatting.
+_COLUMNS = (
+    ("segment", "segment", {}),
+    ("action", "action", {}),
+    ("window_status", "window", {}),
+    ("n_treated", "contacted", {}),
+    ("n_control", "control", {}),
+    ("rate_treated", "rate contacted", {"pct": True}),
+    ("rate_control", "rate control", {"pct": True}),
+    ("incremental", "incremental", {"pct": True}),
+    ("ci_low", "95% low", {"pct": True}),
+    ("ci_high", "95% high", {"pct": True}),
+    ("verdict", "verdict", {}),
+    ("cost_per_recovered", "cost / recovered", {"money": True}),
+    ("cost_per_incremental", "cost / incremental", {"money": True}),
+    ("expected_uplift", "expected uplift", {"pct": True}),
+    ("vs_expected", "vs expected", {}),
+)
+
+
+def _effects_table(frame: pd.DataFrame) -> list[str]:
+    rows = [
+        [r[key] if isinstance(r[key], str) else fmt_value(r[key], **kw) for key, _, kw in _COLUMNS]
+        for _, r in frame.iterrows()
+    ]
+    return md_table([title for _, title, _ in _COLUMNS], rows)
+
+
+def build_report(
+    effects: pd.DataFrame,
+    as_of: pd.Timestamp,
+    data_end: pd.Timestamp,
+    n_contacts: int,
+    windows_days: Sequence[int],
+    confidence: float,
+) -> str:
+    """The Markdown effect report: windows, overall and per-segment results, verdicts.
+
+    Args:
+        effects: The effect table (one row per window, level, segment and action).
+        as_of: The score file's as-of date (contacts since then are counted).
+        data_end: The last observed day.
+        n_contacts: Customers picked since the score.
+        windows_days: The follow-up windows (days), in report order.
+        confidence: Coverage of the incremental-rate intervals.
+
+    Returns:
+        The report as Markdown.
+    """
+    lines = [
+        f"# Win-back effect report: contacts since {as_of:%Y-%m-%d}",
+        "",
+        f"Observed until {data_end:%Y-%m-%d}; {n_contacts} customers picked since the score "
+        "(first outreach row each; control = picked but not contacted, randomized).",
+        "A window counts a return if a service visit falls in (contact, contact + window]. "
+        f"Intervals: {confidence:.0%} Agresti–Caffo for contacted − control.",
+        "",
+        "## Windows",
+        "",
+    ]
+    overall = effects[effects["level"] == "all"]
+    for _, r in overall.iterrows():
+        lines.append(f"- {r['window_days']} days: {r['window_status']}")
+    observed = overall.loc[overall["window_status"] != CENSORED, "window_days"]
+    lines += ["", "## Overall and by action", ""]
+    top = effects[effects["level"].isin(["all", "action"])]
+    for w in windows_days:
+        part = top[top["window_days"] == w]
+        lines += [f"### {w} days", "", *_effects_table(part), ""]
+    if len(observed):
+        w = int(observed.max())
+        seg = effects[(effects["level"] == "segment") & (effects["window_days"] == w)]
+        lines += [f"## By segment ({w} days, the longest observed window)", ""]
+        lines += [*_effects_table(seg), ""]
+        for verdict in (IMPROVED, NO_EVIDENCE, WORSE, TOO_FEW):
+            names = seg.loc[seg["verdict"] == verdict, "segment"].tolist()
+            lines.append(f"- **{verdict}**: {', '.join(names) if names else 'none'}")
+        cells = effects[(effects["level"] == LEVELS[0]) & (effects["window_days"] == w)]
+        lines += ["", f"## By segment and action ({w} days)", "", *_effects_table(cells), ""]
+    else:
+        lines += ["No window is observed yet: every contact is too recent.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot_effects(effects: pd.DataFrame, path: str | Path) -> Path:
+    """Incremental win-back rate (with interval) per segment, one panel per observed window.
+
+    Args:
+        effects: The effect table.
+        path: The PNG to write.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    seg = effects[
+        (effects["level"].isin(["segment", "all"])) & (effects["window_status"] != CENSORED)
+    ]
+    windows = sorted(seg["window_days"].unique())
+    fig = Figure(figsize=(4.5 * max(len(windows), 1), 0.35 * max(seg["segment"].nunique(), 1) + 2))
+    axes = fig.subplots(1, max(len(windows), 1), squeeze=False)[0]
+    if not windows:
+        axes[0].text(0.5, 0.5, "no observed window yet", ha="center", va="center")
+        axes[0].set_axis_off()
+    for ax, w in zip(axes, windows, strict=False):
+        part = seg[seg["window_days"] == w].reset_index(drop=True)
+        y = np.arange(len(part))
+        inc = part["incremental"].to_numpy(dtype="float64")
+        lo = inc - part["ci_low"].to_numpy(dtype="float64")
+        hi = part["ci_high"].to_numpy(dtype="float64") - inc
+        colours = part["verdict"].map(
+            {IMPROVED: "tab:green", WORSE: "tab:red", NO_EVIDENCE: "tab:gray", TOO_FEW: "tab:olive"}
+        )
+        ax.barh(y, inc, color=colours.tolist(), alpha=0.7)
+        ax.errorbar(inc, y, xerr=np.vstack([lo, hi]), fmt="none", ecolor="black", capsize=2)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, part["segment"].where(part["level"] != "all", "ALL").tolist())
+        ax.set_xlabel("incremental win-back rate (contacted − control)")
+        ax.set_title(f"{w} days after contact")
+    return save_figure(fig, path)

@@ -47,7 +47,6 @@ import pandas as pd
 from features import vocabulary
 from features.baseline import scorecard
 from features.config import FeaturizeConfig, config_from_params
-from models.actions import ActionRole
 
 #: The simulator's default action names (pipeline/simulate.py): the default strategy matrix
 #: names them; nothing else relies on them (a store's actions come from its outreach log).
@@ -93,6 +92,20 @@ SEGMENT_COLUMNS = (
     "worth_winning_back",
     "rule_explanation",
 )
+
+
+@dataclass(frozen=True)
+class ActionRole:
+    """Who carries out an action and how (``score.actions.<action>``).
+
+    Attributes:
+        owner: Who acts (e.g. ``store_manager``); None = :data:`models.actions.DEFAULT_OWNER`.
+        channel: How (e.g. ``phone``); None = the log's most common channel of the action,
+            else :data:`models.actions.UNKNOWN_CHANNEL`.
+    """
+
+    owner: str | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from features.contract import (
 from features.dictionary import FEATURES
 from features.labels import recovery_table
 from models.recovery import no_effect
+from models.training import TrainConfig
 from pipeline.simulate import SimulationConfig, simulate
-from pipeline.train import TrainConfig
 from pipeline.uplift_windows import CONTACTABILITY, window_ends
 
 CONTACT = list(CONTACTABILITY)

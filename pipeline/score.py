@@ -262,15 +262,22 @@ def main(
     logger.info("scored %d customers in %.1f s", len(result.scores), time.perf_counter() - t0)
     for note in result.notes:
         typer.echo(f"note: {note}")
-    budget_text = "no global budget" if result.budget is None else f"budget ¥{result.budget:,.0f}"
     typer.echo(f"\n{matrix_text(cells)}\n")
-    typer.echo(
-        f"{info['customers']} customers as of {when:%Y-%m-%d} ({models.version}); status "
+    typer.echo(_summary(info, result, when, models.version, out, matrix_png))
+
+
+def _summary(
+    info: dict, result: ScoreResult, when: pd.Timestamp, version: str, out: Path, png: Path
+) -> str:
+    """The closing line: customers by status, contacts, budget, expected returns, files."""
+    budget_text = "no global budget" if result.budget is None else f"budget ¥{result.budget:,.0f}"
+    return (
+        f"{info['customers']} customers as of {when:%Y-%m-%d} ({version}); status "
         + ", ".join(f"{k} {v}" for k, v in info["by_status"].items())
         + f"; {info['contacted']} contacts, {budget_text}, used ¥{info['budget_used']:,.0f}, "
         f"expected returns {info['expected_returns']:.1f} "
         f"(incremental {info['expected_incremental_returns']:.1f}); written to {out}, "
-        f"matrix in {matrix_png}"
+        f"matrix in {png}"
     )
 
 

@@ -1,11 +1,12 @@
 """The Dask engine: the same pandas code, run on partitions of customers in parallel.
 
 A data directory is split into ``P`` partitions by a stable hash of the customer id
-(:func:`partition_data_dir`, ``winback partition`` in :mod:`pipeline.engine`). Every partition is itself a contract data
-directory (``part-00000/customers.parquet``, ``part-00000/service_visits.parquet``, ...) that
-holds all the rows of its customers, so each Dask task runs exactly the single-machine code on
-it: :func:`features.contract.read_data_dir` (validation) and
-:func:`features.build.build_features`. The client concatenates the per-partition results,
+(:func:`partition_data_dir`; the command is ``winback partition``, :mod:`pipeline.engine`).
+Every partition is itself a contract data directory (``part-00000/customers.parquet``,
+``part-00000/service_visits.parquet``, ...) that holds all the rows of its customers, so each
+Dask task runs exactly the single-machine code on it: :func:`features.contract.read_data_dir`
+(validation) and :func:`features.build.build_features`, or the per-customer part of scoring
+(:func:`models.scoring.score_each`). The client concatenates the per-partition results,
 restores the global category levels and the ``customer_id`` order, and gets a frame identical
 to the pandas engine's (``tests/test_engine.py``).
 

@@ -30,14 +30,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # the segments module imports this one
-    from models.segments import ScoreConfig
+from models.segments import ActionRole, ScoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +49,6 @@ COUPON_MARKERS = ("coupon", "券")
 
 class ActionError(ValueError):
     """The params and the win-back model's actions do not fit together."""
-
-
-@dataclass(frozen=True)
-class ActionRole:
-    """Who carries out an action and how (``score.actions.<action>``).
-
-    Attributes:
-        owner: Who acts (e.g. ``store_manager``); None = :data:`DEFAULT_OWNER`.
-        channel: How (e.g. ``phone``); None = the log's most common channel of the action,
-            else :data:`UNKNOWN_CHANNEL`.
-    """
-
-    owner: str | None = None
-    channel: str | None = None
 
 
 def log_facts(log: pd.DataFrame | None) -> dict[str, dict[str, Any]]:

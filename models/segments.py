@@ -47,7 +47,6 @@ import pandas as pd
 from features import vocabulary
 from features.baseline import scorecard
 from features.config import FeaturizeConfig, config_from_params
-from models.actions import ActionRole
 
 #: The simulator's default action names (pipeline/simulate.py): the default strategy matrix
 #: names them; nothing else relies on them (a store's actions come from its outreach log).
@@ -93,6 +92,20 @@ SEGMENT_COLUMNS = (
     "worth_winning_back",
     "rule_explanation",
 )
+
+
+@dataclass(frozen=True)
+class ActionRole:
+    """Who carries out an action and how (``score.actions.<action>``).
+
+    Attributes:
+        owner: Who acts (e.g. ``store_manager``); None = :data:`models.actions.DEFAULT_OWNER`.
+        channel: How (e.g. ``phone``); None = the log's most common channel of the action,
+            else :data:`models.actions.UNKNOWN_CHANNEL`.
+    """
+
+    owner: str | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,8 +168,8 @@ class EconomicsConfig:
         margin: Gross margin on service spend (share 0–1).
         lifetime_years: Expected remaining years as a customer, or ``"from_risk"``.
         max_lifetime_years: Upper limit of the ``from_risk`` lifetime.
-        risk_horizon_days: The churn risk's horizon (``featurize.horizon_days``), for
-            ``from_risk``.
+        risk_horizon_days: The churn risk's horizon in days, for ``from_risk``; None (the
+            default) = the horizon the churn model was trained for (``featurize.horizon_days``).
         acquisition_cost: CNY, used where the customers table gives none.
         cap_share: Share of CLV that may be spent on winning the customer back, over the
             lifetime (the playbook's 30%).
@@ -172,7 +185,7 @@ class EconomicsConfig:
     margin: float = 0.4
     lifetime_years: float | str = 3.0
     max_lifetime_years: float = 6.0
-    risk_horizon_days: int = 180
+    risk_horizon_days: int | None = None
     acquisition_cost: float = 3000.0
     cap_share: float = 0.3
     return_value_years: float = 1.0
@@ -196,7 +209,8 @@ class EconomicsConfig:
         if not 0.0 <= self.cap_share <= 1.0:
             raise ValueError(f"score.economics.cap_share must be in [0, 1], got {self.cap_share}")
         for name in ("max_lifetime_years", "risk_horizon_days", "return_value_years"):
-            if not getattr(self, name) > 0:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
                 raise ValueError(f"score.economics.{name} must be > 0")
         if self.acquisition_cost < 0 or self.coupon_value < 0:
             raise ValueError("score.economics acquisition_cost and coupon_value must be >= 0")
@@ -479,14 +493,25 @@ def stage_of(
     return pd.Series(stage, index=d.index, dtype="str", name="stage")
 
 
-def lifetime_years(churn_risk: pd.Series, config: EconomicsConfig | None = None) -> pd.Series:
-    """Expected remaining lifetime in years (fixed, or from the churn risk)."""
+def lifetime_years(
+    churn_risk: pd.Series,
+    config: EconomicsConfig | None = None,
+    horizon_days: int = FeaturizeConfig.horizon_days,
+) -> pd.Series:
+    """Expected remaining lifetime in years (fixed, or from the churn risk).
+
+    Args:
+        churn_risk: Calibrated churn risk per row.
+        config: Settings; defaults when None.
+        horizon_days: The churn risk's horizon (``featurize.horizon_days``), unless
+            ``config.risk_horizon_days`` sets another.
+    """
     cfg = config or EconomicsConfig()
     risk = pd.Series(churn_risk).astype("float64")
     if not isinstance(cfg.lifetime_years, str):
         return pd.Series(float(cfg.lifetime_years), index=risk.index, name="lifetime_years")
     r = risk.clip(0.0, 1.0).fillna(1.0).to_numpy()
-    horizon = cfg.risk_horizon_days / 365.0
+    horizon = (cfg.risk_horizon_days or horizon_days) / 365.0
     with np.errstate(divide="ignore"):
         years = np.where(r > 0, horizon * (1 - r) / np.where(r > 0, r, 1.0), math.inf)
     return pd.Series(np.minimum(years, cfg.max_lifetime_years), index=risk.index).rename(
@@ -631,7 +656,8 @@ def segment(
     if acquisition_cost is not None:
         given = pd.Series(np.asarray(acquisition_cost, dtype="float64"), index=idx)
         acq = given.where(given.notna(), acq)
-    life = lifetime_years(risk, eco)
+    horizon = (featurize_config or FeaturizeConfig()).horizon_days
+    life = lifetime_years(risk, eco, horizon)
     clv = value * eco.margin * life - acq
     with np.errstate(divide="ignore", invalid="ignore"):
         cap = np.where(life > 0, np.maximum(clv, 0.0) * eco.cap_share / life, 0.0)

@@ -26,12 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from models.artifacts import (
+    CHAMPION,
+    CHURN_DIR,
+    CHURN_NAME,
+    DEFAULT_TRAIN_DIR,
+    RECOVERY_DIR,
+    RECOVERY_NAME,
+    RUN_FILE,
+    RunRecord,
+)
 from models.lgbm import CalibratedBooster, ModelFileError
 from models.recovery import UPLIFT_FILE, UpliftModel
 
 logger = logging.getLogger(__name__)
 
-CHAMPION = "champion"
 #: Version tags written at registration: the model directory's sha256 and its path.
 SHA256_TAG = "model_dir_sha256"
 PATH_TAG = "model_dir_path"
@@ -257,9 +266,6 @@ def load_champion(name: str, uri: str) -> RegisteredModel | None:
 
 # --- the models of a scoring run --------------------------------------------------------------
 
-DEFAULT_TRAIN_DIR = Path("out/train")
-CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
-
 
 @dataclass
 class ScoringModels:
@@ -304,23 +310,21 @@ def load_scoring_models(
         ModelStoreError: Nothing to load, or files missing, damaged or not the registered
             ones.
     """
-    from models import tracking
-
     with no_pickle():
         if model is None:
-            if champion_version(tracking.CHURN_NAME, uri) is not None:
+            if champion_version(CHURN_NAME, uri) is not None:
                 model = CHAMPION
             elif (train_dir / CHURN_DIR).is_dir():
                 model = train_dir
             else:
                 raise ModelStoreError(
-                    f"no model to score with: no '{CHAMPION}' version of {tracking.CHURN_NAME} "
+                    f"no model to score with: no '{CHAMPION}' version of {CHURN_NAME} "
                     f"in the MLflow registry at {uri}, and no {train_dir / CHURN_DIR}/; train "
                     "first (winback train DATA_DIR) or pass --model DIR"
                 )
         if str(model) == CHAMPION:
-            return _champions(uri, tracking.CHURN_NAME, tracking.RECOVERY_NAME)
-        return _train_dir(Path(model), tracking)
+            return _champions(uri, CHURN_NAME, RECOVERY_NAME)
+        return _train_dir(Path(model))
 
 
 def _champions(uri: str, churn_name: str, recovery_name: str) -> ScoringModels:
@@ -346,7 +350,7 @@ def _champions(uri: str, churn_name: str, recovery_name: str) -> ScoringModels:
     )
 
 
-def _train_dir(root: Path, tracking) -> ScoringModels:
+def _train_dir(root: Path) -> ScoringModels:
     if not (root / CHURN_DIR).is_dir():
         raise ModelStoreError(
             f"no churn model in {root} (expected {root / CHURN_DIR}/ from `winback train`), "
@@ -357,12 +361,12 @@ def _train_dir(root: Path, tracking) -> ScoringModels:
     if not isinstance(churn, CalibratedBooster) or not isinstance(recovery, UpliftModel | None):
         raise ModelStoreError(f"{root}: {CHURN_DIR}/ or {RECOVERY_DIR}/ holds the wrong model")
     versions: dict[str, str] = {}
-    if (root / tracking.RUN_FILE).is_file():
-        versions = tracking.RunRecord.load(root / tracking.RUN_FILE).versions
+    if (root / RUN_FILE).is_file():
+        versions = RunRecord.load(root / RUN_FILE).versions
     parts = []
     for name, sub, m in (
-        (tracking.CHURN_NAME, CHURN_DIR, churn),
-        (tracking.RECOVERY_NAME, RECOVERY_DIR, recovery),
+        (CHURN_NAME, CHURN_DIR, churn),
+        (RECOVERY_NAME, RECOVERY_DIR, recovery),
     ):
         if m is not None:
             v = f" v{versions[name]}" if name in versions else ""

@@ -42,27 +42,18 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.dictionary import feature_dictionary
-from models.lgbm import CalibratedBooster
+from models.artifacts import CHAMPION, RunRecord, tracking_uri
+from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.recovery import UpliftModel
 from models.store import ModelStoreError, load_version, record_model_dir
 from models.store import load_champion as store_champion
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "winback"
-CHURN_NAME = "winback-churn"
-RECOVERY_NAME = "winback-recovery"
-CHAMPION = "champion"
 MODEL_DIR_KEY = "model_dir"
-RUN_FILE = "run.json"
 # Columns that identify a person; an input example or logged table must never carry them.
 PII_COLUMNS = ("name", "phone", "customer_id")
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` (working directory)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
 def artifact_root(uri: str) -> str | None:
@@ -127,34 +118,6 @@ def numeric_metrics(
         elif isinstance(value, int | float | np.number) and np.isfinite(value):
             out[name] = float(value)
     return out
-
-
-@dataclass
-class RunRecord:
-    """What later stages need to log into the training run (``out/train/run.json``)."""
-
-    run_id: str
-    experiment: str
-    experiment_id: str
-    tracking_uri: str
-    versions: dict[str, str]
-
-    def save(self, path: str | Path) -> Path:
-        """Write as JSON (``path`` may be the file or its directory)."""
-        path = Path(path)
-        if path.suffix != ".json":
-            path = path / RUN_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.__dict__, indent=2) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> RunRecord:
-        """Read ``run.json`` (``path`` may be the file or its directory)."""
-        path = Path(path)
-        if path.suffix != ".json":
-            path = path / RUN_FILE
-        return cls(**json.loads(path.read_text()))
 
 
 @contextmanager
@@ -425,3 +388,55 @@ def promote_if_better(
         decision.reason,
     )
     return decision
+
+
+def challenge(
+    name: str,
+    version: str | None,
+    candidate_score: float,
+    champion: Any | None,
+    champion_version: str | None,
+    score: Any,
+    promote: Any,
+    metric: str,
+) -> dict[str, Any]:
+    """Champion/challenger for one registered model, on the same out-of-time rows.
+
+    Args:
+        name: Registered model name.
+        version: The candidate's registry version (None when it was not registered).
+        candidate_score: The candidate's metric on the test rows.
+        champion: The current champion model object, or None when there is none.
+        champion_version: Its registry version.
+        score: ``score(model) -> float``: the metric of a model on the same test rows.
+        promote: ``promote(name, version, candidate_score, champion_score) -> decision`` with
+            ``promoted`` and ``reason`` (:func:`promote_if_better`).
+        metric: Name of the metric, for the record.
+
+    Returns:
+        JSON-able decision: ``model``, ``version``, ``metric``, ``candidate``, ``champion``,
+        ``champion_version``, ``promoted``, ``reason``.
+    """
+    champion_score = None
+    note = ""
+    if champion is not None:
+        try:
+            champion_score = float(score(champion))
+        except (FeatureMismatchError, ValueError, KeyError) as exc:
+            # a champion that cannot score today's feature rows cannot defend its title
+            note = f" (the champion v{champion_version} could not score the test rows: {exc})"
+            logger.warning("champion of %s cannot score the test rows: %s", name, exc)
+    if version is None:
+        decision = {"promoted": False, "reason": "the candidate was not registered"}
+    else:
+        d = promote(name, version, candidate_score, champion_score)
+        decision = {"promoted": bool(d.promoted), "reason": str(d.reason) + note}
+    return {
+        "model": name,
+        "version": version,
+        "metric": metric,
+        "candidate": candidate_score,
+        "champion": champion_score,
+        "champion_version": champion_version,
+        **decision,
+    }

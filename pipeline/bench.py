@@ -35,6 +35,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from models.artifacts import TRAINING_FILE
 from models.reporting.bench import plot_scaling
 from pipeline.common import date_option, load_params, setup_logging
 
@@ -82,7 +83,7 @@ def stage_features(data_dir: str, as_of: str, engine: str = "pandas") -> dict[st
     cfg = FeaturizeConfig.from_params(load_params("featurize", None))
     t0 = time.perf_counter()
     if engine == "dask":
-        from pipeline.engine import build_features_dask, dask_client
+        from models.engine import build_features_dask, dask_client
 
         with dask_client() as client:
             t1 = time.perf_counter()
@@ -116,7 +117,7 @@ def stage_train(data_dir: str, out: str) -> dict[str, Any]:
     t1 = time.perf_counter()
     train_stage.main(data_dir=Path(out) / "featurize", out=Path(out) / "train")
     t2 = time.perf_counter()
-    rows = len(pd.read_parquet(Path(out) / "featurize" / "training.parquet", columns=["churn"]))
+    rows = len(pd.read_parquet(Path(out) / "featurize" / TRAINING_FILE, columns=["churn"]))
     return {
         "seconds": t2 - t0,
         "featurize_seconds": t1 - t0,
@@ -127,12 +128,13 @@ def stage_train(data_dir: str, out: str) -> dict[str, Any]:
 
 def stage_score(data_dir: str, as_of: str, model: str, out: str) -> dict[str, Any]:
     """Batch scoring end to end, as ``winback score`` does it, with its parts timed."""
-    import pipeline.score as score_module
+    import models.scoring as score_module
     from features.config import FeaturizeConfig
     from features.files import write_table
     from features.reading import read_data_dir
+    from models.scoring import load_models, score_customers, value_stage_matrix
     from models.segments import ScoreConfig
-    from pipeline.score import load_models, score_customers, side_files, value_stage_matrix
+    from pipeline.score import side_files
 
     featurize = FeaturizeConfig.from_params(load_params("featurize", None))
     config = ScoreConfig.from_params(load_params("score", None))
@@ -181,7 +183,7 @@ def stage_shap(data_dir: str, as_of: str, model: str, rows: int) -> dict[str, An
     from features.config import FeaturizeConfig
     from features.reading import read_data_dir
     from models.explain import import_shap
-    from pipeline.score import load_models
+    from models.scoring import load_models
 
     churn = load_models(model).churn
     feats = build_features(read_data_dir(data_dir), as_of, FeaturizeConfig())

@@ -37,16 +37,23 @@ from features.config import FeaturizeConfig
 from features.files import neutralise
 from models import evaluate as ev
 from models import evaluate_recovery as evr
-from models.lgbm import EVALUATION_DIR, CalibratedBooster, FeatureMismatchError
+from models.artifacts import (
+    CHURN_DIR,
+    CHURN_NAME,
+    RECOVERY_DIR,
+    RECOVERY_FILE,
+    RECOVERY_NAME,
+    RUN_FILE,
+    TRAINING_FILE,
+    RunRecord,
+)
+from models.lgbm import EVALUATION_DIR, CalibratedBooster
 from models.reporting import evaluation as reporting
 from models.split import apply_boundaries
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
 
-CHURN_NAME = "winback-churn"
-RECOVERY_NAME = "winback-recovery"
-CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
 NO_OUTREACH = "no outreach log with labelled control and treated rows: churn evaluated alone"
 
 
@@ -192,58 +199,6 @@ def recovery_score(
         raise ValueError("the evaluation has no recovery test rows")
     rows = score_recovery(evaluation.recovery_test, model, churn_model, featurize_config)
     return float(evr.evaluate_recovery(rows, cfg)[evr.UPLIFT_MODEL][cfg.recovery_metric])
-
-
-def challenge(
-    name: str,
-    version: str | None,
-    candidate_score: float,
-    champion: Any | None,
-    champion_version: str | None,
-    score: Any,
-    promote: Any,
-    metric: str,
-) -> dict[str, Any]:
-    """Champion/challenger for one registered model, on the same out-of-time rows.
-
-    Args:
-        name: Registered model name.
-        version: The candidate's registry version (None when it was not registered).
-        candidate_score: The candidate's metric on the test rows.
-        champion: The current champion model object, or None when there is none.
-        champion_version: Its registry version.
-        score: ``score(model) -> float``: the metric of a model on the same test rows.
-        promote: ``promote(name, version, candidate_score, champion_score) -> decision`` with
-            ``promoted`` and ``reason`` (:func:`models.tracking.promote_if_better`).
-        metric: Name of the metric, for the record.
-
-    Returns:
-        JSON-able decision: ``model``, ``version``, ``metric``, ``candidate``, ``champion``,
-        ``champion_version``, ``promoted``, ``reason``.
-    """
-    champion_score = None
-    note = ""
-    if champion is not None:
-        try:
-            champion_score = float(score(champion))
-        except (FeatureMismatchError, ValueError, KeyError) as exc:
-            # a champion that cannot score today's feature rows cannot defend its title
-            note = f" (the champion v{champion_version} could not score the test rows: {exc})"
-            logger.warning("champion of %s cannot score the test rows: %s", name, exc)
-    if version is None:
-        decision = {"promoted": False, "reason": "the candidate was not registered"}
-    else:
-        d = promote(name, version, candidate_score, champion_score)
-        decision = {"promoted": bool(d.promoted), "reason": str(d.reason) + note}
-    return {
-        "model": name,
-        "version": version,
-        "metric": metric,
-        "candidate": candidate_score,
-        "champion": champion_score,
-        "champion_version": champion_version,
-        **decision,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,7 +360,7 @@ def promote_models(
     Args:
         evaluation: The candidate's evaluation.
         churn_model: The candidate's evaluation churn model.
-        record: :class:`models.tracking.RunRecord` of the training run (registered versions).
+        record: :class:`models.artifacts.RunRecord` of the training run (registered versions).
         config: Evaluation settings.
         featurize_config: Settings of the baselines.
         tables: ``{"churn": training table, "recovery": recovery table}`` to retrain the
@@ -413,7 +368,7 @@ def promote_models(
         uplift_model: The candidate's evaluation uplift model (for the recovery boundaries).
 
     Returns:
-        ``{registered name: decision}`` (see :func:`challenge`).
+        ``{registered name: decision}`` (see :func:`models.tracking.challenge`).
     """
     from models import tracking
 
@@ -487,7 +442,7 @@ def promote_models(
                 unscored=_unscored,
             )
 
-        decisions[name] = challenge(
+        decisions[name] = tracking.challenge(
             name, version, candidate, champion, champ_version, score, promote, metric
         )
         decisions[name]["reason"] += note
@@ -512,10 +467,10 @@ def log_to_run(record: Any, out: Path, evaluation: Evaluation, decisions: dict[s
 def _run_record(train_dir: Path) -> Any | None:
     from models import tracking
 
-    path = train_dir / tracking.RUN_FILE
+    path = train_dir / RUN_FILE
     if not path.is_file():
         return None
-    record = tracking.RunRecord.load(path)
+    record = RunRecord.load(path)
     # the URI recorded at training time, unless MLFLOW_TRACKING_URI overrides it
     tracking.setup(os.environ.get("MLFLOW_TRACKING_URI") or record.tracking_uri, record.experiment)
     return record
@@ -545,8 +500,8 @@ def main(
     setup_logging(verbose)
     cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
-    training = pd.read_parquet(featurize_dir / "training.parquet")
-    recovery = _read_table(featurize_dir / "recovery.parquet")
+    training = pd.read_parquet(featurize_dir / TRAINING_FILE)
+    recovery = _read_table(featurize_dir / RECOVERY_FILE)
     models_dir = train_dir / EVALUATION_DIR
     if not (models_dir / CHURN_DIR).is_dir():
         models_dir = train_dir  # a train output without refits: the models are the evaluated ones

@@ -36,6 +36,7 @@ import typer
 
 from features.config import config_from_params
 from features.dictionary import feature_dictionary
+from models.artifacts import CHURN_DIR, RUN_FILE, TRAINING_FILE
 from models.explain import PII_COLUMNS, mean_abs_shap, shap_consistency, top_reasons
 from models.lgbm import CalibratedBooster
 from models.reporting.explanation import ReportInputs, build_report, global_figures
@@ -43,8 +44,6 @@ from models.reporting.figures import use_files_backend
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
-
-MODEL_SUBDIR = "churn"
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ def _log_to_run(train_dir: Path, out: Path, check: dict[str, Any]) -> str | None
     """
     from models import tracking
 
-    run_file = train_dir / tracking.RUN_FILE
+    run_file = train_dir / RUN_FILE
     if not run_file.is_file():
         logger.info("no %s: report not logged to MLflow", run_file)
         return None
@@ -219,8 +218,8 @@ def main(
     setup_logging(verbose)
     use_files_backend()
     cfg = ExplainConfig.from_params(load_params("explain", params))
-    model = CalibratedBooster.load(train_dir / MODEL_SUBDIR)
-    training = pd.read_parquet(featurize_dir / "training.parquet")
+    model = CalibratedBooster.load(train_dir / CHURN_DIR)
+    training = pd.read_parquet(featurize_dir / TRAINING_FILE)
     dict_file = featurize_dir / "feature_dictionary.parquet"
     dictionary = pd.read_parquet(dict_file) if dict_file.is_file() else feature_dictionary()
     rows, note = test_rows(training, model)

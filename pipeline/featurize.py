@@ -28,6 +28,8 @@ from features.files import write_table
 from features.labels import recovery_from_index, snapshot_dates, training_table
 from features.mapping import ReadSettings
 from features.reading import read_data_dir
+from models.artifacts import RECOVERY_FILE, TRAINING_FILE
+from models.engine import DEFAULT_PARTITIONS, build_features_dask, dask_client
 from pipeline.common import (
     date_option,
     load_params,
@@ -36,14 +38,7 @@ from pipeline.common import (
     setup_logging,
     writable_output,
 )
-from pipeline.engine import (
-    DEFAULT_PARTITIONS,
-    EngineOption,
-    PartitionsOption,
-    SchedulerOption,
-    build_features_dask,
-    dask_client,
-)
+from pipeline.engine import EngineOption, PartitionsOption, SchedulerOption
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +98,7 @@ def main(
     date), OUT/feature_dictionary.parquet and OUT/summary.json.
     """
     setup_logging(verbose)
-    writable_output(out / "training.parquet")
+    writable_output(out / TRAINING_FILE)
     cfg, max_invalid, reading = _config(params)
     try:
         data = read_data_dir(data_dir, None, max_invalid, reading=reading)
@@ -119,8 +114,8 @@ def main(
     recovery = recovery_from_index(data.tables.get("outreach"), index, cfg)
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
-    _write(training, out / "training.parquet", for_people=False)
-    _write(recovery, out / "recovery.parquet", for_people=False)
+    _write(training, out / TRAINING_FILE, for_people=False)
+    _write(recovery, out / RECOVERY_FILE, for_people=False)
     _write(feature_dictionary(), out / "feature_dictionary.parquet", for_people=False)
     summary = summarise(training, recovery, data.signals, seconds, index.data_end)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

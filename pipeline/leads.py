@@ -72,7 +72,7 @@ def promote(result: LeadsResult, version: str | None, config: LeadsConfig) -> di
     Returns:
         JSON-able decision (:func:`pipeline.evaluate.challenge`).
     """
-    from pipeline.evaluate import challenge
+    from models.tracking import challenge
 
     test = result.test
     current = tracking.load_champion(REGISTERED_NAME)

@@ -41,6 +41,7 @@ from features.contract import ContractError, DataSet
 from features.reading import read_data_dir
 from models import policy as pol
 from models.actions import ActionError, default_coupon_action, resolve_for_model
+from models.artifacts import CHURN_DIR, RECOVERY_DIR
 from models.evaluate import jsonable
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.reporting.policy import sweep_figure
@@ -50,7 +51,6 @@ from pipeline.common import load_params, max_invalid_share, read_settings, setup
 logger = logging.getLogger(__name__)
 
 TRUTH_FILE = Path("truth") / "response.parquet"
-CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
 SWEEP_METRICS = ("incremental_value", "cost", "value_per_cost", "incremental_returns", "roi")
 
 

@@ -29,7 +29,17 @@ from features.contract import ContractError
 from features.mapping import ReadSettings
 from features.reading import read_data_dir
 from models import tracking
-from models.churn import ModelConfig, refit_churn, train_churn
+from models.artifacts import (
+    CHURN_DIR,
+    CHURN_NAME,
+    RECOVERY_DIR,
+    RECOVERY_FILE,
+    RECOVERY_NAME,
+    RUN_FILE,
+    TRAINING_FILE,
+    RunRecord,
+)
+from models.churn import refit_churn, train_churn
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
 from models.recovery import (
     OutreachDataError,
@@ -39,102 +49,10 @@ from models.recovery import (
     train_recovery,
 )
 from models.split import SplitError
+from models.training import TrainConfig
 from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
 
 logger = logging.getLogger(__name__)
-
-TRAINING_FILE = "training.parquet"
-RECOVERY_FILE = "recovery.parquet"
-
-# Defaults of the train block; params.yaml overrides any of them.
-CHURN_SPLIT = {"test_periods": 3, "holdout_periods": 4, "holdout_share": 0.25}
-CHURN_MIN_ROWS = {
-    "train_rows": 1000,
-    "train_positives": 50,
-    "valid_rows": 200,
-    "valid_positives": 20,
-    "test_rows": 200,
-    "test_positives": 20,
-}
-RECOVERY_MIN_ROWS = {
-    "train_rows": 500,
-    "train_positives": 20,
-    "valid_rows": 100,
-    "valid_positives": 10,
-    "test_rows": 200,
-    "test_positives": 10,
-}
-RECOVERY_SPLIT = {
-    "test_periods": 6,
-    "holdout_periods": 4,
-    "holdout_share": 0.3,
-    "freq": "M",
-    "exclude_holdout_customers": False,
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The ``train:`` block of params.yaml.
-
-    Attributes:
-        churn: Churn model settings (``train.churn``).
-        recovery: Recovery model settings (``train.recovery`` without ``learner``).
-        learner: The uplift meta-learner (see ``models.recovery.train_recovery``): ``"s"``,
-            ``"t"``, ``"tb"``, ``"tp"`` (T-learner boosted from a shared, treatment-pooled
-            base; the default, chosen on rolling validation windows before the test period)
-            or ``"to"`` (transformed outcome).
-        no_effect_flags: 0/1 features whose value 1 sets the predicted uplift to 0
-            (``train.recovery.no_effect_flags``; see ``models.recovery.no_effect``).
-        register: Register the models in the MLflow registry.
-        experiment: MLflow experiment name.
-        seed: Default seed of both models.
-    """
-
-    churn: ModelConfig = field(default_factory=ModelConfig)
-    recovery: ModelConfig = field(default_factory=ModelConfig)
-    learner: str = "tp"
-    no_effect_flags: tuple[str, ...] = ()
-    register: bool = True
-    experiment: str = tracking.EXPERIMENT
-    seed: int = 42
-
-    @classmethod
-    def from_params(
-        cls, params: dict[str, Any] | None, featurize: FeaturizeConfig | None = None
-    ) -> TrainConfig:
-        """Build from the ``train`` block; split gaps follow the featurize label windows.
-
-        Raises:
-            ValueError: Unknown keys.
-        """
-        params = dict(params or {})
-        fz = featurize or FeaturizeConfig()
-        known = {"churn", "recovery", "seed", "register", "experiment"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown train params: {', '.join(unknown)}")
-        seed = int(params.get("seed", 42))
-        churn = dict(params.get("churn") or {})
-        recovery = dict(params.get("recovery") or {})
-        learner = str(recovery.pop("learner", "tp"))
-        no_effect_flags = tuple(recovery.pop("no_effect_flags", None) or ())
-        churn.setdefault("seed", seed)
-        recovery.setdefault("seed", seed)
-        churn["min_rows"] = {**CHURN_MIN_ROWS, **(churn.get("min_rows") or {})}
-        recovery["min_rows"] = {**RECOVERY_MIN_ROWS, **(recovery.get("min_rows") or {})}
-        return cls(
-            churn=ModelConfig.from_params(churn, {**CHURN_SPLIT, "gap_days": fz.horizon_days}),
-            # The response window is (c, c + w]: a fitted contact needs c + w < test start.
-            recovery=ModelConfig.from_params(
-                recovery, {**RECOVERY_SPLIT, "gap_days": fz.response_window_days + 1}
-            ),
-            learner=learner,
-            no_effect_flags=no_effect_flags,
-            register=bool(params.get("register", True)),
-            experiment=str(params.get("experiment", tracking.EXPERIMENT)),
-            seed=seed,
-        )
 
 
 class InsufficientDataError(ValueError):
@@ -249,9 +167,9 @@ def load_tables(
 def save_models(result: TrainResult, out: Path) -> None:
     """The deployed models to OUT/churn, OUT/recovery; the evaluation models to
     OUT/evaluation/churn, OUT/evaluation/recovery (what the evaluate stage scores)."""
-    pairs = [("churn", result.churn, result.churn_eval or result.churn)]
+    pairs = [(CHURN_DIR, result.churn, result.churn_eval or result.churn)]
     if result.recovery is not None:
-        pairs.append(("recovery", result.recovery, result.recovery_eval or result.recovery))
+        pairs.append((RECOVERY_DIR, result.recovery, result.recovery_eval or result.recovery))
     for name, deployed, evaluated in pairs:
         deployed.save(out / name)
         evaluated.save(out / EVALUATION_DIR / name)
@@ -340,33 +258,33 @@ def main(
         tracking.log_feature_dictionary()
         v = tracking.log_model(
             result.churn,
-            out / "churn",
+            out / CHURN_DIR,
             training,
-            tracking.CHURN_NAME if config.register else None,
+            CHURN_NAME if config.register else None,
             "churn",
         )
         if v:
-            versions[tracking.CHURN_NAME] = v
-            tracking.tag_version(tracking.CHURN_NAME, v, _version_tags(result.churn))
+            versions[CHURN_NAME] = v
+            tracking.tag_version(CHURN_NAME, v, _version_tags(result.churn))
         if result.recovery is not None:
             v = tracking.log_model(
                 result.recovery,
-                out / "recovery",
+                out / RECOVERY_DIR,
                 labelled_rows(recovery),
-                tracking.RECOVERY_NAME if config.register else None,
+                RECOVERY_NAME if config.register else None,
                 "recovery",
             )
             if v:
-                versions[tracking.RECOVERY_NAME] = v
-                tracking.tag_version(tracking.RECOVERY_NAME, v, _version_tags(result.recovery))
-        record = tracking.RunRecord(
+                versions[RECOVERY_NAME] = v
+                tracking.tag_version(RECOVERY_NAME, v, _version_tags(result.recovery))
+        record = RunRecord(
             run_id=run.info.run_id,
             experiment=config.experiment,
             experiment_id=exp_id,
             tracking_uri=mlflow.get_tracking_uri(),
             versions=versions,
         )
-    record.save(out / tracking.RUN_FILE)
+    record.save(out / RUN_FILE)
     info["mlflow"] = record.__dict__
     _json(info, out / "train_info.json")
     typer.echo(f"evaluation: {result.churn_info['split']['scheme_text']}")

@@ -36,12 +36,13 @@ import typer
 from features.config import FeaturizeConfig
 from features.dictionary import FEATURES
 from models import evaluate_recovery as ev
+from models.artifacts import RECOVERY_FILE, TRAINING_FILE
 from models.churn import train_churn
 from models.metrics import qini_coefficient
 from models.recovery import DATE_COL, labelled_rows, train_recovery
 from models.split import time_split
+from models.training import TrainConfig
 from pipeline.common import load_params, setup_logging
-from pipeline.train import RECOVERY_FILE, TRAINING_FILE, TrainConfig
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from models.actions import (
     DEFAULT_OWNER,
     UNKNOWN_CHANNEL,
     ActionError,
-    ActionRole,
     default_coupon_action,
     is_coupon,
     log_facts,
@@ -22,7 +21,7 @@ from models.actions import (
     row_roles,
 )
 from models.policy import playbook_matrix, recommend, same_coupon
-from models.segments import MatrixCell, ScoreConfig, segment
+from models.segments import ActionRole, MatrixCell, ScoreConfig, segment
 from pipeline.cli import app
 
 STORE = ["manager_visit", "phone_call", "wechat_coupon"]

@@ -16,8 +16,8 @@ from features.labels import recovery_table
 from features.reading import read_data_dir
 from features.validation import validate_tables
 from models.recovery import no_effect
+from models.training import TrainConfig
 from pipeline.simulator import SimulationConfig, simulate
-from pipeline.train import TrainConfig
 from pipeline.uplift_windows import CONTACTABILITY, window_ends
 
 CONTACT = list(CONTACTABILITY)

@@ -15,8 +15,7 @@ from features.config import FeaturizeConfig
 from features.contract import ContractError
 from features.files import write_data_dir
 from features.reading import read_data_dir
-from pipeline.cli import app
-from pipeline.engine import (
+from models.engine import (
     MANIFEST,
     build_features_dask,
     combine,
@@ -25,6 +24,7 @@ from pipeline.engine import (
     partition_data_dir,
     partition_dirs,
 )
+from pipeline.cli import app
 from pipeline.simulator import SimulationConfig, simulate
 
 
@@ -209,9 +209,9 @@ def _tiny_models(data_dir, root):
 @pytest.mark.slow
 @pytest.mark.parametrize("budget", [None, 2000.0, "same_coupon"])
 def test_dask_scoring_equals_pandas_scoring(sim_dir, client, tmp_path_factory, budget):
+    from models.engine import score_customers_dask
+    from models.scoring import load_models, score_customers
     from models.segments import ScoreConfig
-    from pipeline.engine import score_customers_dask
-    from pipeline.score import load_models, score_customers
 
     model = _tiny_models(sim_dir, tmp_path_factory.mktemp("models"))
     cfg, score_cfg = FeaturizeConfig(), ScoreConfig()

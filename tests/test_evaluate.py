@@ -408,7 +408,7 @@ def _promote(name, version, candidate, champion):
 
 
 def test_challenge_promotes_better_and_refuses_worse() -> None:
-    from pipeline.evaluate import challenge
+    from models.tracking import challenge
 
     scores = {"old": 0.70}
     better = challenge("m", "2", 0.75, "old", "1", scores.get, _promote, "roc_auc")
@@ -421,7 +421,7 @@ def test_challenge_promotes_better_and_refuses_worse() -> None:
 
 def test_challenge_champion_that_cannot_score() -> None:
     from models.lgbm import FeatureMismatchError
-    from pipeline.evaluate import challenge
+    from models.tracking import challenge
 
     def score(model):
         raise FeatureMismatchError("model expects 3 features; 1 missing")

@@ -325,7 +325,7 @@ def test_report_is_logged_into_the_training_run(tmp_path: Path, monkeypatch):
     import mlflow
 
     import pipeline.explain as stage
-    from models import tracking
+    from models import artifacts, tracking
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -333,7 +333,7 @@ def test_report_is_logged_into_the_training_run(tmp_path: Path, monkeypatch):
     with mlflow.start_run() as run:
         pass
     train = tmp_path / "train"
-    tracking.RunRecord(run.info.run_id, tracking.EXPERIMENT, exp_id, uri, {}).save(train)
+    artifacts.RunRecord(run.info.run_id, tracking.EXPERIMENT, exp_id, uri, {}).save(train)
     out = tmp_path / "explain"
     (out / "figures").mkdir(parents=True)
     (out / "report.md").write_text("# report")

@@ -13,7 +13,7 @@ from features.build import build_features
 from features.config import FeaturizeConfig
 from features.events import prepare
 from features.reading import read_data_dir
-from models import tracking
+from models import artifacts, tracking
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.split import (
     MinRows,
@@ -162,7 +162,7 @@ def _register_two(store):
     for i in range(2):
         model.save(store / f"m{i}")
         with mlflow.start_run():
-            tracking.log_model(model, store / f"m{i}", df, tracking.CHURN_NAME, "churn")
+            tracking.log_model(model, store / f"m{i}", df, artifacts.CHURN_NAME, "churn")
 
 
 def test_a_model_that_does_not_beat_the_formula_is_never_champion(store):
@@ -175,24 +175,24 @@ def test_a_model_that_does_not_beat_the_formula_is_never_champion(store):
     }
     floor = evaluate_stage.churn_floor(metrics, evaluate_stage.ev.EvaluateConfig())
     assert "does not beat the playbook formula" in floor and "[-0.0040, +0.0240]" in floor
-    d = tracking.promote_if_better(tracking.CHURN_NAME, "1", 0.8, None, blocked=floor)
+    d = tracking.promote_if_better(artifacts.CHURN_NAME, "1", 0.8, None, blocked=floor)
     assert not d.promoted
     client = MlflowClient()
     with pytest.raises(Exception, match="alias"):
-        client.get_model_version_by_alias(tracking.CHURN_NAME, tracking.CHAMPION)
+        client.get_model_version_by_alias(artifacts.CHURN_NAME, artifacts.CHAMPION)
     metrics["churn"]["roc_auc_gain_interval"]["low"] = 0.001
     assert evaluate_stage.churn_floor(metrics, evaluate_stage.ev.EvaluateConfig()) is None
 
 
 def test_an_experiment_does_not_move_the_champion(store, monkeypatch):
     _register_two(store)
-    assert tracking.promote_if_better(tracking.CHURN_NAME, "1", 0.7, None).promoted
+    assert tracking.promote_if_better(artifacts.CHURN_NAME, "1", 0.7, None).promoted
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
     assert evaluate_stage.in_experiment()
     hold = "dvc exp run: not moved"
-    d = tracking.promote_if_better(tracking.CHURN_NAME, "2", 0.9, 0.7, hold=hold)
+    d = tracking.promote_if_better(artifacts.CHURN_NAME, "2", 0.9, 0.7, hold=hold)
     assert not d.promoted and "would be promoted" in d.reason
-    alias = MlflowClient().get_model_version_by_alias(tracking.CHURN_NAME, tracking.CHAMPION)
+    alias = MlflowClient().get_model_version_by_alias(artifacts.CHURN_NAME, artifacts.CHAMPION)
     assert str(alias.version) == "1"
 
 

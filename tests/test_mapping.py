@@ -24,7 +24,7 @@ from features.contract import (
 )
 from features.mapping import ReadSettings, guess_encoding
 from features.reading import read_data_dir
-from pipeline.engine import partition_data_dir, partition_dirs, read_partition
+from models.engine import partition_data_dir, partition_dirs, read_partition
 
 #: A store export: Chinese headers, Chinese visit types, a personal name.
 CUSTOMERS = "客户编号,姓名,车型\n00101,张伟明,卡罗拉\n00102,李秀英,凯美瑞\n00103,王建国,RAV4\n"

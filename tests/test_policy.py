@@ -294,9 +294,10 @@ def test_policy_stage_end_to_end(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from features.config import FeaturizeConfig
+    from models.training import TrainConfig
     from pipeline import featurize, simulate
     from pipeline.cli import app
-    from pipeline.train import TrainConfig, train_models
+    from pipeline.train import train_models
 
     params = tmp_path / "params.yaml"
     params.write_text(SMALL_PARAMS)

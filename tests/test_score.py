@@ -17,9 +17,7 @@ from features.config import FeaturizeConfig
 from features.validation import validate_tables
 from models.lgbm import CalibratedBooster
 from models.recovery import UpliftModel
-from models.segments import ScoreConfig
-from pipeline.cli import app
-from pipeline.score import (
+from models.scoring import (
     OUTPUT_COLUMNS,
     STATUS_CHURN_ONLY,
     STATUS_NO_HISTORY,
@@ -28,6 +26,8 @@ from pipeline.score import (
     score_customers,
     value_stage_matrix,
 )
+from models.segments import ScoreConfig
+from pipeline.cli import app
 
 FEATURES = ["days_since_last_visit", "spend_365d", "visits_365d", "spend_lifetime"]
 ACTIONS = ["advisor_call", "home_visit", "manager_call", "sms_coupon"]
@@ -151,7 +151,7 @@ def test_every_customer_once_with_status(make_tables, model_dirs, customer_ids) 
 
 
 def test_history_status_without_future_visits(make_tables) -> None:
-    from pipeline.score import history_status
+    from models.scoring import history_status
 
     tables = make_tables(optional=False)
     tables["customers"] = pd.concat(
@@ -319,7 +319,7 @@ train:
 
 @pytest.mark.slow
 def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
-    from models import tracking
+    from models import artifacts, tracking
     from pipeline import featurize, simulate, train
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
@@ -329,7 +329,7 @@ def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
     simulate.main(customers=1500, years=3, seed=7, out=sim, params=params)
     featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
     train.main(tmp_path / "feat", out=tmp_path / "train", params=params)
-    for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):  # what evaluate would decide
+    for name in (artifacts.CHURN_NAME, artifacts.RECOVERY_NAME):  # what evaluate would decide
         tracking.promote_if_better(name, "1", 0.7, None)
 
     out = tmp_path / "crm" / "scores.csv"
@@ -371,7 +371,7 @@ def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
 def test_history_status_when_no_visit_is_on_or_after_the_as_of_date(make_tables) -> None:
     # Scoring the day after the data ends: nobody has a visit on or after T.
     from features.build import build_features
-    from pipeline.score import history_status
+    from models.scoring import history_status
 
     data = validate_tables(make_tables())
     when = pd.Timestamp("2030-01-01")
@@ -431,7 +431,7 @@ def test_do_not_contact_is_left_out_of_the_same_coupon_budget(make_tables, model
 def test_do_not_contact_on_the_dask_engine_gives_the_same_rows(
     make_tables, model_dirs, write_dir
 ) -> None:
-    from pipeline.engine import dask_client, score_customers_dask
+    from models.engine import dask_client, score_customers_dask
 
     tables = _tables(make_tables)
     tables["customers"]["do_not_contact"] = [None, None, "yes", None, None, None, None, None]

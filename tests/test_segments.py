@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.config import FeaturizeConfig
 from models.segments import (
     EconomicsConfig,
     ScoreConfig,
@@ -110,6 +111,26 @@ def test_lifetime_from_risk() -> None:
     assert out["lifetime_years"].iloc[0] == 0.0 and out["cost_cap"].iloc[0] == 0.0
     fixed = lifetime_years(pd.Series([0.9]), EconomicsConfig(lifetime_years=2.5))
     assert fixed.iloc[0] == 2.5
+
+
+def test_lifetime_horizon_follows_featurize() -> None:
+    # no score.economics.risk_horizon_days: the horizon the churn risk was trained for
+    eco = EconomicsConfig(lifetime_years="from_risk", max_lifetime_years=6)
+    r = pd.Series([0.2, 0.5])
+    np.testing.assert_allclose(lifetime_years(r, eco, horizon_days=365), [4.0, 1.0])
+    np.testing.assert_allclose(lifetime_years(r, eco), 180 / 365 * np.array([4.0, 1.0]))
+    f = feats(tenure_days=[730.0], days_since_last_visit=[0.0], spend_lifetime=[10000.0])
+    cfg = ScoreConfig(economics=eco)
+    year = segment(f, [0.5], cfg, featurize_config=FeaturizeConfig(horizon_days=365))
+    assert year["lifetime_years"].iloc[0] == 1.0
+    assert segment(f, [0.5], cfg)["lifetime_years"].iloc[0] == 180 / 365
+    given = ScoreConfig(economics=EconomicsConfig(lifetime_years="from_risk", risk_horizon_days=90))
+    assert (
+        segment(f, [0.5], given, featurize_config=FeaturizeConfig(horizon_days=365))[
+            "lifetime_years"
+        ].iloc[0]
+        == 90 / 365
+    )
 
 
 def test_segment_columns_matrix_cell_and_no_history() -> None:

@@ -20,7 +20,7 @@ from conftest import SMALL_RECOVERY_MIN_ROWS_YAML, simulator_action_facts
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from models import store, tracking
+from models import artifacts, store, tracking
 from models.lgbm import CalibratedBooster, ModelFileError, check_booster_text, fit_isotonic
 from models.recovery import UpliftModel
 from pipeline.cli import app
@@ -75,9 +75,9 @@ def _store(tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         tracking.setup(uri)
         with mlflow.start_run():
-            tracking.log_model(churn, train / "churn", X, tracking.CHURN_NAME, "churn")
-            tracking.log_model(recovery, train / "recovery", X, tracking.RECOVERY_NAME, "recovery")
-        for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):
+            tracking.log_model(churn, train / "churn", X, artifacts.CHURN_NAME, "churn")
+            tracking.log_model(recovery, train / "recovery", X, artifacts.RECOVERY_NAME, "recovery")
+        for name in (artifacts.CHURN_NAME, artifacts.RECOVERY_NAME):
             tracking.promote_if_better(name, "1", 0.7, None)
     shutil.copytree(root / "mlartifacts", root.with_name(root.name + "_artifacts"))
     return {"uri": uri, "root": root, "X": X, "churn": churn, "train": train}
@@ -106,14 +106,14 @@ def _artifacts(root: Path, name: str) -> Path:
 
 
 def test_registration_records_hash_and_loads_the_same_model(registry):
-    mv = MlflowClient().get_model_version(tracking.CHURN_NAME, "1")
+    mv = MlflowClient().get_model_version(artifacts.CHURN_NAME, "1")
     assert mv.tags[store.SHA256_TAG] == store.dir_sha256(registry["train"] / "churn")
     assert mv.tags[store.PATH_TAG] == "artifacts/churn"
-    version, model = tracking.load_champion(tracking.CHURN_NAME)
+    version, model = tracking.load_champion(artifacts.CHURN_NAME)
     assert version == "1"
     X = registry["X"]
     np.testing.assert_array_equal(model.predict_proba(X), registry["churn"].predict_proba(X))
-    up = tracking.load_registered(tracking.RECOVERY_NAME, "@champion")
+    up = tracking.load_registered(artifacts.RECOVERY_NAME, "@champion")
     assert isinstance(up, UpliftModel) and up.actions == ACTIONS
     assert os.environ.get(store.PICKLE_ENV) is None  # restored after loading
 
@@ -140,7 +140,7 @@ class _Evil:
 def test_planted_pickle_is_never_executed(registry, make_tables, write_dir):
     root, uri = registry["root"], registry["uri"]
     marker = root / "pwned.txt"
-    for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):
+    for name in (artifacts.CHURN_NAME, artifacts.RECOVERY_NAME):
         (_artifacts(root, name) / "python_model.pkl").write_bytes(pickle.dumps(_Evil(marker)))
     # the planted file is live: MLflow's own pyfunc loader runs it (in another process)
     code = "import mlflow; mlflow.pyfunc.load_model('models:/winback-churn/1')"
@@ -149,7 +149,7 @@ def test_planted_pickle_is_never_executed(registry, make_tables, write_dir):
     assert marker.read_text() == "pwned"
     marker.unlink()
 
-    assert tracking.load_champion(tracking.CHURN_NAME)[0] == "1"
+    assert tracking.load_champion(artifacts.CHURN_NAME)[0] == "1"
     data = write_dir(make_tables())
     for extra in (["--model", "champion"], []):  # explicit, and the default
         out = root / f"scores{len(extra)}.csv"
@@ -166,7 +166,7 @@ def test_planted_pickle_is_never_executed(registry, make_tables, write_dir):
 
 @pytest.mark.parametrize("damage", ["edit", "extra file", "missing file"])
 def test_tampered_files_are_refused(registry, make_tables, write_dir, damage):
-    stored = _artifacts(registry["root"], tracking.CHURN_NAME) / "artifacts" / "churn"
+    stored = _artifacts(registry["root"], artifacts.CHURN_NAME) / "artifacts" / "churn"
     if damage == "edit":
         text = (stored / "booster.txt").read_text()
         (stored / "booster.txt").write_text(text.replace("leaf_value=", "leaf_value=9", 1))
@@ -175,7 +175,7 @@ def test_tampered_files_are_refused(registry, make_tables, write_dir, damage):
     else:
         (stored / "model.json").unlink()
     with pytest.raises(store.ModelStoreError, match="do not match the hash"):
-        tracking.load_champion(tracking.CHURN_NAME)
+        tracking.load_champion(artifacts.CHURN_NAME)
     data = write_dir(make_tables())
     out = registry["root"] / "s.csv"
     args = ["score", str(data), "--as-of", AS_OF, "--out", str(out), "--model", "champion"]
@@ -187,13 +187,13 @@ def test_tampered_files_are_refused(registry, make_tables, write_dir, damage):
 
 def test_version_without_recorded_hash_is_refused(registry):
     client = MlflowClient()
-    digest = client.get_model_version(tracking.CHURN_NAME, "1").tags[store.SHA256_TAG]
-    client.delete_model_version_tag(tracking.CHURN_NAME, "1", store.SHA256_TAG)
+    digest = client.get_model_version(artifacts.CHURN_NAME, "1").tags[store.SHA256_TAG]
+    client.delete_model_version_tag(artifacts.CHURN_NAME, "1", store.SHA256_TAG)
     try:
         with pytest.raises(store.ModelStoreError, match="no recorded content hash"):
-            tracking.load_registered(tracking.CHURN_NAME, "1")
+            tracking.load_registered(artifacts.CHURN_NAME, "1")
     finally:
-        client.set_model_version_tag(tracking.CHURN_NAME, "1", store.SHA256_TAG, digest)
+        client.set_model_version_tag(artifacts.CHURN_NAME, "1", store.SHA256_TAG, digest)
 
 
 def test_no_store_no_database(tmp_path, monkeypatch, make_tables, write_dir):
@@ -230,7 +230,7 @@ def test_booster_text_check_refuses_damage_and_accepts_whole_files(tmp_path):
 DAMAGE_SCRIPT = """
 import os, shutil, sys
 from pathlib import Path
-from pipeline.score import ModelLoadError, load_models
+from models.scoring import ModelLoadError, load_models
 src, work = Path(sys.argv[1]), Path(sys.argv[2])
 blob = (src / "churn" / "booster.txt").read_bytes()
 forms = {"empty": b"", "random": os.urandom(4000)}
@@ -303,7 +303,7 @@ def test_train_then_score_by_default_with_the_champion(tmp_path, monkeypatch):
     simulate.main(customers=1200, years=3, seed=5, out=sim, params=params)
     featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
     train.main(tmp_path / "feat", out=tmp_path / "elsewhere", params=params)
-    for name in (tracking.CHURN_NAME, tracking.RECOVERY_NAME):
+    for name in (artifacts.CHURN_NAME, artifacts.RECOVERY_NAME):
         tracking.promote_if_better(name, "1", 0.7, None)
         mv = MlflowClient().get_model_version(name, "1")
         assert mv.tags[store.SHA256_TAG] and mv.tags[store.PATH_TAG].startswith("artifacts/")

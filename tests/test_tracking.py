@@ -12,7 +12,7 @@ import pytest
 from conftest import SMALL_LGBM as LGBM
 from mlflow.tracking import MlflowClient
 
-from models import tracking
+from models import artifacts, tracking
 from models.churn import ModelConfig, train_churn
 from models.split import SplitConfig
 
@@ -48,7 +48,7 @@ def tiny_churn():
     return model, df
 
 
-def _log(model, frame, out: Path, name: str | None = tracking.CHURN_NAME) -> str | None:
+def _log(model, frame, out: Path, name: str | None = artifacts.CHURN_NAME) -> str | None:
     model.save(out)
     with mlflow.start_run():
         return tracking.log_model(model, out, frame, name, "churn")
@@ -61,9 +61,9 @@ def test_registered_model_predicts_like_memory(store, tiny_churn):
     pyfunc = mlflow.pyfunc.load_model("models:/winback-churn/1")
     got = pyfunc.predict(tracking.input_example(df, model.features, n=None))
     np.testing.assert_array_equal(got["churn_probability"].to_numpy(), expected)
-    native = tracking.load_registered(tracking.CHURN_NAME, "1")
+    native = tracking.load_registered(artifacts.CHURN_NAME, "1")
     np.testing.assert_array_equal(native.predict_proba(df), expected)
-    mv = MlflowClient().get_model_version(tracking.CHURN_NAME, "1")
+    mv = MlflowClient().get_model_version(artifacts.CHURN_NAME, "1")
     run = MlflowClient().get_run(mv.run_id)
     assert run.info.experiment_id == MlflowClient().get_experiment_by_name("winback").experiment_id
 
@@ -72,32 +72,32 @@ def test_champion_challenger(store, tiny_churn):
     model, df = tiny_churn
     for i in range(3):
         _log(model, df, store / f"m{i}")
-    assert tracking.load_champion(tracking.CHURN_NAME) is None
-    first = tracking.promote_if_better(tracking.CHURN_NAME, "1", 0.70, None, metric="roc_auc")
+    assert tracking.load_champion(artifacts.CHURN_NAME) is None
+    first = tracking.promote_if_better(artifacts.CHURN_NAME, "1", 0.70, None, metric="roc_auc")
     assert first.promoted and first.reason == "no champion yet"
-    better = tracking.promote_if_better(tracking.CHURN_NAME, "2", 0.75, 0.70, metric="roc_auc")
+    better = tracking.promote_if_better(artifacts.CHURN_NAME, "2", 0.75, 0.70, metric="roc_auc")
     assert better.promoted and "beats champion v1" in better.reason
-    worse = tracking.promote_if_better(tracking.CHURN_NAME, "3", 0.72, 0.75, metric="roc_auc")
+    worse = tracking.promote_if_better(artifacts.CHURN_NAME, "3", 0.72, 0.75, metric="roc_auc")
     assert not worse.promoted and "does not beat champion v2" in worse.reason
     # lower-is-better metrics and a required margin
     ece = tracking.promote_if_better(
-        tracking.CHURN_NAME, "3", 0.02, 0.021, higher_is_better=False, min_delta=0.005
+        artifacts.CHURN_NAME, "3", 0.02, 0.021, higher_is_better=False, min_delta=0.005
     )
     assert not ece.promoted
-    version, champion = tracking.load_champion(tracking.CHURN_NAME)
+    version, champion = tracking.load_champion(artifacts.CHURN_NAME)
     assert version == "2"
     np.testing.assert_array_equal(champion.predict_proba(df), model.predict_proba(df))
     client = MlflowClient()
-    v3 = client.get_model_version(tracking.CHURN_NAME, "3")
+    v3 = client.get_model_version(artifacts.CHURN_NAME, "3")
     assert v3.tags["promotion_decision"] == "False"
     assert v3.tags["promotion_reason"] == ece.reason
-    v2 = client.get_model_version(tracking.CHURN_NAME, "2")
+    v2 = client.get_model_version(artifacts.CHURN_NAME, "2")
     assert client.get_run(v2.run_id).data.tags["promotion.winback-churn.reason"] == better.reason
 
 
 def test_run_record_round_trip(store, tmp_path):
-    rec = tracking.RunRecord("abc", "winback", "1", "sqlite:///x.db", {"winback-churn": "1"})
-    assert tracking.RunRecord.load(rec.save(tmp_path / "out")) == rec
+    rec = artifacts.RunRecord("abc", "winback", "1", "sqlite:///x.db", {"winback-churn": "1"})
+    assert artifacts.RunRecord.load(rec.save(tmp_path / "out")) == rec
     assert tracking.flatten({"a": {"b": 1, "c": [1, 2]}}) == {"a.b": "1", "a.c": "[1, 2]"}
 
 
@@ -124,13 +124,13 @@ def test_train_stage_logs_no_personal_data(store):
         "valid_rows: 20, valid_positives: 2, test_rows: 50, test_positives: 2}\n"
     )
     train.main(data_dir=data, out=out, params=params)
-    record = tracking.RunRecord.load(out)
-    assert set(record.versions) == {tracking.CHURN_NAME, tracking.RECOVERY_NAME}
+    record = artifacts.RunRecord.load(out)
+    assert set(record.versions) == {artifacts.CHURN_NAME, artifacts.RECOVERY_NAME}
     info = json.loads((out / "train_info.json").read_text())
     assert info["recovery"]["actions"] and info["churn"]["best_iteration"] >= 1
-    artifacts = [p for p in (store / "mlartifacts").rglob("*") if p.is_file()]
-    assert any(p.name == "input_example.json" for p in artifacts)
-    files = artifacts + [p for p in out.rglob("*") if p.is_file()] + [store / "mlflow.db"]
+    logged = [p for p in (store / "mlartifacts").rglob("*") if p.is_file()]
+    assert any(p.name == "input_example.json" for p in logged)
+    files = logged + [p for p in out.rglob("*") if p.is_file()] + [store / "mlflow.db"]
     for path in files:
         text = _text_of(path)
         leaked = [s for s in secrets if s in text]
@@ -138,7 +138,8 @@ def test_train_stage_logs_no_personal_data(store):
 
 
 def test_without_outreach_trains_churn_alone(tiny_churn, caplog):
-    from pipeline.train import TrainConfig, train_models
+    from models.training import TrainConfig
+    from pipeline.train import train_models
 
     _, df = tiny_churn
     cfg = TrainConfig.from_params(

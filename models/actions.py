@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.vocabulary import NO_ACTION
 from models.segments import ActionRole, ScoreConfig
 
 logger = logging.getLogger(__name__)
 
-NO_ACTION = "none"
 #: Owner and channel of an action neither ``score.actions`` nor the log describes.
 DEFAULT_OWNER = "service_advisor"
 UNKNOWN_CHANNEL = "unknown"

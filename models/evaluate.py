@@ -75,7 +75,7 @@ class EvaluateConfig:
     """
 
     tier_feature: str = "spend_365d"
-    tier_bounds: tuple[float, float] = (2000.0, 5000.0)
+    tier_bounds: tuple[float, float] = vocabulary.TIER_BOUNDS
     segment_by: tuple[str, ...] = ("value_tier", "dealer_id")
     n_bins: int = 10
     top_fraction: float = 0.1

@@ -32,6 +32,7 @@ import pandas as pd
 
 from features.baseline import scorecard
 from features.config import FeaturizeConfig
+from features.vocabulary import NO_ACTION
 from models.evaluate import KEYS, RANDOM, EvaluateConfig, downsample, model_first
 from models.metrics import (
     auuc,
@@ -51,7 +52,7 @@ RECOVERY_SCORERS = (UPLIFT_MODEL, SCORECARD, CHURN_RISK)
 #: a stronger, still rule-based baseline, scored when the data record contact outcomes.
 SCORECARD_EXCLUSION = "scorecard_exclusion"
 GONE_FLAG = "reported_gone"
-CONTROL_ACTION = "none"
+CONTROL_ACTION = NO_ACTION
 
 
 def action_weights(recovery_train: pd.DataFrame) -> dict[str, float]:

@@ -46,8 +46,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from features.vocabulary import ACTIVE, LAPSED, NO_ACTION, PRE_CHURN
 from models.actions import default_coupon_action, is_coupon
-from models.segments import LAPSED, NO_ACTION, PRE_CHURN, ScoreConfig
+from models.segments import ScoreConfig, matrix_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +334,6 @@ def playbook_matrix(
         As :func:`recommend`; order: cell priority, then annual value descending, then
         ``customer_id``.
     """
-    from models.segments import ACTIVE, matrix_lookup
 
     cfg = config or ScoreConfig()
     segs = segments

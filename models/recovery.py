@@ -44,7 +44,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.vocabulary import TIER_BOUNDS, value_tier_index
+from features.vocabulary import NO_ACTION, TIER_BOUNDS, value_tier_index
 from models.actions import log_facts
 from models.churn import (
     ModelConfig,
@@ -69,7 +69,7 @@ class OutreachDataError(ValueError):
 TARGET = "recovered"
 DATE_COL = "contact_date"
 ACTION = "action"
-CONTROL = "none"
+CONTROL = NO_ACTION  # the outreach log's control arm
 UPLIFT_FILE = "uplift.json"
 LEARNERS = ("s", "t", "tb", "tp", "to")
 BASE = "base"

@@ -26,7 +26,7 @@ explained in docs/policy.md; in short:
 * **Actions** are the store's own (the outreach log's names, :mod:`models.actions`):
   contact costs default to the log's median per action, ``policy.allowed_actions: null`` is
   every action the win-back model learned; :func:`models.actions.resolve_actions` fills these
-  in for a model. :data:`ACTIONS` is only the simulator's default naming.
+  in for a model. :data:`features.vocabulary.SIMULATOR_ACTIONS` is only the simulator's default naming.
 * **Strategy matrix** cells (tier × stage): owner, channel, actions, cost range, expected
   success, worth winning back, priority. **Deep-churn rules** for the stages in
   ``matrix.rules.stages``: worth winning back = value > ``value_above`` OR (reason solvable AND
@@ -47,23 +47,9 @@ import pandas as pd
 from features import vocabulary
 from features.baseline import scorecard
 from features.config import FeaturizeConfig, config_from_params
+from features.vocabulary import ACTIVE, DEEP, EARLY, LOST, NO_HISTORY, PRE_CHURN
 
-#: The simulator's default action names (pipeline/simulate.py): the default strategy matrix
-#: names them; nothing else relies on them (a store's actions come from its outreach log).
-ACTIONS = ("sms_coupon", "advisor_call", "manager_call", "home_visit")
-NO_ACTION = "none"
-ACTIVE, PRE_CHURN, EARLY, DEEP, LOST, NO_HISTORY = (
-    "active",
-    "pre_churn",
-    "early",
-    "deep",
-    "lost",
-    "no_history",
-)
-STAGES = (ACTIVE, PRE_CHURN, EARLY, DEEP, LOST, NO_HISTORY)
-LAPSED = (EARLY, DEEP, LOST)
 ANNUAL_VALUE_BASES = ("active_span", "trailing_365d")
-MAX_TIERS = 5
 #: The strategy-matrix cell columns :func:`matrix_lookup` returns, with their dtypes.
 CELL_DTYPES: dict[str, str] = {
     "owner": "str",
@@ -123,8 +109,8 @@ class SegmentsConfig:
 
     annual_value: str = "active_span"
     referral_value: float = 0.0
-    tier_bounds: tuple[float, ...] = (2000.0, 5000.0)
-    tier_names: tuple[str, ...] = ("low", "mid", "high")
+    tier_bounds: tuple[float, ...] = vocabulary.TIER_BOUNDS
+    tier_names: tuple[str, ...] = vocabulary.TIERS
     stage_bounds: tuple[int, ...] = (90, 180, 365)
     pre_churn_risk: float = 0.5
 
@@ -142,8 +128,10 @@ class SegmentsConfig:
                 f"score.segments.tier_names needs {len(b) + 1} names for {len(b)} bounds, "
                 f"got {list(self.tier_names)}"
             )
-        if len(self.tier_names) > MAX_TIERS:
-            raise ValueError(f"at most {MAX_TIERS} value tiers, got {len(self.tier_names)}")
+        if len(self.tier_names) > vocabulary.MAX_TIERS:
+            raise ValueError(
+                f"at most {vocabulary.MAX_TIERS} value tiers, got {len(self.tier_names)}"
+            )
         if len(set(self.tier_names)) != len(self.tier_names):
             raise ValueError(f"score.segments.tier_names repeat a name: {list(self.tier_names)}")
         s = list(self.stage_bounds)
@@ -345,15 +333,17 @@ class ScoreConfig:
         for tier, row in self.cells.items():
             for stage, cell in row.items():
                 where = f"score.matrix.cells.{tier}.{stage}"
-                if stage not in STAGES:
-                    raise ValueError(f"{where}: unknown stage {stage!r}; stages are {list(STAGES)}")
+                if stage not in vocabulary.STAGES:
+                    raise ValueError(
+                        f"{where}: unknown stage {stage!r}; stages are {list(vocabulary.STAGES)}"
+                    )
                 if not 0.0 <= cell.expected_success <= 1.0:
                     raise ValueError(f"{where}: expected_success must be in [0, 1]")
                 if cell.cost_max < cell.cost_min:
                     raise ValueError(f"{where}: cost range must have min <= max")
         for name, values, known in (
-            ("score.policy.eligible_stages", self.policy.eligible_stages, set(STAGES)),
-            ("score.matrix.rules.stages", self.rules.stages, set(STAGES)),
+            ("score.policy.eligible_stages", self.policy.eligible_stages, set(vocabulary.STAGES)),
+            ("score.matrix.rules.stages", self.rules.stages, set(vocabulary.STAGES)),
         ):
             bad = sorted(set(values) - known)
             if bad:
@@ -543,8 +533,8 @@ def matrix_lookup(
             (
                 cell.owner,
                 cell.channel,
-                "+".join(cell.actions) if cell.actions else NO_ACTION,
-                cell.actions[0] if cell.actions else NO_ACTION,
+                "+".join(cell.actions) if cell.actions else vocabulary.NO_ACTION,
+                cell.actions[0] if cell.actions else vocabulary.NO_ACTION,
                 cell.cost_min,
                 cell.cost_max,
                 cell.expected_success,
@@ -686,7 +676,7 @@ def segment(
         rule_worth[in_rules] = w.to_numpy()
         rule_text[in_rules] = t.to_numpy()
     worth = np.where(
-        in_rules, rule_worth & (cells["matrix_action"] != NO_ACTION), cells["cell_worth"]
+        in_rules, rule_worth & (cells["matrix_action"] != vocabulary.NO_ACTION), cells["cell_worth"]
     )
     out = pd.DataFrame(index=idx)
     if "customer_id" in features.columns:

@@ -140,7 +140,7 @@ def _complaints() -> pd.DataFrame:
 
 def simulator_action_facts() -> dict[str, dict]:
     """What training records about the simulator's four actions (their default costs)."""
-    from models.segments import ACTIONS
+    from features.vocabulary import SIMULATOR_ACTIONS as ACTIONS
     from pipeline.simulator import SimulationConfig
 
     sim = SimulationConfig()
@@ -149,8 +149,9 @@ def simulator_action_facts() -> dict[str, dict]:
 
 def sim_score_config(config=None):
     """A score config (default: the code's defaults) resolved for the simulator's actions."""
+    from features.vocabulary import SIMULATOR_ACTIONS as ACTIONS
     from models.actions import resolve_actions
-    from models.segments import ACTIONS, ScoreConfig
+    from models.segments import ScoreConfig
 
     return resolve_actions(config or ScoreConfig(), ACTIONS, simulator_action_facts())
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import SMALL_RECOVERY_MIN_ROWS, sim_score_config
 
+from features.vocabulary import SIMULATOR_ACTIONS as ACTIONS
 from models.policy import (
     evaluate_on_truth,
     playbook_matrix,
@@ -14,7 +15,7 @@ from models.policy import (
     same_coupon,
     same_coupon_cost,
 )
-from models.segments import ACTIONS, segment
+from models.segments import segment
 
 ARMS = ("none", *ACTIONS)
 CFG = sim_score_config()

@@ -68,3 +68,7 @@ class RunRecord:
         if path.suffix != ".json":
             path = path / RUN_FILE
         return cls(**json.loads(path.read_text()))
+
+
+class ModelStoreError(RuntimeError):
+    """A model cannot be found, or its files are missing, damaged or not the registered ones."""

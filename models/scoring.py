@@ -48,12 +48,12 @@ from features.config import FeaturizeConfig
 from features.contract import ACTION_SET_ASIDE, DataSet, do_not_contact
 from features.vocabulary import NO_ACTION, STAGES
 from models.actions import resolve_for_model, row_roles
-from models.artifacts import tracking_uri
+from models.artifacts import ModelStoreError, tracking_uri
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster
 from models.policy import DO_NOT_CONTACT_REASON, recommend, same_coupon_cost
 from models.segments import ScoreConfig, segment
-from models.store import ModelStoreError, ScoringModels, load_scoring_models
+from models.store import ScoringModels, load_scoring_models
 
 STATUS_SCORED = "scored"
 STATUS_CHURN_ONLY = "churn_only"

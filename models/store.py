@@ -34,6 +34,7 @@ from models.artifacts import (
     RECOVERY_DIR,
     RECOVERY_NAME,
     RUN_FILE,
+    ModelStoreError,
     RunRecord,
 )
 from models.lgbm import CalibratedBooster, ModelFileError
@@ -46,10 +47,6 @@ SHA256_TAG = "model_dir_sha256"
 PATH_TAG = "model_dir_path"
 PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-
-
-class ModelStoreError(RuntimeError):
-    """A model cannot be found, or its files are missing, damaged or not the registered ones."""
 
 
 def dir_sha256(path: str | Path) -> str:

@@ -42,11 +42,11 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.dictionary import feature_dictionary
-from models.artifacts import CHAMPION, RunRecord, tracking_uri
+from models.artifacts import CHAMPION, ModelStoreError, RunRecord, tracking_uri
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.recovery import UpliftModel
-from models.store import ModelStoreError, load_version, record_model_dir
 from models.store import load_champion as store_champion
+from models.store import load_version, record_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def load_registered(name: str, ref: str) -> CalibratedBooster | UpliftModel:
     the pickled pyfunc wrapper.
 
     Raises:
-        models.store.ModelStoreError: No such version or alias, or its files are not the
+        models.artifacts.ModelStoreError: No such version or alias, or its files are not the
             registered ones.
     """
     uri = mlflow.get_tracking_uri()
@@ -289,7 +289,7 @@ def load_champion(name: str) -> tuple[str, CalibratedBooster | UpliftModel] | No
     Loaded like :func:`load_registered` (hash-checked model directory, no pickle).
 
     Raises:
-        models.store.ModelStoreError: The champion's files are missing, damaged or not the
+        models.artifacts.ModelStoreError: The champion's files are missing, damaged or not the
             registered ones.
     """
     loaded = store_champion(name, mlflow.get_tracking_uri())
@@ -304,7 +304,7 @@ class Decision:
     reason: str
 
 
-def promote_if_better(
+def decide_promotion(
     name: str,
     version: str | int,
     candidate_score: float,
@@ -316,11 +316,11 @@ def promote_if_better(
     hold: str | None = None,
     unscored: str | None = None,
 ) -> Decision:
-    """Give ``version`` the ``champion`` alias only if it beats the current champion.
+    """Whether ``version`` should get the ``champion`` alias: only if it beats the champion.
 
-    Both scores must come from the same out-of-time test. The decision and its reason are
-    written as tags of the model version (``promotion_decision``, ``promotion_reason``) and of
-    the version's run (``promotion.<name>.decision`` / ``.reason``).
+    Both scores must come from the same out-of-time test. Nothing is written: the decision
+    is applied by :func:`apply_decision` (the ``promote`` stage), so a cached stage never
+    moves the alias.
 
     Args:
         name: Registered model name.
@@ -341,13 +341,8 @@ def promote_if_better(
     Returns:
         The decision and a human-readable reason.
     """
-    client = MlflowClient()
     version = str(version)
-    current = None
-    try:
-        current = str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        current = None
+    current = current_champion(name)
     if current == version:
         decision = Decision(False, f"version {version} is already the champion")
     elif blocked:
@@ -372,7 +367,50 @@ def promote_if_better(
         )
     if decision.promoted and hold:
         decision = Decision(False, f"would be promoted ({decision.reason}), but {hold}")
+    return decision
+
+
+def current_champion(name: str) -> str | None:
+    """The version that holds the ``champion`` alias of ``name`` now, or None."""
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def apply_decision(
+    name: str, version: str | int, decision: Decision, champion_version: str | None = None
+) -> bool:
+    """Apply a champion/challenger decision to the registry, if it still holds.
+
+    The decision and its reason are written as tags of the model version
+    (``promotion_decision``, ``promotion_reason``) and of the version's run
+    (``promotion.<name>.decision`` / ``.reason``); a promotion moves the ``champion`` alias.
+    A promotion decided against a champion that has since been replaced is not applied.
+
+    Args:
+        name: Registered model name.
+        version: The candidate version.
+        decision: From :func:`decide_promotion`.
+        champion_version: The champion the decision was made against (None: none).
+
+    Returns:
+        Whether the alias was moved to ``version``.
+
+    Raises:
+        ValueError: The champion changed since the decision (decide again).
+    """
+    client = MlflowClient()
+    version = str(version)
+    now = current_champion(name)
+    moved = False
     if decision.promoted:
+        if now not in (None if champion_version is None else str(champion_version), version):
+            raise ValueError(
+                f"{name}: the champion is v{now}, not v{champion_version} as when v{version} "
+                "was evaluated: evaluate again before promoting"
+            )
+        moved = now != version
         client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "promotion_decision", str(decision.promoted))
     client.set_model_version_tag(name, version, "promotion_reason", decision.reason)
@@ -387,6 +425,56 @@ def promote_if_better(
         "promoted" if decision.promoted else "kept",
         decision.reason,
     )
+    return moved
+
+
+def apply_decisions(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply every registered candidate's decision; the record of what was done.
+
+    Args:
+        decisions: Decision records (:func:`challenge`'s, with ``model``), e.g. the
+            ``promotion.json`` the evaluate and leads stages write.
+
+    Returns:
+        One record per decision: model, version, promoted, reason, ``alias_moved`` and the
+        champion after this stage.
+    """
+    done = []
+    for d in decisions:
+        record = {k: d.get(k) for k in ("model", "version", "promoted", "reason")}
+        if d["version"] is None:  # nothing was registered: nothing to apply
+            record.update(alias_moved=False, champion=current_champion(d["model"]))
+            done.append(record)
+            continue
+        decision = Decision(bool(d["promoted"]), str(d["reason"]))
+        moved = apply_decision(d["model"], d["version"], decision, d.get("champion_version"))
+        record.update(alias_moved=moved, champion=current_champion(d["model"]))
+        done.append(record)
+    return done
+
+
+def promote_if_better(
+    name: str,
+    version: str | int,
+    candidate_score: float,
+    champion_score: float | None,
+    **kwargs: Any,
+) -> Decision:
+    """:func:`decide_promotion` and :func:`apply_decision` in one step (tests, notebooks).
+
+    Args:
+        name: Registered model name.
+        version: The candidate version.
+        candidate_score: The candidate's score on the test.
+        champion_score: The current champion's score on the same test, or None.
+        **kwargs: Passed to :func:`decide_promotion`.
+
+    Returns:
+        The decision, already applied.
+    """
+    before = current_champion(name)
+    decision = decide_promotion(name, version, candidate_score, champion_score, **kwargs)
+    apply_decision(name, version, decision, before)
     return decision
 
 

@@ -24,7 +24,7 @@ import typer
 import yaml
 from typer.core import TyperGroup
 
-from models.store import ModelStoreError
+from models.artifacts import ModelStoreError
 
 logger = logging.getLogger(__name__)
 

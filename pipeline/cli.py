@@ -21,6 +21,7 @@ from pipeline import (
     explain,
     featurize,
     leads,
+    promote,
     simulate,
     validate,
 )
@@ -61,6 +62,7 @@ app.command("validate")(validate.main)
 app.command("featurize")(featurize.main)
 app.command("features")(featurize.features)
 app.command("evaluate")(evaluate.main)
+app.command("promote")(promote.main)
 app.command("explain")(explain.main)
 app.command("policy")(policy_stage.main)
 app.command("score")(score_stage.main)

@@ -430,7 +430,7 @@ def promote_models(
                 champion = None
 
         def promote(n, v, cand, champ, _metric=metric, _floor=floor, _unscored=unscored):
-            return tracking.promote_if_better(
+            return tracking.decide_promotion(
                 n,
                 v,
                 cand,
@@ -488,14 +488,22 @@ def main(
     track: Annotated[
         bool, typer.Option(help="Log into the training's MLflow run and run champion/challenger.")
     ] = True,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="Apply the decisions to the registry at once (the DVC graph leaves that to "
+            "the promote stage: --no-promote)."
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Evaluate the trained models out of time against the playbook baselines.
 
     Writes OUT/metrics.json (DVC metrics), OUT/segments.csv, OUT/recovery_by_action.csv,
     OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
-    (TRAIN_DIR/run.json); gives each new registered version the ``champion`` alias only if it
-    beats the current champion on the same test rows.
+    (TRAIN_DIR/run.json); decides whether each new registered version should get the
+    ``champion`` alias (only if it beats the current champion on the same test rows) and,
+    with --promote, moves the alias (``python -m pipeline.promote OUT/promotion.json``).
     """
     setup_logging(verbose)
     cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
@@ -541,6 +549,10 @@ def main(
     )
     if record is not None:
         log_to_run(record, out, evaluation, decisions)
+        if promote:
+            from models import tracking
+
+            tracking.apply_decisions([{"model": n, **d} for n, d in decisions.items()])
     rec = evaluation.metrics["recovery"]
     table = reporting.comparison_table(
         evaluation.metrics["churn"], rec if rec.get("available") else None

@@ -62,15 +62,16 @@ def _json(obj: Any, path: Path) -> None:
     path.write_text(json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
 
 
-def promote(result: LeadsResult, version: str | None, config: LeadsConfig) -> dict[str, Any]:
+def decide(result: LeadsResult, version: str | None, config: LeadsConfig) -> dict[str, Any]:
     """Champion/challenger for ``winback-leads`` on the candidate's out-of-time test leads.
 
     The current champion (if any) is loaded from the registry and scored on exactly the test
-    rows the candidate was scored on (ROC-AUC); the candidate gets the ``champion`` alias only
-    if it wins by more than ``config.min_improvement`` (:func:`models.tracking.promote_if_better`).
+    rows the candidate was scored on (ROC-AUC); the candidate should get the ``champion`` alias
+    only if it wins by more than ``config.min_improvement``
+    (:func:`models.tracking.decide_promotion`). Nothing is written to the registry here.
 
     Returns:
-        JSON-able decision (:func:`pipeline.evaluate.challenge`).
+        JSON-able decision (:func:`models.tracking.challenge`).
     """
     from models.tracking import challenge
 
@@ -84,7 +85,7 @@ def promote(result: LeadsResult, version: str | None, config: LeadsConfig) -> di
         return ranking_report(test[TARGET].to_numpy(), model.predict_proba(test))["roc_auc"]
 
     def decide(name, v, candidate, champion_score):
-        return tracking.promote_if_better(
+        return tracking.decide_promotion(
             name, v, candidate, champion_score, min_delta=config.min_improvement, metric="roc_auc"
         )
 
@@ -109,6 +110,13 @@ def main(
     params: Annotated[
         Path | None, typer.Option(help="params.yaml to read the 'leads' block from.")
     ] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="Apply the champion/challenger decision at once (the DVC graph leaves that to "
+            "the promote stage: --no-promote)."
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Grade, route and model the lost leads of DATA_DIR; write diagnostics and a report.
@@ -144,7 +152,10 @@ def main(
     (out / "report.md").write_text(lead_report(result, config, None), encoding="utf-8")
     run_id, version = log_run(result, config, block, out / MODEL_DIR, out / "report.md")
     (out / "report.md").write_text(lead_report(result, config, run_id), encoding="utf-8")
-    decision = promote(result, version, config) if config.register else None
+    decision = decide(result, version, config) if config.register else None
+    _json({} if decision is None else {REGISTERED_NAME: decision}, out / "promotion.json")
+    if decision is not None and promote:
+        tracking.apply_decisions([decision])
     metrics = {
         **result.metrics,
         "promotion": decision,

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from models import artifacts, store, tracking
+from models.artifacts import ModelStoreError
 from models.lgbm import CalibratedBooster, ModelFileError, check_booster_text, fit_isotonic
 from models.recovery import UpliftModel
 from pipeline.cli import app
@@ -174,7 +175,7 @@ def test_tampered_files_are_refused(registry, make_tables, write_dir, damage):
         (stored / "python_model.pkl").write_bytes(b"not ours")
     else:
         (stored / "model.json").unlink()
-    with pytest.raises(store.ModelStoreError, match="do not match the hash"):
+    with pytest.raises(ModelStoreError, match="do not match the hash"):
         tracking.load_champion(artifacts.CHURN_NAME)
     data = write_dir(make_tables())
     out = registry["root"] / "s.csv"
@@ -190,7 +191,7 @@ def test_version_without_recorded_hash_is_refused(registry):
     digest = client.get_model_version(artifacts.CHURN_NAME, "1").tags[store.SHA256_TAG]
     client.delete_model_version_tag(artifacts.CHURN_NAME, "1", store.SHA256_TAG)
     try:
-        with pytest.raises(store.ModelStoreError, match="no recorded content hash"):
+        with pytest.raises(ModelStoreError, match="no recorded content hash"):
             tracking.load_registered(artifacts.CHURN_NAME, "1")
     finally:
         client.set_model_version_tag(artifacts.CHURN_NAME, "1", store.SHA256_TAG, digest)

@@ -347,3 +347,19 @@ def test_report_is_logged_into_the_training_run(tmp_path: Path, monkeypatch):
     assert {"explain/report.md", "explain/figures"} <= names
     assert client.get_run(run.info.run_id).data.metrics["explain.shap_check_max_abs_diff"] == 0.0
     assert stage._log_to_run(tmp_path / "nowhere", out, {}) is None
+
+
+def test_the_beeswarm_is_the_same_figure_every_time(mixed, tmp_path):
+    """shap jitters the swarm with numpy's global generator; the figure is seeded."""
+    from models.reporting.explanation import plot_beeswarm
+
+    model, X = mixed
+    rows = X.iloc[:200]
+    contributions = model.contributions(rows)
+    np.random.seed(123)  # noqa: NPY002 - the caller's global state must survive the call
+    before = np.random.random()  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
+    a = plot_beeswarm(model, rows, contributions, tmp_path / "a.png", max_display=5)
+    assert np.random.random() == before  # noqa: NPY002
+    b = plot_beeswarm(model, rows, contributions, tmp_path / "b.png", max_display=5)
+    assert a.read_bytes() == b.read_bytes()

@@ -59,7 +59,14 @@ def plot_beeswarm(
         feature_names=labels,
     )
     plt.figure()
-    shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=(10, 8))
+    # shap jitters the swarm with numpy's global generator: seed it for this call only, so the
+    # same data draw the same figure (and the caller's random state is left as it was).
+    state = np.random.get_state()  # noqa: NPY002 - shap reads the legacy global generator
+    np.random.seed(0)  # noqa: NPY002
+    try:
+        shap.plots.beeswarm(explanation, max_display=max_display, show=False, plot_size=(10, 8))
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     fig = plt.gcf()
     fig.suptitle("Churn risk: SHAP values per customer (log-odds)")
     return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")

@@ -543,8 +543,8 @@ def test_stage_end_to_end_with_champion_challenger(small_run, tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_stage_without_outreach_evaluates_churn_only(small_run) -> None:
+    from models.evaluation import evaluate_models
     from models.lgbm import CalibratedBooster
-    from pipeline.evaluate import evaluate_models
 
     root = small_run
     if not (root / "strong" / "churn").is_dir():

@@ -14,6 +14,7 @@ from features.config import FeaturizeConfig
 from features.events import prepare
 from features.reading import read_data_dir
 from models import artifacts, tracking
+from models import challenger as evaluate_stage
 from models.churn import ModelConfig, refit_churn, train_churn
 from models.split import (
     MinRows,
@@ -23,7 +24,6 @@ from models.split import (
     choose_split,
     customer_bucket,
 )
-from pipeline import evaluate as evaluate_stage
 from pipeline.history_check import PLAIN_TABLES, cut_history
 
 

@@ -10,15 +10,20 @@ import pytest
 from typer.testing import CliRunner
 
 from features.files import write_table
-from models.reporting.monitor import CENSORED, IMPROVED, NO_EVIDENCE, OBSERVED, TOO_FEW, WORSE
-from pipeline.cli import app
-from pipeline.monitor import (
+from models.monitor import (
+    CENSORED,
+    IMPROVED,
+    NO_EVIDENCE,
+    OBSERVED,
+    TOO_FEW,
+    WORSE,
     MonitorConfig,
     contacts_since,
     effect_table,
     incremental_interval,
     score_as_of,
 )
+from pipeline.cli import app
 
 AS_OF = pd.Timestamp("2024-01-01")
 END = pd.Timestamp("2024-05-10")
@@ -157,7 +162,7 @@ def test_segment_by_action_and_censoring(effects) -> None:
 
 
 def test_interval_and_verdicts() -> None:
-    from pipeline.monitor import _verdict
+    from models.monitor import _verdict
 
     lo, hi = incremental_interval(50, 100, 10, 100)
     assert lo > 0 and _verdict(lo, hi, 100, 100, 20) == IMPROVED

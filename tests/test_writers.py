@@ -97,7 +97,8 @@ def test_export_writer_removes_stale_temp_files(tmp_path, suffix):
 
 
 def test_evaluation_tables_neutralise_values_from_the_data(tmp_path):
-    from pipeline.evaluate import Evaluation, write_outputs
+    from models.evaluation import Evaluation
+    from pipeline.evaluate import write_outputs
 
     segments = pd.DataFrame(
         {"segment": ["dealer_id"], "value": ['=HYPERLINK("x")'], "n": [120], "roc_auc": [0.7]}

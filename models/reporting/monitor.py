@@ -1,7 +1,8 @@
-"""The monitor's effect report (Markdown) and figure, and the vocabulary of its effect table.
+"""The monitor's effect report (Markdown) and figure.
 
-The effect table (contacted vs control win-back rates per window, segment and action) is
-computed by ``winback monitor``; this module only shows it.
+The effect table (contacted vs control win-back rates per window, segment and action) and its
+vocabulary (verdicts, window statuses, levels) come from :mod:`models.monitor`; this module
+only shows it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.monitor import CENSORED, IMPROVED, LEVELS, NO_EVIDENCE, TOO_FEW, WORSE
 from models.reporting.figures import Figure, save_figure
 from models.reporting.markdown import md_table
-
-#: Verdicts on an incremental-rate interval.
-IMPROVED, WORSE, NO_EVIDENCE, TOO_FEW = "improved", "worse", "no evidence", "too few"
-#: Whether a window is observed for the contacts (``partial (k of n observed)`` in between).
-OBSERVED, CENSORED = "observed", "censored"
-#: The effect table's levels, finest first.
-LEVELS = ("segment × action", "segment", "action", "all")
 
 
 def fmt_value(x: Any, pct: bool = False, money: bool = False) -> str:

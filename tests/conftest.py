@@ -12,6 +12,11 @@ Every value in :func:`make_tables` is text, exactly as a CSV export would carry 
 test can put any bad value into any cell without fighting dtypes. ``write_dir(...,
 fmt="parquet")`` converts the valid columns to their typed form first (dates, numbers), so
 the same tables give a realistic typed Parquet directory.
+
+Tests that need "some realistic data" share one simulated store per session, built lazily
+and kept read-only: :func:`shared_sim` (the simulate output), :func:`shared_features` (plus
+its featurize output) and :func:`shared_models` (plus a trained churn + win-back model pair
+and their own MLflow store). A test that changes files works on a :func:`copy_dir` copy.
 """
 
 from __future__ import annotations

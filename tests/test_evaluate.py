@@ -441,12 +441,15 @@ evaluate:
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory, shared_features):
-    """The shared simulation (sim/, with its customers table for the PII scan) and its
-    featurize output (feat/), linked into a directory of this module's own train outputs."""
+def small_run(tmp_path_factory):
+    """A 1,000-customer simulation, featurized, with its customers table (for the PII scan)."""
+    from pipeline import featurize, simulate
+
     root = tmp_path_factory.mktemp("e2e")
-    (root / "sim").symlink_to(shared_features.data, target_is_directory=True)
-    (root / "feat").symlink_to(shared_features.featurize, target_is_directory=True)
+    params = root / "params.yaml"
+    params.write_text(SMALL_PARAMS.format(rounds=30, min_rows=SMALL_RECOVERY_MIN_ROWS_YAML))
+    simulate.main(customers=1000, years=3, seed=3, out=root / "sim", params=params)
+    featurize.main(data_dir=root / "sim", out=root / "feat", params=params)
     return root
 
 

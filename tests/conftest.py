@@ -12,11 +12,19 @@ Every value in :func:`make_tables` is text, exactly as a CSV export would carry 
 test can put any bad value into any cell without fighting dtypes. ``write_dir(...,
 fmt="parquet")`` converts the valid columns to their typed form first (dates, numbers), so
 the same tables give a realistic typed Parquet directory.
+
+Tests that need "some realistic data" share one simulated store per session, built lazily
+and kept read-only: :func:`shared_sim` (the simulate output), :func:`shared_features` (plus
+its featurize output) and :func:`shared_models` (plus a trained churn + win-back model pair
+and their own MLflow store). A test that changes files works on a :func:`copy_dir` copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -492,3 +500,144 @@ SMALL_LGBM = {
     "deterministic": True,
     "force_row_wise": True,
 }
+
+
+# --- one simulated store shared by the end-to-end tests ---------------------------------------
+
+#: The shared simulation: enough customers for the win-back model's small slice minimums and
+#: three years of history up to the simulator's end date (2026-09-30), with outreach and leads.
+SHARED_SIMULATION = {"customers": 2000, "years": 3, "seed": 5}
+
+#: The params file the shared featurize and train stages run with: small models (a few dozen
+#: boosting rounds) and the small win-back slice minimums; every other block at its default.
+SHARED_PARAMS = (
+    "train:\n"
+    "  churn: {num_boost_round: 30, early_stopping_rounds: 10}\n"
+    "  recovery: {num_boost_round: 30, early_stopping_rounds: 10,\n"
+    f"             min_rows: {SMALL_RECOVERY_MIN_ROWS_YAML}}}\n"
+)
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """Where the shared simulated store and its stage outputs live (all read-only).
+
+    Attributes:
+        data: The simulate output: contract tables and ``truth/``.
+        params: The params file of the featurize and train stages (:data:`SHARED_PARAMS`).
+        featurize: The featurize output (``training.parquet``, ``recovery.parquet``, ...)
+            in :func:`shared_features`, else None.
+        train: The train output (``churn/``, ``recovery/``, ``run.json``, ...) in
+            :func:`shared_models`, else None.
+        tracking: The directory of the train stage's own MLflow store (``mlflow.db`` and
+            ``mlartifacts/``) in :func:`shared_models`, else None.
+    """
+
+    data: Path
+    params: Path
+    featurize: Path | None = None
+    train: Path | None = None
+    tracking: Path | None = None
+
+    @property
+    def tracking_uri(self) -> str:
+        """The SQLite URI of the shared MLflow store."""
+        return f"sqlite:///{self.tracking}/mlflow.db"
+
+
+def _read_only(root: Path) -> None:
+    # Every file and directory read-only: a test that writes into shared data fails loudly
+    # instead of changing what the next test sees.
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def _writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def copy_dir(src: Path, dst: Path) -> Path:
+    """A writable copy of ``src`` at ``dst`` (for a test that changes files of shared data)."""
+    shutil.copytree(src, dst, copy_function=shutil.copyfile)
+    _writable(dst)
+    return dst
+
+
+def _invoke(args: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, args)
+    if result.exit_code != 0:
+        raise RuntimeError(f"winback {args[0]} failed for a shared fixture:\n{result.output}")
+
+
+@pytest.fixture(scope="session")
+def _shared_root(tmp_path_factory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("shared")
+    yield root
+    _writable(root)  # so that pytest can remove it later
+
+
+@pytest.fixture(scope="session")
+def shared_sim(_shared_root: Path) -> SharedRun:
+    """One simulated store for every test that needs "some realistic data" (read-only).
+
+    :data:`SHARED_SIMULATION` (2,000 customers, 3 years to 2026-09-30, seed 5, with outreach,
+    its outcomes and leads), written by ``winback simulate`` once per session, with
+    :data:`SHARED_PARAMS` beside it. Every file and directory is read-only: a test that
+    changes files (deletes the truth, rewrites the outreach log, ...) works on
+    ``copy_dir(run.data, tmp_path / "sim")``. Tests that need another configuration (a
+    seed, a size, a cut history, no leads) simulate their own.
+    """
+    root = _shared_root
+    params = root / "params.yaml"
+    params.write_text(SHARED_PARAMS)
+    data = root / "sim"
+    sim = SHARED_SIMULATION
+    _invoke(
+        ["simulate", "--customers", str(sim["customers"]), "--years", str(sim["years"])]
+        + ["--seed", str(sim["seed"]), "--out", str(data)]
+    )
+    _read_only(data)
+    params.chmod(0o444)
+    return SharedRun(data=data, params=params)
+
+
+@pytest.fixture(scope="session")
+def shared_features(shared_sim: SharedRun) -> SharedRun:
+    """:func:`shared_sim` plus its featurize output (``winback featurize``), read-only."""
+    out = shared_sim.data.parent / "featurize"
+    _invoke(
+        ["featurize", str(shared_sim.data), "--out", str(out), "--params", str(shared_sim.params)]
+    )
+    _read_only(out)
+    return dataclasses.replace(shared_sim, featurize=out)
+
+
+@pytest.fixture(scope="session")
+def shared_models(shared_sim: SharedRun) -> SharedRun:
+    """:func:`shared_sim` plus one trained churn + win-back model pair, read-only.
+
+    The train stage (``python -m pipeline.train``) on the simulated data directory itself
+    (featurized in memory, as ``winback train DATA_DIR`` does) with :data:`SHARED_PARAMS`,
+    logged and registered (``winback-churn`` v1, ``winback-recovery`` v1, no champion) in
+    its own MLflow store under ``run.tracking``. The store is read-only too: a test that
+    promotes, registers or logs copies ``mlflow.db`` to its own directory and points
+    ``MLFLOW_TRACKING_URI`` at the copy (the copy still reads the shared artifacts).
+    """
+    from pipeline import train
+
+    root = shared_sim.data.parent
+    store = root / "tracking"
+    store.mkdir()
+    run = dataclasses.replace(shared_sim, train=root / "train", tracking=store)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", run.tracking_uri)
+        mp.chdir(store)
+        train.main(data_dir=run.data, out=run.train, params=run.params)
+    _read_only(run.train)
+    _read_only(store)
+    return run

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_RECOVERY_MIN_ROWS_YAML, copy_dir
 from typer.testing import CliRunner
 
 from models.actions import (
@@ -200,11 +201,12 @@ def test_training_records_the_costs_of_the_log(tmp_path) -> None:
 
 # --- end to end: a simulated store whose campaign tool names the actions its own way ---------
 
-SMALL_PARAMS = """
+SMALL_PARAMS = f"""
 train:
   register: false
-  churn: {num_boost_round: 30, early_stopping_rounds: 10}
-  recovery: {num_boost_round: 30, early_stopping_rounds: 10}
+  churn: {{num_boost_round: 30, early_stopping_rounds: 10}}
+  recovery: {{num_boost_round: 30, early_stopping_rounds: 10,
+             min_rows: {SMALL_RECOVERY_MIN_ROWS_YAML}}}
 """
 RENAME = {
     "sms_coupon": "wechat_coupon",
@@ -221,15 +223,14 @@ def _renamed(match: re.Match) -> str:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A 3,000-customer simulation with renamed actions (home visits dropped), trained."""
-    from pipeline import simulate, train
+def store(tmp_path_factory, shared_sim):
+    """A copy of the shared simulation with renamed actions (home visits dropped), trained."""
+    from pipeline import train
 
     root = tmp_path_factory.mktemp("store")
     params = root / "params.yaml"
     params.write_text(SMALL_PARAMS)
-    sim = root / "sim"
-    simulate.main(customers=3000, years=3, seed=1, out=sim, params=params)
+    sim = copy_dir(shared_sim.data, root / "sim")
     log = pd.read_parquet(sim / "outreach.parquet")
     log = log.loc[log["action"] != "home_visit"].reset_index(drop=True)
     log["action"] = log["action"].replace(RENAME)

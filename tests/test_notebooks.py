@@ -5,19 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import jupytext
-import lightgbm as lgb
 import nbformat
 import pandas as pd
 import pytest
-
-from features.config import FeaturizeConfig
-from features.dictionary import feature_dictionary
-from features.events import prepare
-from features.files import write_data_dir
-from features.labels import training_table
-from features.reading import read_data_dir
-from models.lgbm import CalibratedBooster, fit_isotonic
-from pipeline.simulator import SimulationConfig, simulate
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "explain_customer.ipynb"
@@ -40,36 +30,14 @@ def test_notebook_is_paired_and_in_sync():
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory) -> tuple[Path, Path, tuple[str, ...], str]:
-    """Tiny simulated data → featurize → a tiny churn model, all under a temp dir."""
-    root = tmp_path_factory.mktemp("nb")
-    tables, _ = simulate(SimulationConfig(customers=300, years=3, seed=3))
-    pii = tuple(tables["customers"]["name"]) + tuple(tables["customers"]["phone"])
-    data = root / "data"
-    write_data_dir(tables, data)
-    index = prepare(read_data_dir(data), FeaturizeConfig())
-    training = training_table(index, FeaturizeConfig(), progress=False)
-    feat = root / "featurize"
-    feat.mkdir()
-    training.to_parquet(feat / "training.parquet", index=False)
-    feature_dictionary().to_parquet(feat / "feature_dictionary.parquet", index=False)
-
-    features = [c for c in training.columns if c not in {"customer_id", "as_of", "churn"}]
-    cats = {
-        c: [str(v) for v in training[c].cat.categories]
-        for c in features
-        if isinstance(training[c].dtype, pd.CategoricalDtype)
-    }
-    model = CalibratedBooster(booster=None, features=features, categories=cats)  # type: ignore[arg-type]
-    params = {"objective": "binary", "verbose": -1, "num_threads": 2, "deterministic": True}
-    params |= {"seed": 1, "min_data_in_leaf": 20, "num_leaves": 7}
-    y = training["churn"].to_numpy()
-    model.booster = lgb.train(params, lgb.Dataset(model.frame(training), y), 20)
-    model.calibrator = fit_isotonic(model.predict_raw(training), y)
-    model.save(root / "train" / "churn")
+def small_run(shared_features, shared_models) -> tuple[Path, Path, tuple[str, ...], str]:
+    """The shared simulation's featurize output and trained churn model (read-only)."""
+    customers = pd.read_parquet(shared_features.data / "customers.parquet")
+    pii = tuple(customers["name"]) + tuple(customers["phone"])
+    training = pd.read_parquet(shared_features.featurize / "training.parquet")
     latest = training.loc[training["as_of"] == training["as_of"].max()]
     customer = str(latest["customer_id"].iloc[0])
-    return feat, root / "train", pii, customer
+    return shared_features.featurize, shared_models.train, pii, customer
 
 
 def _execute(params: str, cwd: Path) -> nbformat.NotebookNode:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_RECOVERY_MIN_ROWS, sim_score_config
+from conftest import SHARED_SIMULATION, copy_dir, sim_score_config
 
 from features.vocabulary import SIMULATOR_ACTIONS as ACTIONS
 from models.policy import (
@@ -289,34 +289,28 @@ policy:
 
 
 @pytest.mark.slow
-def test_policy_stage_end_to_end(tmp_path) -> None:
+def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     import json
 
     from typer.testing import CliRunner
 
-    from features.config import FeaturizeConfig
-    from models.training import TrainConfig
-    from pipeline import featurize, simulate
     from pipeline.cli import app
-    from pipeline.train import train_models
 
     params = tmp_path / "params.yaml"
     params.write_text(SMALL_PARAMS)
-    sim = tmp_path / "sim"
-    simulate.main(customers=1500, years=3, seed=5, out=sim, params=params)
-    featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
-    # the models straight from the train stage's own function (no MLflow round trip)
-    small = {k: {"num_boost_round": 30, "early_stopping_rounds": 10} for k in ("churn", "recovery")}
-    small["recovery"]["min_rows"] = SMALL_RECOVERY_MIN_ROWS
-    models = train_models(
-        pd.read_parquet(tmp_path / "feat" / "training.parquet"),
-        pd.read_parquet(tmp_path / "feat" / "recovery.parquet"),
-        TrainConfig.from_params(small, FeaturizeConfig()),
-    )
-    models.churn.save(tmp_path / "train" / "churn")
-    models.recovery.save(tmp_path / "train" / "recovery")
+    # the shared store and its trained models; a copy of the data, whose truth is deleted below
+    sim = copy_dir(shared_models.data, tmp_path / "sim")
+    customers = SHARED_SIMULATION["customers"]
     out = tmp_path / "policy"
-    args = ["policy", str(sim), str(tmp_path / "train"), "--out", str(out), "--params", str(params)]
+    args = [
+        "policy",
+        str(sim),
+        str(shared_models.train),
+        "--out",
+        str(out),
+        "--params",
+        str(params),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "value per cost" in result.output and "same_coupon" in result.output
@@ -328,13 +322,13 @@ def test_policy_stage_end_to_end(tmp_path) -> None:
     assert metrics["policies"]["same_coupon"]["planned_cost"] == pytest.approx(
         metrics["default_budget"]
     )
-    assert sum(metrics["stages"].values()) == 1500
+    assert sum(metrics["stages"].values()) == customers
     sweep = pd.read_csv(out / "sweep.csv")
     assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 6
     assert (out / "figures" / "budget_sweep.png").stat().st_size > 0
     assert (out / "plots" / "sweep" / "model.csv").is_file()
     alloc = pd.read_parquet(out / "allocations.parquet")
-    assert len(alloc) == 1500 and not {"name", "phone"} & set(alloc.columns)
+    assert len(alloc) == customers and not {"name", "phone"} & set(alloc.columns)
     # the same data and models give the same numbers
     again = CliRunner().invoke(app, [*args[:4], str(tmp_path / "again"), *args[5:]])
     assert again.exit_code == 0, again.output

@@ -306,29 +306,23 @@ def test_cli_bad_output_suffix(data_dir, model_dirs, tmp_path) -> None:
     assert result.exit_code == 2 and ".csv or .parquet" in result.output
 
 
-# --- end to end on a small simulation: train, promote, score with the champion, monitor ----
-
-SMALL_PARAMS = """
-train:
-  churn: {num_boost_round: 30, early_stopping_rounds: 10}
-  recovery: {num_boost_round: 30, early_stopping_rounds: 10,
-             min_rows: {train_rows: 100, train_positives: 5, valid_rows: 20, valid_positives: 2,
-                        test_rows: 50, test_positives: 2}}
-"""
+# --- end to end on the shared simulation: trained, promoted, score with the champion, monitor
 
 
 @pytest.mark.slow
-def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
-    from models import artifacts, tracking
-    from pipeline import featurize, simulate, train
+def test_score_and_monitor_end_to_end(
+    shared_features, shared_models, tmp_path, monkeypatch
+) -> None:
+    import shutil
 
+    from models import artifacts, tracking
+
+    # the shared train run's MLflow store, copied: promoting writes to it (the copy still
+    # reads the shared artifacts)
+    shutil.copyfile(shared_models.tracking / "mlflow.db", tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    params = tmp_path / "params.yaml"
-    params.write_text(SMALL_PARAMS)
-    sim = tmp_path / "sim"
-    simulate.main(customers=1500, years=3, seed=7, out=sim, params=params)
-    featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
-    train.main(tmp_path / "feat", out=tmp_path / "train", params=params)
+    tracking.setup()
+    params, sim = shared_models.params, shared_models.data
     for name in (artifacts.CHURN_NAME, artifacts.RECOVERY_NAME):  # what evaluate would decide
         tracking.promote_if_better(name, "1", 0.7, None)
 
@@ -345,7 +339,7 @@ def test_score_and_monitor_end_to_end(tmp_path, monkeypatch) -> None:
     version = r"winback-churn v1 #[0-9a-f]{12}; winback-recovery v1 #[0-9a-f]{12}"
     assert s["model_version"].str.fullmatch(version).all()
     # the scoring model is the refit: it learned from the latest labelled snapshot
-    latest = pd.read_parquet(tmp_path / "feat" / "training.parquet")["as_of"].max()
+    latest = pd.read_parquet(shared_features.featurize / "training.parquet")["as_of"].max()
     assert (s["model_data_through"] == str(latest.date())).all()
     sel = s[s["priority_rank"].notna()]
     assert len(sel) > 10 and sel["expected_cost"].sum() <= 3000

@@ -92,7 +92,8 @@ def test_leads_stage_end_to_end(tmp_path, monkeypatch, lead_pii):
     params = tmp_path / "params.yaml"
     params.write_text(
         "simulate: {customers: 200, years: 3, seed: 4, leads_per_year: 2500}\n"
-        "leads: {model: {lgbm: {objective: binary, learning_rate: 0.05, num_leaves: 7,\n"
+        "leads: {model: {num_boost_round: 60, early_stopping_rounds: 10,\n"
+        "  lgbm: {objective: binary, learning_rate: 0.05, num_leaves: 7,\n"
         "  min_data_in_leaf: 40, num_threads: 2, deterministic: true, force_row_wise: true,\n"
         "  verbosity: -1, seed: 1}}}\n"
     )

@@ -16,7 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_RECOVERY_MIN_ROWS_YAML, simulator_action_facts
+from conftest import SHARED_SIMULATION, SMALL_RECOVERY_MIN_ROWS_YAML, simulator_action_facts
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -289,8 +289,8 @@ def test_damaged_booster_never_crashes_the_process(tmp_path, make_tables, write_
 
 
 @pytest.mark.slow
-def test_train_then_score_by_default_with_the_champion(tmp_path, monkeypatch):
-    from pipeline import featurize, simulate, train
+def test_train_then_score_by_default_with_the_champion(shared_features, tmp_path, monkeypatch):
+    from pipeline import train
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
@@ -300,10 +300,10 @@ def test_train_then_score_by_default_with_the_champion(tmp_path, monkeypatch):
         "  recovery: {num_boost_round: 20, early_stopping_rounds: 5,\n"
         f"             min_rows: {SMALL_RECOVERY_MIN_ROWS_YAML}}}\n"
     )
-    sim = tmp_path / "sim"
-    simulate.main(customers=1200, years=3, seed=5, out=sim, params=params)
-    featurize.main(data_dir=sim, out=tmp_path / "feat", params=params)
-    train.main(tmp_path / "feat", out=tmp_path / "elsewhere", params=params)
+    # the shared store, featurized; trained here, into a store of its own (its artifacts are
+    # tampered with below)
+    sim = shared_features.data
+    train.main(shared_features.featurize, out=tmp_path / "elsewhere", params=params)
     for name in (artifacts.CHURN_NAME, artifacts.RECOVERY_NAME):
         tracking.promote_if_better(name, "1", 0.7, None)
         mv = MlflowClient().get_model_version(name, "1")
@@ -320,7 +320,10 @@ def test_train_then_score_by_default_with_the_champion(tmp_path, monkeypatch):
     assert "winback-churn v1 #" in result.output and "MLflow registry" in result.output
     assert not marker.exists()
     scores = pd.read_csv(out, encoding="utf-8-sig", dtype={"customer_id": str})
-    assert len(scores) == 1200 and (scores["as_of"].str[:10] == "2026-10-01").all()
+    assert (
+        len(scores) == SHARED_SIMULATION["customers"]
+        and (scores["as_of"].str[:10] == "2026-10-01").all()
+    )
     same = tmp_path / "dir.csv"
     args = ["score", str(sim), "--through", "2026-09-30", "--model", str(tmp_path / "elsewhere")]
     assert (

@@ -108,22 +108,13 @@ def _text_of(path: Path) -> str:
 
 
 @pytest.mark.slow
-def test_train_stage_logs_no_personal_data(store):
-    from pipeline import simulate, train
-
-    data = store / "data"
-    simulate.main(customers=1500, years=3, seed=3, out=data)
+def test_train_stage_logs_no_personal_data(shared_models):
+    # the shared run: the train stage on the simulated data directory itself, names and
+    # phones included, with the win-back model's slice minimums lowered so that it is trained
+    data, out, store = shared_models.data, shared_models.train, shared_models.tracking
     customers = pd.read_parquet(data / "customers.parquet")
     secrets = set(customers["name"].dropna()) | set(customers["phone"].dropna())
     assert len(secrets) > 1000
-    out = store / "out" / "train"
-    # a small store: the win-back model's slice minimums lowered so that it is trained too
-    params = store / "params.yaml"
-    params.write_text(
-        "train:\n  recovery:\n    min_rows: {train_rows: 100, train_positives: 5, "
-        "valid_rows: 20, valid_positives: 2, test_rows: 50, test_positives: 2}\n"
-    )
-    train.main(data_dir=data, out=out, params=params)
     record = artifacts.RunRecord.load(out)
     assert set(record.versions) == {artifacts.CHURN_NAME, artifacts.RECOVERY_NAME}
     info = json.loads((out / "train_info.json").read_text())

@@ -489,6 +489,15 @@ SMALL_RECOVERY_MIN_ROWS_YAML = (
 )
 
 
+#: Win-back model settings for a small simulated store (about a thousand customers). The
+#: repository's params.yaml tunes the model for 20,000 customers (4 leaves, 800 rows a leaf),
+#: where a store this small grows hardly a split; a params file of a test names these on
+#: top of it (every other setting is the repository's).
+SMALL_STORE_RECOVERY_YAML = (
+    "lgbm: {num_leaves: 31, min_data_in_leaf: 100, feature_fraction: 0.8}, "
+    "exclude: [referrals], calibrate: true, no_effect_flags: []"
+)
+
 #: LightGBM settings of the tests' tiny models (fast, single-machine deterministic).
 SMALL_LGBM = {
     "objective": "binary",

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SMALL_RECOVERY_MIN_ROWS_YAML
+from conftest import SMALL_RECOVERY_MIN_ROWS_YAML, SMALL_STORE_RECOVERY_YAML
 
 from features import vocabulary
 from features.baseline import FORMULA_COLUMNS, SCORECARD_COLUMNS
@@ -438,7 +438,8 @@ def test_challenge_champion_that_cannot_score() -> None:
 SMALL_PARAMS = """
 train:
   churn: {{num_boost_round: {rounds}, early_stopping_rounds: 10}}
-  recovery: {{num_boost_round: {rounds}, early_stopping_rounds: 10, min_rows: {min_rows}}}
+  recovery: {{num_boost_round: {rounds}, early_stopping_rounds: 10, min_rows: {min_rows},
+             {small_store}}}
 evaluate:
   min_segment_rows: 50
 """
@@ -451,7 +452,11 @@ def small_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("e2e")
     params = root / "params.yaml"
-    params.write_text(SMALL_PARAMS.format(rounds=30, min_rows=SMALL_RECOVERY_MIN_ROWS_YAML))
+    params.write_text(
+        SMALL_PARAMS.format(
+            rounds=30, min_rows=SMALL_RECOVERY_MIN_ROWS_YAML, small_store=SMALL_STORE_RECOVERY_YAML
+        )
+    )
     simulate.main(customers=1000, years=3, seed=3, out=root / "sim", params=params)
     featurize.main(data_dir=root / "sim", out=root / "feat", params=params)
     return root
@@ -461,7 +466,13 @@ def _train(root, name: str, rounds: int):
     from pipeline import train
 
     params = root / f"params_{name}.yaml"
-    params.write_text(SMALL_PARAMS.format(rounds=rounds, min_rows=SMALL_RECOVERY_MIN_ROWS_YAML))
+    params.write_text(
+        SMALL_PARAMS.format(
+            rounds=rounds,
+            min_rows=SMALL_RECOVERY_MIN_ROWS_YAML,
+            small_store=SMALL_STORE_RECOVERY_YAML,
+        )
+    )
     train.main(root / "feat", out=root / name, params=params)
     return params
 

@@ -478,7 +478,7 @@ def dask_client(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=processes,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: two local clusters never clash
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,

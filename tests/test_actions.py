@@ -251,6 +251,7 @@ def store(tmp_path_factory, shared_sim):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("shared_store")
 def test_store_actions_score_end_to_end(store) -> None:
     root, sim, params = store
     out = root / "scores.csv"
@@ -280,6 +281,7 @@ def test_store_actions_score_end_to_end(store) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("shared_store")
 def test_store_actions_policy_stage(store) -> None:
     root, sim, params = store
     out = root / "policy"

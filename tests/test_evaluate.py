@@ -442,6 +442,7 @@ train:
              {small_store}}}
 evaluate:
   min_segment_rows: 50
+  bootstrap_rounds: 200
 """
 
 

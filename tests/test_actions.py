@@ -222,7 +222,7 @@ def _renamed(match: re.Match) -> str:
     return "p_return_" + RENAME.get(match[1], match[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def store(tmp_path_factory, shared_sim):
     """A copy of the shared simulation with renamed actions (home visits dropped), trained."""
     from pipeline import train
@@ -251,7 +251,6 @@ def store(tmp_path_factory, shared_sim):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("shared_store")
 def test_store_actions_score_end_to_end(store) -> None:
     root, sim, params = store
     out = root / "scores.csv"
@@ -281,7 +280,6 @@ def test_store_actions_score_end_to_end(store) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("shared_store")
 def test_store_actions_policy_stage(store) -> None:
     root, sim, params = store
     out = root / "policy"

@@ -13,9 +13,6 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "explain_customer.ipynb"
 PAIRED = NOTEBOOKS / "explain_customer.py"
 
-#: The notebook reads the shared store: on the worker that builds it.
-pytestmark = pytest.mark.xdist_group("shared_store")
-
 
 def _sources(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in nb.cells]

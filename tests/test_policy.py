@@ -289,7 +289,6 @@ policy:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("shared_store")
 def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     import json
 

@@ -310,7 +310,6 @@ def test_cli_bad_output_suffix(data_dir, model_dirs, tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("shared_store")
 def test_score_and_monitor_end_to_end(
     shared_features, shared_models, tmp_path, monkeypatch
 ) -> None:

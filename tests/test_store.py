@@ -289,7 +289,6 @@ def test_damaged_booster_never_crashes_the_process(tmp_path, make_tables, write_
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("shared_store")
 def test_train_then_score_by_default_with_the_champion(shared_features, tmp_path, monkeypatch):
     from pipeline import train
 

@@ -108,7 +108,6 @@ def _text_of(path: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("shared_store")
 def test_train_stage_logs_no_personal_data(shared_models):
     # the shared run: the train stage on the simulated data directory itself, names and
     # phones included, with the win-back model's slice minimums lowered so that it is trained

@@ -42,8 +42,6 @@ KEYS = ["customer_id", "as_of"]
 #: Names of the churn scorers in every output (metrics keys, plot ``model`` column).
 CHURN_MODEL, FORMULA = "model", "formula"
 RANDOM = "random"
-TIERS = vocabulary.TIERS
-UNKNOWN = vocabulary.UNKNOWN_TIER
 # short: DVC prints it as a metrics column
 FORMULA_NOTE = "points score, not a probability: ranking metrics only"
 
@@ -151,11 +149,11 @@ def churn_frame(
         raise ValueError(f"expected {len(test)} probabilities, got shape {proba.shape}")
     out = test[[*KEYS, "churn"]].copy()
     out["value_tier"] = vocabulary.value_tier(
-        test[cfg.tier_feature], cfg.tier_bounds, missing=UNKNOWN
+        test[cfg.tier_feature], cfg.tier_bounds, missing=vocabulary.UNKNOWN_TIER
     )
     for col in cfg.segment_by:
         if col != "value_tier" and col in test.columns:
-            out[col] = test[col].astype("str").where(test[col].notna(), UNKNOWN)
+            out[col] = test[col].astype("str").where(test[col].notna(), vocabulary.UNKNOWN_TIER)
     out[CHURN_MODEL] = proba
     out[FORMULA] = formula_risk(test, featurize_config).to_numpy()
     keep = out[CHURN_MODEL].notna() & out[FORMULA].notna()
@@ -243,7 +241,11 @@ def churn_segments(frame: pd.DataFrame, config: EvaluateConfig | None = None) ->
             logger.info("no column %r on the test rows: no per-%s metrics", col, col)
             continue
         values = frame[col].astype("str")
-        order = [t for t in (*TIERS, UNKNOWN) if t in set(values)] if col == "value_tier" else None
+        order = (
+            [t for t in (*vocabulary.TIERS, vocabulary.UNKNOWN_TIER) if t in set(values)]
+            if col == "value_tier"
+            else None
+        )
         for value in order or sorted(values.unique()):
             rows.append(_segment_row(col, value, frame.loc[values == value], cfg))
     return pd.DataFrame(rows)

@@ -9,8 +9,10 @@ status every command uses for bad input.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import errno
+import functools
 import logging
 import math
 import os
@@ -236,11 +238,17 @@ def _announce(path: Path | None) -> None:
         logger.info(text)
 
 
-def packaged_params() -> dict[str, Any]:
-    """The defaults shipped with the package: the repository's own params.yaml."""
+@functools.cache
+def _packaged() -> dict[str, Any]:
+    # read once per process: a command asks for several blocks
     if not PACKAGED_PARAMS.is_file():  # pragma: no cover - a broken install
         raise FileNotFoundError(f"the packaged defaults are missing: {PACKAGED_PARAMS}")
     return _read_yaml(PACKAGED_PARAMS)
+
+
+def packaged_params() -> dict[str, Any]:
+    """The defaults shipped with the package: the repository's own params.yaml (a copy)."""
+    return copy.deepcopy(_packaged())
 
 
 def load_params(block: str, path: str | Path | None = None) -> dict[str, Any]:

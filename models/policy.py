@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 
 MODEL, SAME_COUPON, PLAYBOOK = "model", "same_coupon", "playbook_matrix"
 POLICIES = (MODEL, SAME_COUPON, PLAYBOOK)
+#: The reference no store can pass: :func:`recommend` fed the simulator's true response
+#: probabilities (:func:`truth_probabilities`) instead of the uplift model's.
+ORACLE = "oracle"
 POLICY_COLUMNS = (
     "customer_id",
     "recommended_action",
@@ -438,6 +441,34 @@ def evaluate_on_truth(
     return pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
 
 
+def truth_probabilities(
+    truth: pd.DataFrame, features: pd.DataFrame, actions: list[str] | tuple[str, ...]
+) -> pd.DataFrame:
+    """The true P(return | arm) per customer, laid out as the uplift model's predictions.
+
+    The oracle's input (a reference only, never a model input): ``p_none`` from the truth's
+    ``p_return_control`` and ``p_<action>`` from ``p_return_<action>``, index as ``features``.
+
+    Raises:
+        ValueError: A customer has no truth row, or an action no truth column.
+    """
+    t = truth.assign(customer_id=truth["customer_id"].astype("str")).set_index("customer_id")
+    ids = features["customer_id"].astype("str")
+    missing = ids[~ids.isin(t.index)]
+    if len(missing):
+        raise ValueError(
+            f"the truth has no row for {len(missing)} customer(s), e.g. {list(missing[:5])}"
+        )
+    cols = {f"p_{NO_ACTION}": "p_return_control", **{f"p_{a}": f"p_return_{a}" for a in actions}}
+    absent = sorted(c for c in cols.values() if c not in t.columns)
+    if absent:
+        raise ValueError(f"the truth has no column(s) {absent}")
+    rows = t.loc[ids.to_numpy()]
+    return pd.DataFrame(
+        {k: rows[v].to_numpy(dtype="float64") for k, v in cols.items()}, index=features.index
+    )
+
+
 def run_policies(
     features: pd.DataFrame,
     segments: pd.DataFrame,
@@ -446,10 +477,18 @@ def run_policies(
     budget: float,
     pre_churn: pd.Series | None = None,
     coupon_action: str | None = None,
+    oracle: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The three policies at one budget: ``{model, same_coupon, playbook_matrix: frame}``."""
-    return {
+    """The policies at one budget: ``{model, same_coupon, playbook_matrix[, oracle]: frame}``.
+
+    ``oracle`` (:func:`truth_probabilities`) adds the oracle: :func:`recommend` with the same
+    money model, caps and budget, fed the true response probabilities.
+    """
+    runs = {
         MODEL: recommend(features, segments, uplift, config, budget),
         SAME_COUPON: same_coupon(features, segments, uplift, config, budget, coupon_action),
         PLAYBOOK: playbook_matrix(features, segments, uplift, config, budget, pre_churn),
     }
+    if oracle is not None:
+        runs[ORACLE] = recommend(features, segments, oracle, config, budget)
+    return runs

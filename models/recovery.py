@@ -26,6 +26,15 @@ Two meta-learners on LightGBM (chosen with ``learner`` in params):
   ``E[Z | x] = uplift_a(x)``; ``p_none`` comes from a booster on the control rows and
   ``p_a = clip(p_none + tau_a, 0, 1)``.
 
+* ``"dr"`` (doubly-robust learner): outcome models P(return | arm, x), one per arm, are
+  cross-fitted over customers (:func:`models.learners.crossfit_outcome`); for each action a
+  regression booster ``tau_a`` learns the pseudo-outcome
+  ``φ = μ_a − μ_0 + T·(Y − μ_a)/e − (1 − T)·(Y − μ_0)/(1 − e)`` of the ``a``/control rows
+  (``e`` as for ``"to"``), so the uplift is learned on the probability scale, where a contact
+  adds a chance of return, rather than as a shift of log-odds, which shrinks the uplift of
+  customers whose return is already unlikely; ``p_none`` from a booster on the control rows
+  and ``p_a = clip(p_none + tau_a, 0, 1)``.
+
 Probabilities are the boosters' own (not isotonic-calibrated): an isotonic step function maps
 nearby probabilities to the same value, which would zero out small uplifts and tie the ranking.
 The info dict reports the calibration error on the held-out ``calib`` slice instead.
@@ -40,44 +49,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.vocabulary import NO_ACTION, TIER_BOUNDS, value_tier_index
 from models.actions import log_facts
 from models.churn import (
     ModelConfig,
-    categories_of,
     config_record,
-    fit_booster,
     select_features,
-    train_early_stopped,
-    train_rounds,
 )
-from models.lgbm import CalibratedBooster, predict_threads
+from models.learners import (
+    ACTION,
+    BASE,
+    CONTROL,
+    LEARNERS,
+    TARGET,
+    TAU,
+    TREATED,
+    OutreachDataError,
+    fit_learner,
+    raw_score,
+)
+from models.lgbm import CalibratedBooster
 from models.metrics import expected_calibration_error, qini_coefficient
 from models.split import TimeSplit, choose_split
 
 logger = logging.getLogger(__name__)
 
 
-class OutreachDataError(ValueError):
-    """The outreach log cannot train an uplift model (no labelled, control or treated rows)."""
-
-
-TARGET = "recovered"
 DATE_COL = "contact_date"
-ACTION = "action"
-CONTROL = NO_ACTION  # the outreach log's control arm
 UPLIFT_FILE = "uplift.json"
-LEARNERS = ("s", "t", "tb", "tp", "to")
-BASE = "base"
-TREATED = "treated"
-TAU = "tau_"
-# Value tiers of the outreach randomisation (trailing-12-month spend), used to estimate the
-# empirical propensities of the transformed-outcome learner.
-TIER_COL = "spend_365d"
 
 
 @dataclass
@@ -85,12 +86,12 @@ class UpliftModel:
     """Return probability per action and uplift over no contact.
 
     Attributes:
-        learner: ``"s"``, ``"t"``, ``"tb"``, ``"tp"`` or ``"to"`` (see the module doc).
+        learner: One of :data:`models.learners.LEARNERS` (see the module doc).
         actions: Treatment actions (without ``none``), in a fixed order.
         boosters: ``{"s": model}`` for the S-learner; ``{arm: model}`` per arm (``none`` and
             each action) for the T-learner, plus ``"base"`` for ``"tb"`` (and ``"treated"``
             for ``"tp"``); ``{"none": model,
-            "tau_<action>": regression model}`` for ``"to"``.
+            "tau_<action>": regression model}`` for ``"to"`` and ``"dr"``.
         action_shares: Share of each action among treated training rows (used to score
             control rows in a Qini evaluation).
         meta: JSON-able facts saved with the model.
@@ -132,7 +133,7 @@ class UpliftModel:
 
         def raw_of(key: str) -> np.ndarray:
             if key not in raws:
-                raws[key] = _raw(self.boosters[key], frame)
+                raws[key] = raw_score(self.boosters[key], frame)
             return raws[key]
 
         if self.learner == "s":
@@ -140,13 +141,13 @@ class UpliftModel:
             x[ACTION] = arm
             return self.boosters["s"].predict_proba(x)
         if self.learner in ("tb", "tp"):
-            raw = raw_of(BASE) + _raw(self.boosters[arm], frame)
+            raw = raw_of(BASE) + raw_score(self.boosters[arm], frame)
             if self.learner == "tp" and arm != CONTROL:
                 raw = raw + raw_of(TREATED)
             return 1.0 / (1.0 + np.exp(-raw))
-        if self.learner == "to" and arm != CONTROL:
+        if self.learner in ("to", "dr") and arm != CONTROL:
             p0 = self.boosters[CONTROL].predict_proba(frame)
-            return np.clip(p0 + _raw(self.boosters[TAU + arm], frame), 0.0, 1.0)
+            return np.clip(p0 + raw_score(self.boosters[TAU + arm], frame), 0.0, 1.0)
         return self.boosters[arm].predict_proba(frame)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -257,103 +258,12 @@ def no_effect(
     return out
 
 
-def _raw(model: CalibratedBooster, frame: pd.DataFrame) -> np.ndarray:
-    """A booster's raw score (log-odds of a binary booster, value of a regression one)."""
-    return model.booster.predict(model.frame(frame), raw_score=True, num_threads=predict_threads())
-
-
-def value_tiers(frame: pd.DataFrame) -> np.ndarray:
-    """Value tier 0/1/2 of each row from trailing-12-month spend (all 0 without the column)."""
-    if TIER_COL not in frame.columns:
-        return np.zeros(len(frame), dtype="int64")
-    return value_tier_index(frame[TIER_COL].astype("float64").to_numpy(), TIER_BOUNDS)
-
-
-def arm_propensity(train: pd.DataFrame, action: str) -> dict[int, float]:
-    """Share of ``action`` among the ``action``/control rows of ``train``, per value tier."""
-    rows = train.loc[train[ACTION].isin([action, CONTROL])]
-    tiers = value_tiers(rows)
-    is_a = (rows[ACTION] == action).to_numpy()
-    overall = float(is_a.mean())
-    out = {}
-    for tier in range(len(TIER_BOUNDS) + 1):
-        mask = tiers == tier
-        # Sparse tiers fall back to the overall share (and keep e away from 0 and 1).
-        e = float(is_a[mask].mean()) if mask.sum() >= 50 else overall
-        out[tier] = round(min(max(e, 0.05), 0.95), 6)
-    return out
-
-
-def transformed_outcome(frame: pd.DataFrame, action: str, propensity: dict[int, float]):
-    """``Z = Y·(T/e − (1 − T)/(1 − e))`` for the ``action``/control rows of ``frame``."""
-    e = pd.Series(value_tiers(frame)).map(propensity).to_numpy(dtype="float64")
-    t = (frame[ACTION] == action).to_numpy(dtype="float64")
-    y = frame[TARGET].to_numpy(dtype="float64")
-    return y * (t / e - (1.0 - t) / (1.0 - e))
-
-
-def _fit_custom(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    features: list[str],
-    config: ModelConfig,
-    label: tuple[np.ndarray, np.ndarray],
-    init: tuple[np.ndarray, np.ndarray] | None = None,
-    regression: bool = False,
-    rounds: int | None = None,
-) -> CalibratedBooster:
-    """Fit a booster on explicit labels (and optional init scores), early-stopped on valid.
-
-    With ``rounds`` (a refit) exactly that many rounds are fitted and ``valid`` is unused.
-    """
-    model = CalibratedBooster(
-        booster=None,  # type: ignore[arg-type]
-        features=features,
-        categories=categories_of(train, features),
-    )
-    params = config.lgbm_params()
-    if regression:
-        params.update(objective="regression", metric="l2")
-    dtrain = lgb.Dataset(
-        model.frame(train),
-        label=label[0],
-        init_score=None if init is None else init[0],
-        free_raw_data=False,
-    )
-    if rounds is not None:
-        model.booster = train_rounds(params, dtrain, rounds)
-        return model
-    dvalid = lgb.Dataset(
-        model.frame(valid),
-        label=label[1],
-        init_score=None if init is None else init[1],
-        reference=dtrain,
-    )
-    model.booster = train_early_stopped(params, dtrain, dvalid, config)
-    return model
-
-
 def labelled_rows(recovery: pd.DataFrame) -> pd.DataFrame:
     """Outreach rows whose response window is observed, with a 0/1 ``recovered``."""
     rows = recovery.loc[recovery["labelled"].astype(bool) & recovery[TARGET].notna()].copy()
     rows[TARGET] = rows[TARGET].astype("int64")
     rows[ACTION] = rows[ACTION].astype("str")
     return rows
-
-
-def _fit_one(
-    rows: TimeSplit | dict[str, pd.DataFrame],
-    features: list[str],
-    config: ModelConfig,
-    rounds: int | None = None,
-) -> CalibratedBooster:
-    model = CalibratedBooster(
-        booster=None,  # type: ignore[arg-type]  # set right below, frame() does not need it
-        features=features,
-        categories=categories_of(rows["train"], features),
-    )
-    model.booster = fit_booster(model, rows["train"], rows["valid"], TARGET, config, rounds)
-    return model
 
 
 def train_recovery(
@@ -369,7 +279,7 @@ def train_recovery(
     Args:
         recovery: The featurize stage's ``recovery.parquet``.
         config: Model settings (``split.gap_days`` should exceed the response window).
-        learner: ``"s"``, ``"t"``, ``"tb"``, ``"tp"`` or ``"to"`` (see the module doc).
+        learner: One of :data:`models.learners.LEARNERS` (see the module doc).
         split: A precomputed split of the labelled rows; computed from ``config.split`` when
             None.
         no_effect_flags: 0/1 features that, when 1, set every action's uplift to 0 at
@@ -401,7 +311,7 @@ def train_recovery(
         len(split.train),
         ", ".join(actions),
     )
-    boosters, propensities = _fit_learner(learner, split, features, actions, cfg, rounds)
+    boosters, propensities = fit_learner(learner, split, features, actions, cfg, rounds)
     model = UpliftModel(
         learner=learner,
         actions=actions,
@@ -464,68 +374,6 @@ def _labelled_arms(
     if missing:
         raise ValueError(f"no_effect_flags not in the recovery table: {missing}")
     return rows, actions
-
-
-def _fit_learner(
-    learner: str,
-    split: TimeSplit,
-    features: list[str],
-    actions: list[str],
-    cfg: ModelConfig,
-    rounds: dict[str, int] | None,
-) -> tuple[dict[str, CalibratedBooster], dict[str, dict[str, float]]]:
-    """Fit the boosters of one learner (see the module doc).
-
-    Returns:
-        The boosters by key (arm, base, treated or ``tau_<action>``) and, for the
-        transformed-outcome learner, each action's propensity by dealer.
-    """
-
-    def r(key: str) -> int | None:
-        return None if rounds is None else int(rounds[key])
-
-    boosters: dict[str, CalibratedBooster] = {}
-    propensities: dict[str, dict[str, float]] = {}
-    if learner == "s":
-        boosters["s"] = _fit_one(split, [*features, ACTION], cfg, r("s"))
-        # ``action`` levels must include every arm even if one is rare in the train slice.
-        boosters["s"].categories[ACTION] = [CONTROL, *actions]
-    elif learner == "t":
-        for arm in [CONTROL, *actions]:
-            boosters[arm] = _fit_one(_arm_rows(split, arm, rounds), features, cfg, r(arm))
-    elif learner in ("tb", "tp"):
-        boosters[BASE] = _fit_one(split, features, cfg, r(BASE))
-        if learner == "tp":
-            part = {k: split[k].loc[split[k][ACTION] != CONTROL] for k in ("train", "valid")}
-            boosters[TREATED] = _fit_boosted(part, features, cfg, [boosters[BASE]], r(TREATED))
-        for arm in [CONTROL, *actions]:
-            below = [boosters[BASE]]
-            if learner == "tp" and arm != CONTROL:
-                below.append(boosters[TREATED])
-            boosters[arm] = _fit_boosted(
-                _arm_rows(split, arm, rounds), features, cfg, below, r(arm)
-            )
-    else:
-        boosters[CONTROL] = _fit_one(_arm_rows(split, CONTROL, rounds), features, cfg, r(CONTROL))
-        for a in actions:
-            part = {
-                k: split[k].loc[split[k][ACTION].isin([a, CONTROL])] for k in ("train", "valid")
-            }
-            e = arm_propensity(part["train"], a)
-            propensities[a] = {str(k): v for k, v in e.items()}
-            boosters[TAU + a] = _fit_custom(
-                part["train"],
-                part["valid"],
-                features,
-                cfg,
-                label=(
-                    transformed_outcome(part["train"], a, e),
-                    transformed_outcome(part["valid"], a, e),
-                ),
-                regression=True,
-                rounds=r(TAU + a),
-            )
-    return boosters, propensities
 
 
 def _train_info(
@@ -618,43 +466,6 @@ def refit_recovery(
         info["trained_through"],
     )
     return model, info
-
-
-def _fit_boosted(
-    part: dict[str, pd.DataFrame],
-    features: list[str],
-    config: ModelConfig,
-    below: list[CalibratedBooster],
-    rounds: int | None = None,
-) -> CalibratedBooster:
-    """A binary booster on ``part`` boosted from the summed log-odds of the ``below`` models."""
-
-    def init(frame: pd.DataFrame) -> np.ndarray:
-        return np.sum([_raw(m, frame) for m in below], axis=0)
-
-    return _fit_custom(
-        part["train"],
-        part["valid"],
-        features,
-        config,
-        label=(_y(part["train"]), _y(part["valid"])),
-        # a refit (rounds given) has no valid rows to score
-        init=(init(part["train"]), init(part["valid"]) if len(part["valid"]) else None),
-        rounds=rounds,
-    )
-
-
-def _arm_rows(
-    split: TimeSplit, arm: str, rounds: dict[str, int] | None = None
-) -> dict[str, pd.DataFrame]:
-    part = {k: split[k].loc[split[k][ACTION] == arm] for k in ("train", "valid")}
-    if part["train"].empty or (rounds is None and part["valid"].empty):
-        raise OutreachDataError(f"the {arm!r} arm has no train/valid rows")
-    return part
-
-
-def _y(frame: pd.DataFrame) -> np.ndarray:
-    return frame[TARGET].astype("float64").to_numpy()
 
 
 def treatment_indicator(frame: pd.DataFrame) -> np.ndarray:

@@ -12,9 +12,11 @@ and the three policies follow ``score:`` (the money model) and ``policy:`` (budg
 
 Writes to OUT:
 
-* ``metrics.json`` — DVC metrics: the three policies at the default budget, the model's value
-  per cost relative to each comparator and whether the policy's goals (1.5× same coupon,
-  1.2× playbook matrix) are met;
+* ``metrics.json`` — the three policies and the **oracle** (the same money model fed the
+  truth: the limit no store can pass) at the default budget; the headline is **net value**
+  (incremental value − cost): the model's relative to the same coupon's and its share of the
+  oracle's, and whether the goals (1.3× same coupon, 70% of the oracle at the default budget
+  and at the sweep's smallest share) are met; value per CNY of cost comes second;
 * ``comparison.csv`` — the table at the default budget (also printed);
 * ``sweep.csv`` and ``plots/sweep/<policy>.csv`` — every policy at each budget share (plot data
   for ``dvc plots``), ``figures/budget_sweep.png``;
@@ -51,7 +53,16 @@ from pipeline.common import load_params, max_invalid_share, read_settings, setup
 logger = logging.getLogger(__name__)
 
 TRUTH_FILE = Path("truth") / "response.parquet"
-SWEEP_METRICS = ("incremental_value", "cost", "value_per_cost", "incremental_returns", "roi")
+SWEEP_METRICS = (
+    "net_value",
+    "incremental_value",
+    "cost",
+    "value_per_cost",
+    "incremental_returns",
+    "roi",
+)
+#: The policies whose net value is compared with the oracle's (in this order).
+COMPARED = (pol.MODEL, pol.SAME_COUPON, pol.PLAYBOOK)
 
 
 @dataclass(frozen=True)
@@ -67,16 +78,18 @@ class PolicyConfig:
         playbook_pre_churn: How the playbook comparator finds pre-churn customers:
             ``formula`` (the playbook's own risk formula at or above ``pre_churn_low``, as a
             store without a model would) or ``model`` (the segments' model-based stage).
-        target_vs_same_coupon: The goal ratio of value per cost, model / same coupon.
-        target_vs_playbook: The same against the playbook matrix.
+        target_net_vs_same_coupon: The goal ratio of net value (incremental value − cost),
+            model / same coupon, at the default budget.
+        target_share_of_oracle: The goal share of the oracle's net value for the model
+            policy, at the default budget and at the smallest budget share of the sweep.
     """
 
     budget: float | None = None
     sweep: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     coupon_action: str | None = None
     playbook_pre_churn: str = "formula"
-    target_vs_same_coupon: float = 1.5
-    target_vs_playbook: float = 1.2
+    target_net_vs_same_coupon: float = 1.3
+    target_share_of_oracle: float = 0.7
 
     def __post_init__(self) -> None:
         if self.playbook_pre_churn not in {"formula", "model"}:
@@ -162,16 +175,19 @@ def compare(
     default = pol.same_coupon_cost(features, segments, uplift, config, pc.coupon_action)
     budget = default if pc.budget is None else float(pc.budget)
     logger.info("default budget (same coupon to every lapsed customer): %.0f CNY", default)
-    runs = pol.run_policies(features, segments, uplift, config, budget, pre_churn, pc.coupon_action)
+    # the oracle: the same money model fed the truth (a reference, never a model input)
+    oracle = pol.truth_probabilities(truth, features, list(config.policy.allowed_actions or ()))
+
+    def run(b: float) -> dict[str, pd.DataFrame]:
+        return pol.run_policies(
+            features, segments, uplift, config, b, pre_churn, pc.coupon_action, oracle
+        )
+
+    runs = run(budget)
     table = pol.evaluate_on_truth(runs, truth, config)
     parts = []
     for share in sorted(set(pc.sweep)):
-        b = default * share
-        part = pol.evaluate_on_truth(
-            pol.run_policies(features, segments, uplift, config, b, pre_churn, pc.coupon_action),
-            truth,
-            config,
-        )
+        part = pol.evaluate_on_truth(run(default * share), truth, config)
         parts.append(part.assign(budget_share=share))
     sweep = pd.concat(parts, ignore_index=True)
     sweep = sweep[["budget_share", *[c for c in sweep.columns if c != "budget_share"]]]
@@ -186,33 +202,84 @@ def compare(
     )
     for name, frame in runs.items():
         alloc[f"{name}_action"] = frame["recommended_action"].where(frame["selected"], "none")
-    by = table.set_index("policy")
-    vpc = by["value_per_cost"]
-    ratio_coupon = _ratio(vpc[pol.MODEL], vpc[pol.SAME_COUPON])
-    ratio_playbook = _ratio(vpc[pol.MODEL], vpc[pol.PLAYBOOK])
-    metrics: dict[str, Any] = {
+    metrics = _metrics(table, sweep, pc)
+    metrics = {
         "as_of": str(pd.Timestamp(truth["as_of"].iloc[0]).date()),
         "customers": len(features),
         "default_budget": default,
         "budget": budget,
         "stages": segments["stage"].value_counts().sort_index().to_dict(),
-        "policies": {rec.pop("policy"): rec for rec in table.to_dict(orient="records")},
-        "value_per_cost_ratio": {"vs_same_coupon": ratio_coupon, "vs_playbook": ratio_playbook},
-        "target": {
-            "vs_same_coupon": pc.target_vs_same_coupon,
-            "vs_playbook": pc.target_vs_playbook,
-            "met_vs_same_coupon": bool(ratio_coupon >= pc.target_vs_same_coupon),
-            "met_vs_playbook": bool(ratio_playbook >= pc.target_vs_playbook),
-        },
-        "sweep": {
-            f"{share:g}": {
-                r["policy"]: {k: r[k] for k in SWEEP_METRICS}
-                for r in sweep.loc[sweep["budget_share"] == share].to_dict(orient="records")
-            }
-            for share in sorted(set(pc.sweep))
-        },
+        **metrics,
     }
     return Comparison(table=table, sweep=sweep, allocations=alloc, metrics=jsonable(metrics))
+
+
+def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict[str, Any]:
+    """Net value first (model vs comparators, share of the oracle), value per CNY second."""
+    by = table.set_index("policy")
+    net, vpc = by["net_value"], by["value_per_cost"]
+    low = min(pc.sweep)
+    low_net = sweep.loc[sweep["budget_share"] == low].set_index("policy")["net_value"]
+    share = {p: _ratio(net[p], net[pol.ORACLE]) for p in COMPARED}
+    share_low = _ratio(low_net[pol.MODEL], low_net[pol.ORACLE])
+    vs_coupon = _ratio(net[pol.MODEL], net[pol.SAME_COUPON])
+    return {
+        "policies": {rec.pop("policy"): rec for rec in table.to_dict(orient="records")},
+        "net_value": {p: float(net[p]) for p in by.index},
+        "share_of_oracle": share,
+        f"share_of_oracle_at_{low:g}": share_low,
+        "net_value_ratio": {
+            "vs_same_coupon": vs_coupon,
+            "vs_playbook": _ratio(net[pol.MODEL], net[pol.PLAYBOOK]),
+        },
+        "value_per_cost_ratio": {
+            "vs_same_coupon": _ratio(vpc[pol.MODEL], vpc[pol.SAME_COUPON]),
+            "vs_playbook": _ratio(vpc[pol.MODEL], vpc[pol.PLAYBOOK]),
+        },
+        "target": {
+            "net_vs_same_coupon": pc.target_net_vs_same_coupon,
+            "share_of_oracle": pc.target_share_of_oracle,
+            "met_net_vs_same_coupon": bool(vs_coupon >= pc.target_net_vs_same_coupon),
+            "met_share_of_oracle": bool(share[pol.MODEL] >= pc.target_share_of_oracle),
+            f"met_share_of_oracle_at_{low:g}": bool(share_low >= pc.target_share_of_oracle),
+        },
+        "sweep": {
+            f"{s:g}": {
+                r["policy"]: {k: r[k] for k in SWEEP_METRICS}
+                for r in sweep.loc[sweep["budget_share"] == s].to_dict(orient="records")
+            }
+            for s in sorted(set(pc.sweep))
+        },
+    }
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """The verdict in one paragraph: net value against the comparators and the oracle."""
+    t = metrics["target"]
+    low = next(k for k in metrics if k.startswith("share_of_oracle_at_"))
+    share, share_low = metrics["share_of_oracle"], metrics[low]
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.0%}"
+
+    def times(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.2f}x"
+
+    def met(flag: bool) -> str:
+        return "met" if flag else "NOT met"
+
+    r = metrics["net_value_ratio"]
+    return (
+        f"model net value {metrics['net_value'][pol.MODEL]:,.0f} CNY: "
+        f"{times(r['vs_same_coupon'])} the same coupon's (target "
+        f"{t['net_vs_same_coupon']}x: {met(t['met_net_vs_same_coupon'])}), "
+        f"{times(r['vs_playbook'])} the playbook matrix's; {pct(share[pol.MODEL])} of the "
+        f"oracle's (target {t['share_of_oracle']:.0%}: {met(t['met_share_of_oracle'])}; "
+        f"same coupon {pct(share[pol.SAME_COUPON])}, playbook {pct(share[pol.PLAYBOOK])}); "
+        f"at budget share {low.rsplit('_', 1)[1]}: {pct(share_low)} of the oracle's "
+        f"({met(t['met_' + low])}). Value per CNY (second): "
+        f"{times(metrics['value_per_cost_ratio']['vs_same_coupon'])} the same coupon's."
+    )
 
 
 def _ratio(a: float, b: float) -> float:
@@ -343,16 +410,15 @@ def main(
         cols = [
             "policy",
             "contacts",
-            "expected_returns",
             "incremental_returns",
             "incremental_value",
             "cost",
-            "roi",
+            "net_value",
             "value_per_cost",
         ]
         typer.echo(
             f"policies at equal budget {m['budget']:,.0f} CNY (truth as of {m['as_of']}, "
-            f"features as of {as_of:%Y-%m-%d}):"
+            f"features as of {as_of:%Y-%m-%d}); net value = incremental value - cost:"
         )
         typer.echo(result.table[cols].to_string(index=False))
         typer.echo("\nbudget sweep (share of the same-coupon cost):")
@@ -361,17 +427,7 @@ def main(
             .sort_values(["budget_share", "policy"])
             .to_string(index=False)
         )
-    r, t = m["value_per_cost_ratio"], m["target"]
-
-    def fmt(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.2f}x"
-
-    typer.echo(
-        f"\nmodel value per cost: {fmt(r['vs_same_coupon'])} same coupon (target "
-        f"{t['vs_same_coupon']}x: {'met' if t['met_vs_same_coupon'] else 'NOT met'}), "
-        f"{fmt(r['vs_playbook'])} playbook matrix (target {t['vs_playbook']}x: "
-        f"{'met' if t['met_vs_playbook'] else 'NOT met'})"
-    )
+    typer.echo("\n" + headline(m))
     typer.echo(f"written to {out}")
 
 

@@ -40,9 +40,9 @@ from models.artifacts import (
     RunRecord,
 )
 from models.churn import refit_churn, train_churn
+from models.learners import OutreachDataError
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
 from models.recovery import (
-    OutreachDataError,
     UpliftModel,
     labelled_rows,
     refit_recovery,

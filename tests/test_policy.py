@@ -9,11 +9,14 @@ from conftest import SHARED_SIMULATION, copy_dir, sim_score_config
 
 from features.vocabulary import SIMULATOR_ACTIONS as ACTIONS
 from models.policy import (
+    ORACLE,
     evaluate_on_truth,
     playbook_matrix,
     recommend,
+    run_policies,
     same_coupon,
     same_coupon_cost,
+    truth_probabilities,
 )
 from models.segments import segment
 
@@ -253,6 +256,45 @@ def test_evaluate_on_truth_by_hand() -> None:
     assert row["value_per_cost"] == pytest.approx(2400.0 / 142.0)
 
 
+def test_oracle_is_the_model_policy_fed_the_truth() -> None:
+    # the model believes in the manager call for a and b; the truth says only sms works for a
+    # (0.1 -> 0.3: 0.2 * 4000 - 12 - 100 * 0.3 = 758) and nothing works for b
+    f, seg, up = customers([A, {**A, "id": "b"}, F])
+    truth = pd.DataFrame(
+        {
+            "customer_id": ["f", "b", "a"],
+            "as_of": ["2026-01-01"] * 3,
+            "p_return_control": [0.1, 0.2, 0.1],
+            "p_return_sms_coupon": [0.15, 0.2, 0.3],
+            "p_return_advisor_call": [0.1, 0.2, 0.1],
+            "p_return_manager_call": [0.1, 0.2, 0.1],
+            "p_return_home_visit": [0.1, 0.2, 0.1],
+        }
+    )
+    probs = truth_probabilities(truth, f, ACTIONS)
+    assert probs.index.equals(f.index)
+    assert probs["p_none"].tolist() == [0.1, 0.2, 0.1]
+    assert probs["p_sms_coupon"].tolist() == [0.3, 0.2, 0.15]
+    runs = run_policies(f, seg, up, CFG, budget=1e6, oracle=probs)
+    assert list(runs) == ["model", "same_coupon", "playbook_matrix", ORACLE]
+    oracle = runs[ORACLE].set_index("customer_id")
+    assert oracle["recommended_action"].to_dict() == {
+        "a": "sms_coupon",
+        "b": "none",
+        "f": "sms_coupon",
+    }
+    assert oracle.loc["a", "expected_value"] == pytest.approx(0.2 * 4000 - 12 - 100 * 0.3)
+    assert runs["model"].set_index("customer_id").loc["b", "recommended_action"] == "manager_call"
+    table = evaluate_on_truth(runs, truth, CFG).set_index("policy")
+    # on the truth, the oracle's net value is the best a policy under the same caps can do
+    assert table.loc[ORACLE, "net_value"] > table.loc["model", "net_value"]
+    assert table.loc[ORACLE, "net_value"] == pytest.approx(758.0 + 0.05 * 2000 - 12 - 15)
+    with pytest.raises(ValueError, match="no row for 1 customer"):
+        truth_probabilities(truth.iloc[1:], f, ACTIONS)
+    with pytest.raises(ValueError, match="p_return_home_visit"):
+        truth_probabilities(truth.drop(columns="p_return_home_visit"), f, ACTIONS)
+
+
 def test_evaluate_on_truth_refuses_missing_truth() -> None:
     alloc = pd.DataFrame(
         {
@@ -313,10 +355,17 @@ def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "value per cost" in result.output and "same_coupon" in result.output
+    assert "net value" in result.output and "same_coupon" in result.output
+    assert "of the oracle's" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     table = pd.read_csv(out / "comparison.csv")
-    assert table["policy"].tolist() == ["model", "same_coupon", "playbook_matrix"]
+    assert table["policy"].tolist() == ["model", "same_coupon", "playbook_matrix", "oracle"]
+    net = table.set_index("policy")["net_value"]
+    assert metrics["share_of_oracle"]["model"] == pytest.approx(net["model"] / net["oracle"], 1e-4)
+    assert metrics["net_value_ratio"]["vs_same_coupon"] == pytest.approx(
+        net["model"] / net["same_coupon"], 1e-4
+    )
+    assert metrics["target"]["met_share_of_oracle"] == (metrics["share_of_oracle"]["model"] >= 0.7)
     # equal budget: no policy plans to spend more than the same coupon to all lapsed customers
     assert (table["planned_cost"] <= metrics["default_budget"] + 1e-6).all()
     assert metrics["policies"]["same_coupon"]["planned_cost"] == pytest.approx(
@@ -324,7 +373,8 @@ def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     )
     assert sum(metrics["stages"].values()) == customers
     sweep = pd.read_csv(out / "sweep.csv")
-    assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 6
+    assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 8
+    assert "share_of_oracle_at_0.5" in metrics
     assert (out / "figures" / "budget_sweep.png").stat().st_size > 0
     assert (out / "plots" / "sweep" / "model.csv").is_file()
     alloc = pd.read_parquet(out / "allocations.parquet")

@@ -9,12 +9,16 @@ import pandas as pd
 import pytest
 
 from models.churn import ModelConfig
+from models.learners import (
+    arm_propensity,
+    customer_folds,
+    dr_pseudo_outcome,
+    transformed_outcome,
+)
 from models.metrics import qini_coefficient
 from models.recovery import (
     UpliftModel,
-    arm_propensity,
     train_recovery,
-    transformed_outcome,
     treatment_indicator,
 )
 from models.split import SplitConfig
@@ -56,10 +60,11 @@ def outreach(n: int = 6000, seed: int = 0) -> pd.DataFrame:
 
 def config(learner: str = "s") -> ModelConfig:
     # The transformed outcome is too noisy for early stopping on a small valid slice: fixed rounds.
+    fixed = learner in ("to", "dr")
     return ModelConfig(
         lgbm=dict(LGBM),
-        num_boost_round=100 if learner == "to" else 300,
-        early_stopping_rounds=0 if learner == "to" else 30,
+        num_boost_round=100 if fixed else 300,
+        early_stopping_rounds=0 if fixed else 30,
         calibrate=False,
         split=SplitConfig(
             test_periods=4,
@@ -72,7 +77,7 @@ def config(learner: str = "s") -> ModelConfig:
     )
 
 
-@pytest.mark.parametrize("learner", ["s", "t", "tb", "tp", "to"])
+@pytest.mark.parametrize("learner", ["s", "t", "tb", "tp", "to", "dr"])
 def test_planted_uplift_is_recovered(learner):
     df = outreach()
     model, info = train_recovery(df, config(learner), learner=learner)
@@ -110,6 +115,32 @@ def test_transformed_outcome_is_unbiased_for_the_uplift():
     pos = rows["days_since_last_visit"].to_numpy() > 0
     assert abs(z[pos].mean() - 0.4) < 0.05
     assert abs(z[~pos].mean()) < 0.05
+
+
+def test_dr_pseudo_outcome_by_hand():
+    # one tier (no spend_365d column): e = 0.5 for every row
+    rows = pd.DataFrame({"action": ["a", "a", "none", "none"], "recovered": [1.0, 0.0, 1.0, 0.0]})
+    mu_a = np.array([0.6, 0.6, 0.6, 0.6])
+    mu_0 = np.array([0.2, 0.2, 0.2, 0.2])
+    phi = dr_pseudo_outcome(rows, "a", {0: 0.5, 1: 0.5, 2: 0.5}, mu_a, mu_0)
+    # treated: 0.4 + (y - 0.6) / 0.5; control: 0.4 - (y - 0.2) / 0.5
+    np.testing.assert_allclose(phi, [0.4 + 0.8, 0.4 - 1.2, 0.4 - 1.6, 0.4 + 0.4])
+    # with right outcome models the correction averages to 0 over y; with mu = 0 it is the
+    # transformed outcome Z = Y (T/e - (1 - T)/(1 - e))
+    zero = np.zeros(4)
+    np.testing.assert_allclose(
+        dr_pseudo_outcome(rows, "a", {0: 0.5, 1: 0.5, 2: 0.5}, zero, zero),
+        transformed_outcome(rows, "a", {0: 0.5, 1: 0.5, 2: 0.5}),
+    )
+
+
+def test_customer_folds_keep_a_customer_together_and_are_stable():
+    rows = pd.DataFrame({"customer_id": ["C1", "C2", "C1", "C3", "C2", "C4"] * 50})
+    fold = customer_folds(rows)
+    assert set(fold) == {0, 1}
+    by = pd.Series(fold).groupby(rows["customer_id"]).nunique()
+    assert (by == 1).all()
+    np.testing.assert_array_equal(fold, customer_folds(rows.iloc[::-1])[::-1])
 
 
 def test_needs_control_rows():

@@ -39,6 +39,8 @@ class SimulationConfig:
     cooldown_days: int = 120  # a picked customer is not picked again for this long
     control_share: float = 0.2
     response_window_days: int = 60
+    # multiplies every action's true effect (a robustness knob; 1 = the documented world)
+    action_effect_scale: float = 1.0
     # action costs (CNY per contact; the coupon's face value is taken off the return invoice)
     cost_sms_coupon: float = 12.0
     cost_advisor_call: float = 20.0
@@ -94,6 +96,8 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         if self.customers < 1 or self.years < 1:
             raise ValueError("customers and years must be >= 1")
+        if self.action_effect_scale < 0:
+            raise ValueError("action_effect_scale must be >= 0")
         if not 0 < self.control_share < 1:
             raise ValueError("control_share must be in (0, 1)")
         if self.n_dealers < 1 or self.n_regions < 1:

@@ -56,7 +56,8 @@ def response_probs(sim: SimState, idx: np.ndarray, t: int) -> np.ndarray:
     keep = (1 - cfg.defect_prob_at_due * (1 - sim.commit[ia])) * (1 - sim.leak(ia, t))
     p0 = 1 - (1 - p_due * keep) * np.exp(-w * unpl_rate)
     reach = np.exp(-np.clip(gap - w, 0, None) / 30.0) * (0.55 + 0.6 * sim.loyalty[ia])
-    eff = np.clip(ACTION_EFFECT[0][None, :] * reach[:, None], 0, 0.95)
+    scale = cfg.action_effect_scale
+    eff = np.clip(ACTION_EFFECT[0][None, :] * reach[:, None] * scale, 0, 0.95)
     p[a, 0] = p0
     p[a, 1:] = 1 - (1 - p0)[:, None] * (1 - eff)
 
@@ -72,7 +73,7 @@ def response_probs(sim: SimState, idx: np.ndarray, t: int) -> np.ndarray:
     lam = lam + unpl_rate * (0.1 + 0.35 * warranty)
     p0 = 1 - np.exp(-lam * w)
     fade = 0.2 + 0.8 * np.exp(-tau / 80.0)
-    eff = ACTION_EFFECT[r][:, :] * fade[:, None]
+    eff = ACTION_EFFECT[r][:, :] * fade[:, None] * scale
     coupon_mod = np.clip(sim.price_sens[idf] / 0.4, 0.25, 1.5)
     apology_mod = 0.6 + 0.6 * sim.loyalty[idf]
     eff[:, 0] *= coupon_mod

@@ -152,6 +152,16 @@ def test_verdict_with_an_interval_at_zero_and_an_oracle():
     assert any("高于两种现行做法" in t for t in by_text)
 
 
+def test_verdict_reads_the_policy_goals():
+    policy = _policy()
+    policy["value_per_cost_ratio"] = {"vs_same_coupon": 4.146, "vs_playbook": 1.1}
+    policy["target"] = {"vs_same_coupon": 1.5, "vs_playbook": 1.2}
+    policy["target"] |= {"met_vs_same_coupon": True, "met_vs_playbook": False}
+    lines = {line.text: line.status for line in verdict(None, policy, "en")}
+    assert lines["Value per CNY is 4.15× the same coupon to everyone's (goal 1.5×)."] == GOOD
+    assert lines["Value per CNY is 1.10× the playbook matrix's (goal 1.2×)."] == NOT_YET
+
+
 def test_verdict_leaves_out_what_a_run_did_not_write():
     policy = {"budget": 100.0, "policies": {"model": {"cost": 1.0}, "same_coupon": {}}}
     lines = verdict(None, policy, "en")

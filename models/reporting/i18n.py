@@ -98,6 +98,10 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "Incremental value per CNY of cost: model {model}, same coupon {coupon}, playbook "
         "matrix {playbook}.",
     ),
+    "v_target": (
+        "每元增量价值是{who}的 {ratio} 倍（目标 {goal} 倍）。",
+        "Value per CNY is {ratio}× the {who}'s (goal {goal}×).",
+    ),
     "v_oracle": (
         "模型策略的净收益达到模拟器全知策略（oracle）的 {share}。",
         "The model policy reaches {share} of the simulator oracle's net value.",

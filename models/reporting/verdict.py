@@ -75,11 +75,7 @@ def churn_lines(metrics: Mapping[str, Any] | None, lang: str, level: str) -> lis
             lines.append(VerdictLine(INFO, plain))
     ece = number(_get(churn, "model", "ece"))
     if ece is not None:
-        lines.append(
-            VerdictLine(
-                GOOD if ece <= 0.05 else NOT_YET, text("v_calibration", lang, ece=f"{ece:.3f}")
-            )
-        )
+        lines.append(VerdictLine(INFO, text("v_calibration", lang, ece=f"{ece:.3f}")))
     scheme = _get(churn, "scheme_text")
     if isinstance(scheme, str) and scheme:
         lines.append(VerdictLine(INFO, text("v_scheme", lang, text=scheme)))
@@ -158,6 +154,15 @@ def policy_lines(policy: Mapping[str, Any] | None, lang: str) -> list[VerdictLin
                 ),
             )
         )
+    ratio, target = _get(policy, "value_per_cost_ratio") or {}, _get(policy, "target") or {}
+    for other in ("same_coupon", "playbook"):
+        got, goal = number(ratio.get(f"vs_{other}")), number(target.get(f"vs_{other}"))
+        met = target.get(f"met_vs_{other}")
+        if got is None or goal is None or not isinstance(met, bool):
+            continue
+        who = label(POLICY_LABELS, "playbook_matrix" if other == "playbook" else other, lang)
+        values = {"who": who, "ratio": f"{got:.2f}", "goal": f"{goal:g}"}
+        lines.append(VerdictLine(GOOD if met else NOT_YET, text("v_target", lang, **values)))
     share = share_of_oracle(policy)
     if share is not None:
         lines.append(VerdictLine(INFO, text("v_oracle", lang, share=f"{share:.0%}")))

@@ -5,6 +5,7 @@ import re
 
 import pandas as pd
 import pytest
+from browser import console, find_chromium, open_page, root_tag
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -82,3 +83,16 @@ def test_demo_small_end_to_end(tmp_path):
     run = json.loads((out / "train" / "run.json").read_text())
     logged = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).list_artifacts(run["run_id"], "report")
     assert {a.path for a in logged} == {"report/report.html", "report/report_en.html"}
+    # and it renders: the lookup finds the first customer of the CRM file
+    browser = find_chromium()
+    if browser is not None:
+        first = scores["customer_id"].iloc[0]
+        done = open_page(
+            browser,
+            out / "report" / "report.html",
+            f"#customer={first}",
+            tmp_path / "p",
+            "--dump-dom",
+        )
+        assert 'data-ready="1"' in root_tag(done.stdout) and console(done) == []
+        assert f'data-col="customer_id">{first}<' in done.stdout

@@ -89,9 +89,9 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "The model policy's net value is above both of today's policies.",
     ),
     "v_policy_behind": (
-        "模型策略的净收益低于{who}：预算内还没有把钱花在最值得召回的客户身上。",
-        "The model policy's net value is below that of the {who}: it does not yet spend the "
-        "budget on the customers most worth winning back.",
+        "模型策略的净收益低于{who}：{budget} 的预算只花了 {cost}，还没有把预算用在值得召回的客户身上。",
+        "The model policy's net value is below that of the {who}: it spends {cost} of the "
+        "{budget} budget, not yet enough on the customers worth winning back.",
     ),
     "v_value_per_cost": (
         "每元成本带来的增量价值：模型 {model}，优惠券群发 {coupon}，经验矩阵 {playbook}。",

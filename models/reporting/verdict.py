@@ -137,7 +137,10 @@ def policy_lines(policy: Mapping[str, Any] | None, lang: str) -> list[VerdictLin
         behind = [p for p in names[1:] if net[p] >= net["model"]]
         if behind:
             who = f" {text('or', lang)} ".join(label(POLICY_LABELS, p, lang) for p in behind)
-            lines.append(VerdictLine(NOT_YET, text("v_policy_behind", lang, who=who)))
+            cost = number(_get(policies, "model", "cost"))
+            spent = "–" if cost is None else money(cost, lang)
+            line = text("v_policy_behind", lang, who=who, cost=spent, budget=money(budget, lang))
+            lines.append(VerdictLine(NOT_YET, line))
         else:
             lines.append(VerdictLine(GOOD, text("v_policy_beats", lang)))
     vpc = {p: number(_get(policies, p, "value_per_cost")) for p in names}

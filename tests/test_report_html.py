@@ -250,6 +250,28 @@ def test_policy_table_shows_only_the_keys_the_run_wrote():
     assert with_oracle["rows"][1]["cells"][share] == "–"
 
 
+def test_monitor_section_in_chinese():
+    effects = pd.DataFrame(
+        {
+            "level": ["all", "all", "segment"],
+            "window_days": [30, 90, 30],
+            "window_status": ["observed", "partial (435 of 1095 observed)", "observed"],
+            "rate_treated": [0.089, 0.201, 0.5],
+            "rate_control": [0.092, 0.161, 0.1],
+            "incremental": [-0.003, 0.04, 0.4],
+            "ci_low": [-0.055, -0.054, 0.1],
+            "ci_high": [0.05, 0.123, 0.6],
+            "verdict": ["no evidence", "improved", "improved"],
+            "cost_per_incremental": [float("nan"), 1128.4, 10.0],
+        }
+    )
+    section = html.monitor_section(html.ReportInputs(monitor_effects=effects), "zh")
+    assert [row[0] for row in section["rows"]] == ["30", "90"]  # the overall rows only
+    assert section["rows"][1][1] == "部分观察（1095 中 435 位）"
+    assert section["rows"][1][4] == "4.0% [-5.4%, 12.3%]" and section["rows"][1][5] == "有改善"
+    assert section["rows"][0][6] == "–" and section["rows"][1][6] == "1,128 元"
+
+
 # --- the stage ---------------------------------------------------------------------------
 
 
@@ -299,6 +321,8 @@ def test_report_command_refuses_a_missing_directory(tmp_path: Path):
     )
     assert result.exit_code == 1
     assert "error: --evaluate" in result.output and "no such directory" in result.output
+    result = CliRunner().invoke(app, ["report", "--lang", "fr", "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 1 and "--lang must be one of zh, en" in result.output
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ from models.reporting.i18n import (
     TIER_LABELS,
     check_language,
     label,
+    monitor_label,
     text,
 )
 from models.reporting.verdict import money, number, share_of_oracle, verdict
@@ -375,11 +376,11 @@ def monitor_section(inputs: ReportInputs, lang: str) -> dict[str, Any] | None:
         rows.append(
             [
                 str(r.get("window_days", "")),
-                str(r.get("window_status", "")),
+                monitor_label(r.get("window_status", ""), lang),
                 _pct(r.get("rate_treated")),
                 _pct(r.get("rate_control")),
                 interval,
-                str(r.get("verdict", "")),
+                monitor_label(r.get("verdict", ""), lang),
                 "–" if cost is None else money(cost, lang),
             ]
         )

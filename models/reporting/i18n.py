@@ -7,6 +7,7 @@ hold the same sentences; feature names come from the feature dictionary
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 #: The report's languages; the first is the default.
@@ -279,6 +280,17 @@ TIER_LABELS: Mapping[str, tuple[str, str]] = {
     "low": ("低价值", "low value"),
 }
 
+#: The monitor's verdicts and window statuses (:mod:`models.monitor`); ``partial (k of n
+#: observed)`` is read by :func:`monitor_label`.
+MONITOR_LABELS: Mapping[str, tuple[str, str]] = {
+    "improved": ("有改善", "improved"),
+    "worse": ("变差", "worse"),
+    "no evidence": ("无明显证据", "no evidence"),
+    "too few": ("样本太少", "too few"),
+    "observed": ("已观察", "observed"),
+    "censored": ("尚未到期", "censored"),
+}
+
 #: The policy stage's policies (``policies`` in ``out/policy/metrics.json``).
 POLICY_LABELS: Mapping[str, tuple[str, str]] = {
     "model": ("模型策略", "model policy"),
@@ -321,3 +333,11 @@ def label(table: Mapping[str, tuple[str, str]], name: object, lang: str) -> str:
     if pair is None:
         return str(name)
     return pair[0] if lang == "zh" else pair[1]
+
+
+def monitor_label(value: object, lang: str) -> str:
+    """A monitor verdict or window status in ``lang`` (``partial (k of n observed)`` too)."""
+    found = re.fullmatch(r"partial \((\d+) of (\d+) observed\)", str(value))
+    if found and lang == "zh":
+        return f"部分观察（{found.group(2)} 中 {found.group(1)} 位）"
+    return label(MONITOR_LABELS, value, lang)

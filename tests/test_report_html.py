@@ -149,6 +149,8 @@ def test_verdict_with_an_interval_at_zero_and_an_oracle():
     assert any("优于经验评分卡" in t and s == GOOD for t, s in by_text.items())
     assert any("45%" in t and "oracle" in t for t in by_text)
     assert any("高于两种现行做法" in t for t in by_text)
+    behind = verdict(None, _policy(), "zh")[2].text
+    assert behind.startswith("模型策略的净收益低于同一张优惠券群发和经验矩阵：")
 
 
 def test_verdict_reads_the_policy_goals():

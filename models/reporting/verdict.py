@@ -136,7 +136,8 @@ def policy_lines(policy: Mapping[str, Any] | None, lang: str) -> list[VerdictLin
         )
         behind = [p for p in names[1:] if net[p] >= net["model"]]
         if behind:
-            who = f" {text('or', lang)} ".join(label(POLICY_LABELS, p, lang) for p in behind)
+            joiner = text("or", lang) if lang == "zh" else f" {text('or', lang)} "
+            who = joiner.join(label(POLICY_LABELS, p, lang) for p in behind)
             cost = number(_get(policies, "model", "cost"))
             spent = "–" if cost is None else money(cost, lang)
             line = text("v_policy_behind", lang, who=who, cost=spent, budget=money(budget, lang))

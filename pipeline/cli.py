@@ -70,6 +70,45 @@ app.command("monitor")(monitor_stage.main)
 app.command("partition")(engine.main)
 app.command("bench")(bench.main)
 
+
+@app.command("report")
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path(
+        "out/report/report.html"
+    ),
+    evaluate: Annotated[Path | None, typer.Option(help="The evaluate stage's output.")] = None,
+    explain: Annotated[Path | None, typer.Option(help="The explain stage's output.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="The policy stage's output.")] = None,
+    score: Annotated[Path | None, typer.Option(help="A `winback score` file.")] = None,
+    monitor: Annotated[Path | None, typer.Option(help="A `winback monitor` output.")] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="A train output: log the page into its MLflow run.")
+    ] = None,
+    lang: Annotated[str | None, typer.Option(help="zh (default: report.lang) or en.")] = None,
+    params: Annotated[Path | None, typer.Option(help="params.yaml ('report' block).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """One self-contained report.html: verdict, charts, customer lookup, matrix, policy.
+
+    Every run directory is optional (a section without one says so); the page opens from
+    disk without internet. Chinese by default, English with --lang en.
+    """
+    from pipeline import report as report_stage
+
+    report_stage.main(
+        out=out,
+        evaluate=evaluate,
+        explain=explain,
+        policy=policy,
+        score=score,
+        monitor=monitor,
+        train=train,
+        lang=lang,
+        params=params,
+        verbose=verbose,
+    )
+
+
 leads_app = typer.Typer(
     help="Lost sales leads: grading, the recovery model, diagnostics and event triggers.",
     no_args_is_help=True,
@@ -116,9 +155,12 @@ def train(
     winback-recovery; a new version becomes `champion` only if it beats the current one on the
     same out-of-time test. A directory without an outreach log trains the churn model alone.
     """
+    from pipeline import report as report_stage
+
     setup_logging()
     train_chain(data_dir, out, params)
-    typer.echo(f"\ntrain done: report in {out / 'explain' / 'report.md'}")
+    page = report_stage.report_run(out)
+    typer.echo(f"\ntrain done: report in {page} (and {out / 'explain' / 'report.md'})")
 
 
 @app.command("demo")
@@ -135,8 +177,11 @@ def demo(
     Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate),
     featurizes, trains, evaluates and explains as `winback train` does, compares the win-back
     policies on the simulator's truth (OUT/policy) and writes the CRM file for the last day
-    (OUT/score/scores.csv).
+    (OUT/score/scores.csv) and the report of it all (OUT/report/report.html, Chinese, and
+    report_en.html).
     """
+    from pipeline import report as report_stage
+
     setup_logging()
     data_dir = out / "simulate"
     simulate.main(customers=customers, years=years, seed=seed, out=data_dir)
@@ -157,8 +202,11 @@ def demo(
         model=str(out / "train"),
         budget="same_coupon",
     )
+    page = report_stage.report_run(out)
+    report_stage.report_run(out, "en")
     typer.echo(
-        f"\ndemo done: outputs in {out}/<stage>/, reviewer report in {out}/explain/report.md, "
+        f"\ndemo done: outputs in {out}/<stage>/, report {page} (English: report_en.html), "
+        f"reviewer notes in {out}/explain/report.md, "
         f"policy comparison in {out}/policy/comparison.csv, CRM file {out}/score/scores.csv"
     )
 

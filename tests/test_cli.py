@@ -1,9 +1,11 @@
 """The `winback` command: every subcommand answers --help, and the demo runs end to end."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
+from browser import console, find_chromium, open_page, root_tag
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -26,6 +28,7 @@ def test_expected_commands_are_registered():
         "score",
         "monitor",
         "leads",
+        "report",
         "demo",
     } <= set(COMMANDS)
 
@@ -67,3 +70,29 @@ def test_demo_small_end_to_end(tmp_path):
     assert {"model", "same_coupon", "playbook_matrix"} <= set(comparison["policy"])
     scores = pd.read_csv(out / "score" / "scores.csv", dtype={"customer_id": str})
     assert sorted(scores["customer_id"]) == sorted(customers["customer_id"])
+    # one report of it all, every customer in the lookup, no names or phones, in MLflow too
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in page and (out / "report" / "report_en.html").is_file()
+    lookup = json.loads(re.search(r'id="lookup-data">(.*?)</script>', page, re.S).group(1))
+    assert sorted(row[0] for row in lookup["rows"]) == sorted(customers["customer_id"])
+    names = [n for n in customers["name"].dropna() if len(n) >= 3]
+    for value in names[:200] + customers["phone"].tolist()[:200]:
+        assert value not in page
+    import mlflow
+
+    run = json.loads((out / "train" / "run.json").read_text())
+    logged = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).list_artifacts(run["run_id"], "report")
+    assert {a.path for a in logged} == {"report/report.html", "report/report_en.html"}
+    # and it renders: the lookup finds the first customer of the CRM file
+    browser = find_chromium()
+    if browser is not None:
+        first = scores["customer_id"].iloc[0]
+        done = open_page(
+            browser,
+            out / "report" / "report.html",
+            f"#customer={first}",
+            tmp_path / "p",
+            "--dump-dom",
+        )
+        assert 'data-ready="1"' in root_tag(done.stdout) and console(done) == []
+        assert f'data-col="customer_id">{first}<' in done.stdout

@@ -155,12 +155,19 @@ def test_verdict_with_an_interval_at_zero_and_an_oracle():
 
 def test_verdict_reads_the_policy_goals():
     policy = _policy()
-    policy["value_per_cost_ratio"] = {"vs_same_coupon": 4.146, "vs_playbook": 1.1}
-    policy["target"] = {"vs_same_coupon": 1.5, "vs_playbook": 1.2}
-    policy["target"] |= {"met_vs_same_coupon": True, "met_vs_playbook": False}
+    policy["net_value_ratio"] = {"vs_same_coupon": 1.146, "vs_playbook": 3.1}
+    policy["share_of_oracle"] = {"model": 0.62, "same_coupon": 0.55}
+    policy["target"] = {"net_vs_same_coupon": 1.3, "share_of_oracle": 0.7}
+    policy["target"] |= {"met_net_vs_same_coupon": False, "met_share_of_oracle": False}
     lines = {line.text: line.status for line in verdict(None, policy, "en")}
-    assert lines["Value per CNY is 4.15× the same coupon to everyone's (goal 1.5×)."] == GOOD
-    assert lines["Value per CNY is 1.10× the playbook matrix's (goal 1.2×)."] == NOT_YET
+    said = "The model policy's net value is 1.15× the same coupon to everyone's (goal 1.3×)."
+    assert lines[said] == NOT_YET
+    assert lines[
+        "The model policy reaches 62% of the simulator oracle's net value (goal 70%)."
+    ] == (NOT_YET)
+    policy["target"] |= {"met_net_vs_same_coupon": True}
+    lines = {line.text: line.status for line in verdict(None, policy, "en")}
+    assert lines[said] == GOOD
 
 
 def test_verdict_leaves_out_what_a_run_did_not_write():

@@ -100,8 +100,12 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "matrix {playbook}.",
     ),
     "v_target": (
-        "每元增量价值是{who}的 {ratio} 倍（目标 {goal} 倍）。",
-        "Value per CNY is {ratio}× the {who}'s (goal {goal}×).",
+        "模型策略的净收益是{who}的 {ratio} 倍（目标 {goal} 倍）。",
+        "The model policy's net value is {ratio}× the {who}'s (goal {goal}×).",
+    ),
+    "v_oracle_goal": (
+        "模型策略的净收益达到模拟器全知策略（oracle）的 {share}（目标 {goal}）。",
+        "The model policy reaches {share} of the simulator oracle's net value (goal {goal}).",
     ),
     "v_oracle": (
         "模型策略的净收益达到模拟器全知策略（oracle）的 {share}。",

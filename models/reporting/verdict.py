@@ -158,18 +158,22 @@ def policy_lines(policy: Mapping[str, Any] | None, lang: str) -> list[VerdictLin
                 ),
             )
         )
-    ratio, target = _get(policy, "value_per_cost_ratio") or {}, _get(policy, "target") or {}
-    for other in ("same_coupon", "playbook"):
-        got, goal = number(ratio.get(f"vs_{other}")), number(target.get(f"vs_{other}"))
-        met = target.get(f"met_vs_{other}")
-        if got is None or goal is None or not isinstance(met, bool):
-            continue
-        who = label(POLICY_LABELS, "playbook_matrix" if other == "playbook" else other, lang)
+    target = _get(policy, "target") or {}
+    got = number(_get(policy, "net_value_ratio", "vs_same_coupon"))
+    goal, met = number(target.get("net_vs_same_coupon")), target.get("met_net_vs_same_coupon")
+    if got is not None and goal is not None and isinstance(met, bool):
+        who = label(POLICY_LABELS, "same_coupon", lang)
         values = {"who": who, "ratio": f"{got:.2f}", "goal": f"{goal:g}"}
         lines.append(VerdictLine(GOOD if met else NOT_YET, text("v_target", lang, **values)))
     share = share_of_oracle(policy)
     if share is not None:
-        lines.append(VerdictLine(INFO, text("v_oracle", lang, share=f"{share:.0%}")))
+        goal, met = number(target.get("share_of_oracle")), target.get("met_share_of_oracle")
+        if goal is not None and isinstance(met, bool):
+            values = {"share": f"{share:.0%}", "goal": f"{goal:.0%}"}
+            line = text("v_oracle_goal", lang, **values)
+            lines.append(VerdictLine(GOOD if met else NOT_YET, line))
+        else:
+            lines.append(VerdictLine(INFO, text("v_oracle", lang, share=f"{share:.0%}")))
     return lines
 
 

@@ -50,6 +50,7 @@ from features.files import write_table
 from features.mapping import ReadSettings
 from features.reading import read_data_dir
 from models.actions import ActionError
+from models.crm import CrmConfig
 from models.engine import DEFAULT_PARTITIONS, dask_client, score_customers_dask
 from models.lgbm import FeatureMismatchError
 from models.reporting.score import matrix_text, plot_matrix
@@ -149,6 +150,7 @@ def main(
     max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     config = ScoreConfig.from_params(load_params("score", params))
+    crm = CrmConfig.from_params(load_params("crm", params))
     t0 = time.perf_counter()
     try:
         models = load_models(model)
@@ -171,6 +173,7 @@ def main(
                     partitions,
                     coupon_action,
                     reading,
+                    crm,
                 )
         else:
             result, when = _score_pandas(
@@ -183,6 +186,7 @@ def main(
                 coupon_action,
                 max_invalid,
                 reading,
+                crm,
             )
     except (ContractError, ActionError) as exc:
         typer.echo(str(exc) if isinstance(exc, ContractError) else f"error: {exc}", err=True)
@@ -253,6 +257,7 @@ def _score_pandas(
     coupon_action: str | None,
     max_invalid: float,
     reading: ReadSettings,
+    crm: CrmConfig,
 ) -> tuple[ScoreResult, pd.Timestamp]:
     """Read DATA_DIR and score it in this process; also returns the as-of date used."""
     today = pd.Timestamp.today().normalize()
@@ -263,7 +268,9 @@ def _score_pandas(
         typer.echo(now_text(when, last, aside, today))
     elif warning := stale_as_of_warning(when, last_event(data)):
         typer.echo(warning, err=True)
-    result = score_customers(data, when, models, featurize, config, amount, True, coupon_action)
+    result = score_customers(
+        data, when, models, featurize, config, amount, True, coupon_action, crm
+    )
     # the raw tables (names and phones) are dropped here: the caller only gets the result
     return result, when
 

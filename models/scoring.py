@@ -470,7 +470,13 @@ def _crm_frame(
     action = candidate.where(treated, none)
     out["recommended_action"] = action
     out["recommended_action_zh"] = zh_labels(action, "action")
-    owner, channel = row_roles(_column(seg, "owner"), _column(seg, "channel"), action, config)
+    owner, channel = row_roles(
+        _column(seg, "owner"),
+        _column(seg, "channel"),
+        action,
+        config,
+        _column(seg, "matrix_actions"),
+    )
     out["owner"] = owner.where(treated)
     out["owner_zh"] = zh_labels(out["owner"], "owner")
     out["channel"] = channel.where(treated)

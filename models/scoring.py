@@ -560,7 +560,11 @@ def value_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_metrics(result: ScoreResult) -> dict[str, Any]:
-    """Counts for DVC metrics: customers by status and stage, contacts, budget, returns."""
+    """Counts for DVC metrics: customers by status and stage, contacts, holdout, budget, returns.
+
+    ``contacted`` counts the treatment contacts (the rows with a priority rank);
+    ``held_out_control`` the selected customers held out as the control group.
+    """
     s = result.scores
     sel = s["priority_rank"].notna()
     return {
@@ -571,11 +575,14 @@ def score_metrics(result: ScoreResult) -> dict[str, Any]:
             k: int(v) for k, v in s["stage"].fillna("n/a").value_counts().sort_index().items()
         },
         "contacted": int(sel.sum()),
+        "held_out_control": int((s["group"] == CONTROL).sum()),
+        "in_cooldown": int(s["status_reason"].astype("str").str.startswith("in cooldown").sum()),
         "by_action": {
             k: int(v)
             for k, v in s.loc[sel, "recommended_action"].value_counts().sort_index().items()
         },
         "model_data_through": None if s.empty else s["model_data_through"].iloc[0],
+        "schema_version": CRM_SCHEMA_VERSION,
         "budget": None if result.budget is None else round(float(result.budget), 2),
         "budget_used": round(result.budget_used, 2),
         "expected_returns": round(float(s.loc[sel, "p_return"].sum()), 2),

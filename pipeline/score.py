@@ -8,9 +8,11 @@ Usage:
     (:func:`pipeline.common.scoring_now`); no model: the registry's champions, else
     ``out/train`` (:func:`models.store.load_scoring_models`, never a pickle).
 
-What every row holds, the statuses, do-not-contact customers and the row order are the
-scoring library's (:mod:`models.scoring`); ``--engine dask`` runs it on partitions of
-customers (:mod:`models.engine`) and gives the same rows.
+What every row holds, the statuses, do-not-contact customers, the contact cooldown, the
+randomized holdout and the row order are the scoring library's (:mod:`models.scoring`,
+:mod:`models.crm`; the columns are docs/crm_schema.md, settings the ``crm:`` params block);
+``--engine dask`` runs it on partitions of customers (:mod:`models.engine`) and gives the same
+rows.
 
 Conventions:
 
@@ -120,7 +122,8 @@ def main(
         ),
     ] = None,
     params: Annotated[
-        Path | None, typer.Option(help="params.yaml ('score', 'featurize', 'validate' blocks).")
+        Path | None,
+        typer.Option(help="params.yaml ('score', 'crm', 'featurize', 'validate' blocks)."),
     ] = None,
     metrics: Annotated[
         Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
@@ -132,10 +135,12 @@ def main(
 ) -> None:
     """Score every customer as of a date into a CRM file: one row per customer.
 
-    Churn risk, the playbook baseline, value tier, CLV, stage and segment, the recommended
-    win-back action inside the budget with owner, channel, cost cap, P(return), uplift,
-    expected value and priority, the top 3 reasons (English and Chinese), model version and a
-    status for customers that cannot be scored. Names and phones appear in this file only.
+    Churn risk and band, the playbook baseline, value tier, CLV, stage and segment, the
+    recommended win-back action inside the budget with owner, channel and priority (customers
+    contacted within crm.cooldown_days are skipped; a randomized crm.holdout.share of the
+    contacts is held out as the control group), cost cap, P(return), uplift, expected value,
+    the top 3 reasons (English and Chinese), Chinese labels, model version, a status and its
+    reason (schema: docs/crm_schema.md). Names and phones appear in this file only.
     Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
     """
     setup_logging(verbose)

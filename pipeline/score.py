@@ -135,12 +135,10 @@ def main(
 ) -> None:
     """Score every customer as of a date into a CRM file: one row per customer.
 
-    Churn risk and band, the playbook baseline, value tier, CLV, stage and segment, the
-    recommended win-back action inside the budget with owner, channel and priority (customers
-    contacted within crm.cooldown_days are skipped; a randomized crm.holdout.share of the
-    contacts is held out as the control group), cost cap, P(return), uplift, expected value,
-    the top 3 reasons (English and Chinese), Chinese labels, model version, a status and its
-    reason (schema: docs/crm_schema.md). Names and phones appear in this file only.
+    Churn risk and band, baseline, value, stage, segment, the recommended action inside the
+    budget with owner, channel and priority (no one in the contact cooldown; a randomized
+    control group held out), money columns, top 3 reasons, Chinese labels, model version and a
+    status with its reason (schema: docs/crm_schema.md). Names and phones appear in this file only.
     Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
     """
     setup_logging(verbose)

@@ -251,25 +251,52 @@ def default_coupon_action(config: ScoreConfig, action: str | None = None) -> str
     return min(costs, key=lambda a: (costs[a], a))
 
 
+def cell_roles(config: ScoreConfig) -> dict[str, ActionRole]:
+    """Owner and channel of each action a matrix cell names: its highest-priority cell's."""
+    best: dict[str, tuple[int, ActionRole]] = {}
+    for row in config.cells.values():
+        for cell in row.values():
+            for a in cell.actions:
+                if a not in best or cell.priority < best[a][0]:
+                    best[a] = (cell.priority, ActionRole(cell.owner, cell.channel))
+    return {a: role for a, (_, role) in best.items()}
+
+
 def row_roles(
-    cell_owner: pd.Series, cell_channel: pd.Series, action: pd.Series, config: ScoreConfig
+    cell_owner: pd.Series,
+    cell_channel: pd.Series,
+    action: pd.Series,
+    config: ScoreConfig,
+    cell_actions: pd.Series | None = None,
 ) -> tuple[pd.Series, pd.Series]:
-    """Owner and channel per CRM row: the matrix cell's, or an unplaced action's own.
+    """Owner and channel per CRM row: the matrix cell's, or the action's own.
 
     A row whose recommended action appears in no strategy-matrix cell of ``config`` gets the
-    action's :class:`ActionRole`; every other row keeps its cell's owner and channel.
+    action's :class:`ActionRole`. With ``cell_actions`` (the segments' ``matrix_actions``,
+    ``"a+b"``), a row whose action some other cell names but its own cell does not gets that
+    other cell's owner and channel (:func:`cell_roles`), so the channel fits the action (a
+    manager call is not a home visit); every other row keeps its cell's owner and channel.
 
     Returns:
         ``(owner, channel)``, index as ``cell_owner``.
     """
-    placed = {a for row in config.cells.values() for cell in row.values() for a in cell.actions}
+    placed = cell_roles(config)
     own = {a: r for a, r in config.roles.items() if a not in placed}
-    if not own:
-        return cell_owner, cell_channel
     act = action.astype("object")
-    hit = act.isin(list(own)).to_numpy()
     owner = cell_owner.astype("object").copy()
     channel = cell_channel.astype("object").copy()
-    owner[hit] = act[hit].map({a: r.owner for a, r in own.items()})
-    channel[hit] = act[hit].map({a: r.channel for a, r in own.items()})
+    if cell_actions is not None:
+        names = cell_actions.astype("object").fillna("").astype("str").str.split("+")
+        outside = np.array(
+            [a in placed and a not in cell for a, cell in zip(act, names, strict=True)], dtype=bool
+        )
+        own_cell = {**own, **placed}
+    else:
+        outside = np.zeros(len(act), dtype=bool)
+        own_cell = own
+    hit = act.isin(list(own)).to_numpy() | outside
+    if not hit.any():
+        return cell_owner, cell_channel
+    owner[hit] = act[hit].map({a: r.owner for a, r in own_cell.items()})
+    channel[hit] = act[hit].map({a: r.channel for a, r in own_cell.items()})
     return owner.astype(cell_owner.dtype), channel.astype(cell_channel.dtype)

@@ -62,6 +62,7 @@ from models.actions import resolve_for_model
 if TYPE_CHECKING:
     from distributed import Client
 
+    from models.crm import CrmConfig
     from models.scoring import CustomerScores, ScoreResult
 
 logger = logging.getLogger(__name__)
@@ -380,6 +381,7 @@ def combine_scores(parts: list[CustomerScores | None]) -> CustomerScores:
         segments=glue([p.segments for p in parts], True),
         uplift=glue([p.uplift for p in parts], False),
         personal=glue([p.personal for p in parts], True),
+        last_outreach=glue([p.last_outreach for p in parts], True),
     )
 
 
@@ -395,11 +397,12 @@ def score_customers_dask(
     n_partitions: int = DEFAULT_PARTITIONS,
     coupon_action: str | None = None,
     reading: ReadSettings | None = None,
+    crm: CrmConfig | None = None,
 ) -> ScoreResult:
     """:func:`models.scoring.score_customers` on a Dask cluster.
 
     The per-customer part (validation, features, churn risk, TreeSHAP reasons, segments,
-    uplift) runs as one task per partition; the budgeted policy, which ranks all customers
+    uplift, the latest outreach date for the cooldown) runs as one task per partition; the budgeted policy, which ranks all customers
     against one budget, runs once on the client (:func:`models.scoring.finish_scores`).
 
     Args:
@@ -414,6 +417,8 @@ def score_customers_dask(
         n_partitions: Partitions when ``data_dir`` is not partitioned yet.
         coupon_action: The coupon of the ``"same_coupon"`` budget.
         reading: ``validate:`` encoding and mappings (:class:`features.mapping.ReadSettings`).
+        crm: The ``crm:`` params (:class:`models.crm.CrmConfig`; cooldown, holdout, churn
+            band), applied once on the client; None = the defaults.
 
     Returns:
         The same result as the single-machine ``score_customers``.
@@ -437,7 +442,8 @@ def score_customers_dask(
             pure=False,
         )
         parts = client.gather(futures)
-    return finish_scores(combine_scores(parts), models, featurize, config, budget, coupon_action)
+    each = combine_scores(parts)
+    return finish_scores(each, models, featurize, config, budget, coupon_action, crm)
 
 
 # --- the cluster ---------------------------------------------------------------------------

@@ -19,15 +19,23 @@ for the risk in English and Chinese (exact TreeSHAP, :mod:`models.treeshap`,
 
 A customer with ``customers.do_not_contact`` = ``yes`` keeps one row and is scored, but gets
 action ``none``, no owner, channel or rank and no budget; the reason says
-"do not contact (customers.do_not_contact)" and the budget goes to the next customers.
+"do not contact (customers.do_not_contact)" and the budget goes to the next customers. A
+customer picked for outreach fewer than ``crm.cooldown_days`` days before the as-of date
+(:mod:`models.cooldown`) is blocked the same way, with a cooldown reason.
+
+The CRM file agrees with itself (docs/crm_schema.md, :mod:`models.crm`): a randomized share
+(``crm.holdout.share``) of the contacts the budget selects is held out as the ``control``
+group; only the ``treatment`` contacts have a ``recommended_action`` other than ``none``, an
+owner, a channel and a priority rank. ``candidate_action`` keeps the policy's best action
+before the budget and the holdout, and the money columns describe it.
 
 Scoring is split in two so that the per-customer part can run on partitions of customers:
 :func:`score_each` (features, churn risk, reasons, segments, uplift) and
 :func:`finish_scores` (baselines, the budgeted policy over all customers, statuses, columns
 and row order); :func:`score_customers` runs both on one data set.
 
-**Row order**: customers selected inside the budget first, by ``priority_rank`` (1 = contact
-first), then everyone else by ``customer_id``. The same data, models, params and budget give
+**Row order**: the treatment contacts first, by ``priority_rank`` (1 = contact first), then
+everyone else by ``customer_id``. The same data, models, params and budget give
 the same rows. ``name`` and ``phone`` (:data:`PII_COLUMNS`) are copied from ``customers``
 into the export rows only; nothing here logs them.
 """
@@ -49,52 +57,35 @@ from features.contract import ACTION_SET_ASIDE, DataSet, do_not_contact
 from features.vocabulary import NO_ACTION, STAGES
 from models.actions import resolve_for_model, row_roles
 from models.artifacts import ModelStoreError, tracking_uri
+from models.cooldown import in_cooldown, last_outreach_before
+from models.crm import (
+    CONTROL,
+    CRM_SCHEMA_VERSION,
+    K_REASONS,
+    OUTPUT_COLUMNS,
+    STATUS_CHURN_ONLY,
+    STATUS_NO_HISTORY,
+    STATUS_SCORED,
+    TREATMENT,
+    CrmConfig,
+    assign_holdout,
+    churn_band,
+    control_reason,
+    cooldown_reason,
+    reason_zh,
+    zh_labels,
+)
 from models.explain import top_reasons
 from models.lgbm import CalibratedBooster
 from models.policy import DO_NOT_CONTACT_REASON, recommend, same_coupon_cost
 from models.segments import ScoreConfig, segment
 from models.store import ScoringModels, load_scoring_models
 
-STATUS_SCORED = "scored"
-STATUS_CHURN_ONLY = "churn_only"
-STATUS_NO_HISTORY = "no_history"
 #: The ``budget`` that means "what the same coupon to every lapsed customer would cost".
 SAME_COUPON = "same_coupon"
-K_REASONS = 3
 # rows per contributions call (a progress-bar step; each call self-checks a few rows)
 CHUNK_ROWS = 50_000
 
-#: The export's columns, in order (reason_j_en / reason_j_zh for j = 1..3).
-OUTPUT_COLUMNS = [
-    "customer_id",
-    "dealer_id",
-    "name",
-    "phone",
-    "as_of",
-    "churn_risk",
-    "baseline_risk",
-    "risk_band",
-    "value_tier",
-    "annual_value",
-    "clv",
-    "stage",
-    "segment",
-    "recommended_action",
-    "owner",
-    "channel",
-    "cost_cap",
-    "p_return",
-    "uplift",
-    "expected_cost",
-    "expected_value",
-    "priority_rank",
-    *[f"reason_{j}_{lang}" for j in range(1, K_REASONS + 1) for lang in ("en", "zh")],
-    "rule_explanation",
-    "model_version",
-    "model_data_through",
-    "status",
-    "status_reason",
-]
 #: Columns that carry personal data: only ever written to the export file itself.
 PII_COLUMNS = ("name", "phone")
 #: Columns rounded in the file (probabilities to 6 decimals, money to 2) after ranking. The
@@ -244,6 +235,7 @@ class CustomerScores:
     segments: pd.DataFrame
     uplift: pd.DataFrame | None
     personal: pd.DataFrame
+    last_outreach: pd.Series
 
 
 def score_each(
@@ -281,8 +273,9 @@ def score_each(
     uplift = None
     if models.recovery is not None and len(rows):
         uplift = models.recovery.predict(rows)
+    last = last_outreach_before(data.table("outreach"), ids, t)
     return CustomerScores(
-        feats, scorable, why, churn, reasons, seg, uplift, _personal(data.customers, ids)
+        feats, scorable, why, churn, reasons, seg, uplift, _personal(data.customers, ids), last
     )
 
 
@@ -295,6 +288,7 @@ def score_customers(
     budget: float | str | None = None,
     progress: bool = False,
     coupon_action: str | None = None,
+    crm: CrmConfig | None = None,
 ) -> ScoreResult:
     """Score every customer of ``data`` as of ``as_of``: one export row each.
 
@@ -310,6 +304,7 @@ def score_customers(
         progress: Show a progress bar over the SHAP reasons (the slow part).
         coupon_action: The coupon of the ``"same_coupon"`` budget (``policy.coupon_action``;
             None = the store's one coupon action, else its cheapest).
+        crm: The ``crm:`` params (cooldown, holdout, churn band); None = the defaults.
 
     Returns:
         The export rows and the budget used.
@@ -320,7 +315,7 @@ def score_customers(
     """
     config = resolve_for_model(config, models.recovery, data.tables.get("outreach"))
     each = score_each(data, as_of, models, featurize, config, progress)
-    return finish_scores(each, models, featurize, config, budget, coupon_action)
+    return finish_scores(each, models, featurize, config, budget, coupon_action, crm)
 
 
 def finish_scores(
@@ -330,24 +325,27 @@ def finish_scores(
     config: ScoreConfig,
     budget: float | str | None = None,
     coupon_action: str | None = None,
+    crm: CrmConfig | None = None,
 ) -> ScoreResult:
-    """The global step: baselines, the budgeted policy, statuses, the export's rows and order.
+    """The global step: baselines, the budgeted policy, the holdout, statuses, rows and order.
 
     Args:
         each: :func:`score_each` output (for all customers).
-        models, featurize, config, budget, coupon_action: As :func:`score_customers`.
+        models, featurize, config, budget, coupon_action, crm: As :func:`score_customers`.
 
     Returns:
-        The export rows and the budget used.
+        The export rows and the budget used (by the treatment group).
     """
-    feats, scorable, why, churn = each.features, each.scorable, each.why, each.churn
-    seg, reasons = each.segments, each.reasons
+    crm = crm or CrmConfig()
+    feats, scorable, seg = each.features, each.scorable, each.segments
     config = resolve_for_model(config, models.recovery)  # already resolved: the same config
     notes: list[str] = list(config.notes) if models.recovery is not None else []
-    base = baseline_scores(feats, featurize)
     rows = feats.loc[scorable]
     ids = feats["customer_id"].astype("str")
-    blocked = do_not_contact(each.personal)
+    dnc = do_not_contact(each.personal)
+    as_of = feats["as_of"].iloc[0] if len(feats) else pd.Timestamp(0)
+    cooling = in_cooldown(each.last_outreach, as_of, crm.cooldown_days) & ~dnc & scorable
+    blocked = dnc | cooling
     policy = pd.DataFrame(index=feats.index)
     if models.recovery is None:
         notes.append("no win-back (uplift) model: churn, baseline and segment columns only")
@@ -359,6 +357,16 @@ def finish_scores(
             )
         rec = recommend(rows, seg.loc[rows.index], uplift, config, budget, blocked[rows.index])
         policy = rec.reindex(feats.index)
+    selected = _column(policy, "selected", False).fillna(False).astype(bool)
+    groups = assign_holdout(ids, selected, _column(seg, "value_tier"), crm.holdout)
+    treated = (groups["group"] == TREATMENT).to_numpy()
+    held = int((groups["group"] == CONTROL).sum())
+    if models.recovery is not None:
+        notes.append(
+            f"{int(cooling.sum())} customer(s) in the {crm.cooldown_days}-day contact cooldown "
+            f"(crm.cooldown_days); {held} of {int(selected.sum())} selected contact(s) held out "
+            f"as the randomized control group (crm.holdout.share {crm.holdout.share:g})"
+        )
     status = pd.Series(
         np.where(
             ~scorable,
@@ -368,69 +376,16 @@ def finish_scores(
         index=feats.index,
         dtype="str",
     )
-    if models.recovery is None:
-        reason = why.where(~scorable, "no win-back model: churn columns only")
-    else:
-        has_action = _column(policy, "recommended_action").fillna(NO_ACTION) != NO_ACTION
-        chosen = _column(policy, "selected", False).fillna(False).astype(bool)
-        stage = _column(seg, "stage").astype("str")
-        eligible = stage.isin(config.policy.eligible_stages)
-        reason = why.where(
-            ~scorable,
-            pd.Series(
-                np.select(
-                    [blocked, chosen, has_action, ~eligible],
-                    [
-                        DO_NOT_CONTACT_REASON,
-                        "",
-                        "recommended action does not fit in the budget",
-                        "stage " + stage + " is not a win-back target",
-                    ],
-                    "no action has a positive expected value within the cost cap",
-                ),
-                index=feats.index,
-            ),
-        )
-
-    out = pd.concat(
-        [
-            pd.DataFrame({"customer_id": ids}),
-            each.personal,
-            pd.DataFrame(
-                {
-                    "as_of": feats["as_of"],
-                    "churn_risk": churn,
-                    "baseline_risk": base["formula_risk"],
-                    "risk_band": base["risk_band"].astype("str").where(base["risk_band"].notna()),
-                }
-            ),
-            pd.DataFrame({c: _column(seg, c) for c in SEGMENT_OUT}),
-        ],
-        axis=1,
-    )
-    action = _column(policy, "recommended_action")
-    selected = _column(policy, "selected", False).fillna(False).astype(bool)
-    out["recommended_action"] = action.where(action.notna(), NO_ACTION if models.recovery else None)
-    out.loc[~scorable, "recommended_action"] = NO_ACTION if models.recovery else None
-    for c in ("owner", "channel", "cost_cap"):
-        out[c] = _column(seg, c)
-    out["owner"], out["channel"] = row_roles(
-        out["owner"], out["channel"], out["recommended_action"], config
-    )
-    out.loc[blocked, ["owner", "channel", "cost_cap"]] = np.nan  # no contact route at all
-    for c in ("p_return", "uplift", "expected_cost", "expected_value"):
-        out[c] = _column(policy, c).astype("float64")
-    rank = _column(policy, "priority_rank").astype("float64").where(selected)
-    out["priority_rank"] = rank.astype("Int64")
-    out = pd.concat([out, _reason_columns(reasons, feats.index)], axis=1)
-    rules = _column(seg, "rule_explanation")
-    out["rule_explanation"] = rules.where(rules.astype("str") != "")
-    out["model_version"] = models.version
-    # the latest snapshot the scoring (churn) model learned from: how fresh the scores are
-    out["model_data_through"] = models.churn.meta.get("trained_through")
+    reason = _status_reason(each, policy, config, crm, models.recovery is not None, dnc, cooling)
+    reason = reason.where(~(groups["group"] == CONTROL), control_reason(crm.holdout.share))
+    out = _crm_frame(each, featurize, crm, policy, groups, treated, models, config)
+    out.loc[blocked, "cost_cap"] = np.nan  # no contact route at all
     out["status"] = status
+    out["status_zh"] = zh_labels(status, "status")
     out["status_reason"] = reason.replace("", pd.NA)
-    budget_used = float(out.loc[selected, "expected_cost"].sum())
+    out["status_reason_zh"] = reason_zh(out["status_reason"])
+    out["schema_version"] = CRM_SCHEMA_VERSION
+    budget_used = float(out.loc[treated, "expected_cost"].sum())
     out = order_rows(out)
     for c in PROB_COLUMNS:
         out[c] = out[c].astype("float64").round(6)
@@ -439,6 +394,111 @@ def finish_scores(
     if isinstance(budget, str):  # no uplift model: no policy, so no budget to resolve
         budget = None
     return ScoreResult(out[OUTPUT_COLUMNS], budget, budget_used, notes)
+
+
+def _status_reason(
+    each: CustomerScores,
+    policy: pd.DataFrame,
+    config: ScoreConfig,
+    crm: CrmConfig,
+    has_model: bool,
+    dnc: pd.Series,
+    cooling: pd.Series,
+) -> pd.Series:
+    """Why a scorable customer gets no action (empty for a contact); no_history: the history."""
+    scorable, why, index = each.scorable, each.why, each.features.index
+    if not has_model:
+        return why.where(~scorable, "no win-back model: churn columns only")
+    has_action = _column(policy, "recommended_action").fillna(NO_ACTION) != NO_ACTION
+    chosen = _column(policy, "selected", False).fillna(False).astype(bool)
+    stage = _column(each.segments, "stage").astype("str")
+    eligible = stage.isin(config.policy.eligible_stages)
+    text = np.select(
+        [dnc, cooling, chosen, has_action, ~eligible],
+        [
+            DO_NOT_CONTACT_REASON,
+            cooldown_reason(each.last_outreach, crm.cooldown_days),
+            "",
+            "recommended action does not fit in the budget",
+            "stage " + stage + " is not a win-back target",
+        ],
+        "no action has a positive expected value within the cost cap",
+    )
+    return why.where(~scorable, pd.Series(text, index=index, dtype="object"))
+
+
+def _crm_frame(
+    each: CustomerScores,
+    featurize: FeaturizeConfig,
+    crm: CrmConfig,
+    policy: pd.DataFrame,
+    groups: pd.DataFrame,
+    treated: np.ndarray,
+    models: ScoringModels,
+    config: ScoreConfig,
+) -> pd.DataFrame:
+    """The export's columns but the status ones: one row per customer, index as features.
+
+    Only a treatment contact (selected inside the budget, not held out) has a recommended
+    action, owner, channel and priority; every other scorable row shows action ``none``.
+    """
+    feats, seg, scorable = each.features, each.segments, each.scorable
+    base = baseline_scores(feats, featurize)
+    out = pd.concat(
+        [
+            pd.DataFrame({"customer_id": feats["customer_id"].astype("str")}),
+            each.personal,
+            pd.DataFrame(
+                {
+                    "as_of": feats["as_of"],
+                    "churn_risk": each.churn,
+                    "churn_band": churn_band(each.churn, crm.churn_band),
+                    "baseline_risk": base["formula_risk"],
+                    "baseline_band": base["risk_band"]
+                    .astype("str")
+                    .where(base["risk_band"].notna()),
+                }
+            ),
+            pd.DataFrame({c: _column(seg, c) for c in SEGMENT_OUT}),
+        ],
+        axis=1,
+    )
+    out["stage_zh"] = zh_labels(out["stage"], "stage")
+    none = NO_ACTION if models.recovery is not None else None
+    candidate = _column(policy, "recommended_action")
+    candidate = candidate.where(candidate.notna() & scorable, none)
+    action = candidate.where(treated, none)
+    out["recommended_action"] = action
+    out["recommended_action_zh"] = zh_labels(action, "action")
+    owner, channel = row_roles(
+        _column(seg, "owner"),
+        _column(seg, "channel"),
+        action,
+        config,
+        _column(seg, "matrix_actions"),
+    )
+    out["owner"] = owner.where(treated)
+    out["owner_zh"] = zh_labels(out["owner"], "owner")
+    out["channel"] = channel.where(treated)
+    out["channel_zh"] = zh_labels(out["channel"], "channel")
+    # 1 = first to call, counted over the contacts themselves (the control rows hold no rank)
+    rank = _column(policy, "priority_rank").astype("float64").where(treated)
+    out["priority_rank"] = rank.rank(method="first").astype("Int64")
+    out["group"] = groups["group"]
+    out["group_zh"] = zh_labels(groups["group"], "group")
+    out["propensity"] = groups["propensity"]
+    out["candidate_action"] = candidate
+    out["cost_cap"] = _column(seg, "cost_cap")
+    for c in ("p_return", "uplift", "expected_cost", "expected_value"):
+        out[c] = _column(policy, c).astype("float64")
+    out = pd.concat([out, _reason_columns(each.reasons, feats.index)], axis=1)
+    rules = _column(seg, "rule_explanation")
+    out["rule_explanation"] = rules.where(rules.astype("str") != "")
+    out["last_outreach"] = each.last_outreach
+    out["model_version"] = models.version
+    # the latest snapshot the scoring (churn) model learned from: how fresh the scores are
+    out["model_data_through"] = models.churn.meta.get("trained_through")
+    return out
 
 
 def _column(frame: pd.DataFrame, name: str, default: Any = np.nan) -> pd.Series:
@@ -500,7 +560,11 @@ def value_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_metrics(result: ScoreResult) -> dict[str, Any]:
-    """Counts for DVC metrics: customers by status and stage, contacts, budget, returns."""
+    """Counts for DVC metrics: customers by status and stage, contacts, holdout, budget, returns.
+
+    ``contacted`` counts the treatment contacts (the rows with a priority rank);
+    ``held_out_control`` the selected customers held out as the control group.
+    """
     s = result.scores
     sel = s["priority_rank"].notna()
     return {
@@ -511,11 +575,14 @@ def score_metrics(result: ScoreResult) -> dict[str, Any]:
             k: int(v) for k, v in s["stage"].fillna("n/a").value_counts().sort_index().items()
         },
         "contacted": int(sel.sum()),
+        "held_out_control": int((s["group"] == CONTROL).sum()),
+        "in_cooldown": int(s["status_reason"].astype("str").str.startswith("in cooldown").sum()),
         "by_action": {
             k: int(v)
             for k, v in s.loc[sel, "recommended_action"].value_counts().sort_index().items()
         },
         "model_data_through": None if s.empty else s["model_data_through"].iloc[0],
+        "schema_version": CRM_SCHEMA_VERSION,
         "budget": None if result.budget is None else round(float(result.budget), 2),
         "budget_used": round(result.budget_used, 2),
         "expected_returns": round(float(s.loc[sel, "p_return"].sum()), 2),

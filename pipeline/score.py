@@ -8,9 +8,11 @@ Usage:
     (:func:`pipeline.common.scoring_now`); no model: the registry's champions, else
     ``out/train`` (:func:`models.store.load_scoring_models`, never a pickle).
 
-What every row holds, the statuses, do-not-contact customers and the row order are the
-scoring library's (:mod:`models.scoring`); ``--engine dask`` runs it on partitions of
-customers (:mod:`models.engine`) and gives the same rows.
+What every row holds, the statuses, do-not-contact customers, the contact cooldown, the
+randomized holdout and the row order are the scoring library's (:mod:`models.scoring`,
+:mod:`models.crm`; the columns are docs/crm_schema.md, settings the ``crm:`` params block);
+``--engine dask`` runs it on partitions of customers (:mod:`models.engine`) and gives the same
+rows.
 
 Conventions:
 
@@ -50,6 +52,7 @@ from features.files import write_table
 from features.mapping import ReadSettings
 from features.reading import read_data_dir
 from models.actions import ActionError
+from models.crm import CrmConfig
 from models.engine import DEFAULT_PARTITIONS, dask_client, score_customers_dask
 from models.lgbm import FeatureMismatchError
 from models.reporting.score import matrix_text, plot_matrix
@@ -119,7 +122,8 @@ def main(
         ),
     ] = None,
     params: Annotated[
-        Path | None, typer.Option(help="params.yaml ('score', 'featurize', 'validate' blocks).")
+        Path | None,
+        typer.Option(help="params.yaml ('score', 'crm', 'featurize', 'validate' blocks)."),
     ] = None,
     metrics: Annotated[
         Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
@@ -131,10 +135,10 @@ def main(
 ) -> None:
     """Score every customer as of a date into a CRM file: one row per customer.
 
-    Churn risk, the playbook baseline, value tier, CLV, stage and segment, the recommended
-    win-back action inside the budget with owner, channel, cost cap, P(return), uplift,
-    expected value and priority, the top 3 reasons (English and Chinese), model version and a
-    status for customers that cannot be scored. Names and phones appear in this file only.
+    Churn risk and band, baseline, value, stage, segment, the recommended action inside the
+    budget with owner, channel and priority (no one in the contact cooldown; a randomized
+    control group held out), money columns, top 3 reasons, Chinese labels, model version and a
+    status with its reason (schema: docs/crm_schema.md). Names and phones appear in this file only.
     Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
     """
     setup_logging(verbose)
@@ -149,6 +153,7 @@ def main(
     max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     config = ScoreConfig.from_params(load_params("score", params))
+    crm = CrmConfig.from_params(load_params("crm", params))
     t0 = time.perf_counter()
     try:
         models = load_models(model)
@@ -171,6 +176,7 @@ def main(
                     partitions,
                     coupon_action,
                     reading,
+                    crm,
                 )
         else:
             result, when = _score_pandas(
@@ -183,6 +189,7 @@ def main(
                 coupon_action,
                 max_invalid,
                 reading,
+                crm,
             )
     except (ContractError, ActionError) as exc:
         typer.echo(str(exc) if isinstance(exc, ContractError) else f"error: {exc}", err=True)
@@ -253,6 +260,7 @@ def _score_pandas(
     coupon_action: str | None,
     max_invalid: float,
     reading: ReadSettings,
+    crm: CrmConfig,
 ) -> tuple[ScoreResult, pd.Timestamp]:
     """Read DATA_DIR and score it in this process; also returns the as-of date used."""
     today = pd.Timestamp.today().normalize()
@@ -263,7 +271,9 @@ def _score_pandas(
         typer.echo(now_text(when, last, aside, today))
     elif warning := stale_as_of_warning(when, last_event(data)):
         typer.echo(warning, err=True)
-    result = score_customers(data, when, models, featurize, config, amount, True, coupon_action)
+    result = score_customers(
+        data, when, models, featurize, config, amount, True, coupon_action, crm
+    )
     # the raw tables (names and phones) are dropped here: the caller only gets the result
     return result, when
 

@@ -15,6 +15,7 @@ from models.actions import (
     DEFAULT_OWNER,
     UNKNOWN_CHANNEL,
     ActionError,
+    cell_roles,
     default_coupon_action,
     is_coupon,
     log_facts,
@@ -183,6 +184,23 @@ def test_a_matrix_in_the_store_names_keeps_its_cells() -> None:
     )
     assert owner.tolist() == [early.owner, DEFAULT_OWNER, "automated"]
     assert channel.tolist() == [early.channel, "phone", "sms"]
+
+
+def test_an_action_outside_its_cell_gets_the_channel_of_a_cell_that_names_it() -> None:
+    # the simulator's matrix: a high-value deep customer's cell is a home visit (store
+    # manager, visit); the model policy may still pick a manager call for them
+    acts = ["advisor_call", "home_visit", "manager_call"]
+    cfg = resolve_actions(ScoreConfig(), acts, {a: {"cost": 1.0} for a in acts})
+    assert cell_roles(cfg)["manager_call"] == ActionRole("store_manager", "phone")  # high|early
+    owner, channel = row_roles(
+        pd.Series(["store_manager", "store_manager", "automated"]),
+        pd.Series(["visit", "visit", "sms"]),
+        pd.Series(["manager_call", "home_visit", None]),
+        cfg,
+        pd.Series(["home_visit", "home_visit", "sms_coupon"]),
+    )
+    assert owner.tolist() == ["store_manager", "store_manager", "automated"]
+    assert channel.tolist() == ["phone", "visit", "sms"]
 
 
 def test_training_records_the_costs_of_the_log(tmp_path) -> None:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from features.build import build_features
 from features.config import FeaturizeConfig
 from features.validation import validate_tables
+from models.crm import CRM_SCHEMA_VERSION, CrmConfig, HoldoutConfig
 from models.lgbm import CalibratedBooster
 from models.recovery import UpliftModel
 from models.scoring import (
@@ -181,7 +182,8 @@ def test_budget_and_caps_never_exceeded(make_tables, model_dirs) -> None:
     assert s["priority_rank"].iloc[: len(sel)].tolist() == list(range(1, len(sel) + 1))
     rest = s.iloc[len(sel) :]
     assert rest["customer_id"].tolist() == sorted(rest["customer_id"])
-    left_out = rest[rest["recommended_action"].isin(ACTIONS)]
+    left_out = rest[rest["candidate_action"].isin(ACTIONS) & rest["group"].isna()]
+    assert len(left_out) and (rest["recommended_action"].isin(["none"])).all()
     assert (left_out["status_reason"] == "recommended action does not fit in the budget").all()
 
 
@@ -422,23 +424,79 @@ def test_do_not_contact_is_left_out_of_the_same_coupon_budget(make_tables, model
     assert flagged.scores.set_index("customer_id").loc["00101", "priority_rank"] is pd.NA
 
 
+def _recent_contact(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """00105 was picked (control) 15 days before the as-of date: in the 30-day cooldown."""
+    row = {"customer_id": "00105", "contact_date": "2024-06-15", "action": "none", "cost": "0"}
+    extra = pd.DataFrame([{**row, "group": "control", "channel": "none"}])
+    return {**tables, "outreach": pd.concat([tables["outreach"], extra], ignore_index=True)}
+
+
+HALF = CrmConfig(holdout=HoldoutConfig(share=0.5))
+
+
+def test_crm_rows_agree_with_themselves(make_tables, model_dirs) -> None:
+    data = validate_tables(_recent_contact(_tables(make_tables)))
+    models = load_models(model_dirs / "full")
+    args = (data, AS_OF, models, FeaturizeConfig(), ScoreConfig(), None)
+    result = score_customers(*args, crm=HALF)
+    s = result.scores.set_index("customer_id")
+    act = s["recommended_action"] != "none"
+    # a contact has its owner, channel, rank and group; every other row none of them
+    assert act.sum() >= 1 and (s.loc[act, "group"] == "treatment").all()
+    assert s.loc[act, ["owner", "owner_zh", "channel", "priority_rank"]].notna().all().all()
+    assert sorted(s.loc[act, "priority_rank"]) == list(range(1, act.sum() + 1))
+    assert s.loc[~act, ["owner", "channel", "priority_rank"]].isna().all().all()
+    assert (s.loc[act, "candidate_action"] == s.loc[act, "recommended_action"]).all()
+    assert result.budget_used == pytest.approx(s.loc[act, "expected_cost"].sum())
+    control = s[s["group"] == "control"]
+    assert len(control) >= 1 and (control["recommended_action"] == "none").all()
+    assert control["candidate_action"].isin(ACTIONS).all()
+    assert (control["propensity"] == 0.5).all() and (s.loc[act, "propensity"] == 0.5).all()
+    assert control["status_reason"].str.startswith("held out as the randomized control").all()
+    assert control["status_reason_zh"].str.startswith("随机对照组").all()
+    # the cooldown: no action, and the reason in both languages
+    cool = s.loc["00105"]
+    assert cool["recommended_action"] == "none" and cool["candidate_action"] == "none"
+    assert pd.isna(cool["group"]) and pd.isna(cool["cost_cap"])
+    assert cool["last_outreach"] == pd.Timestamp("2024-06-15")
+    assert cool["status_reason"] == (
+        "in cooldown: last outreach on 2024-06-15, fewer than 30 days before the as-of date "
+        "(crm.cooldown_days)"
+    )
+    assert cool["status_reason_zh"].startswith("冷却期内：上次触达为2024-06-15")
+    assert (s["schema_version"] == CRM_SCHEMA_VERSION).all()
+    assert (s["recommended_action_zh"].notna() == s["recommended_action"].notna()).all()
+    assert (s["stage_zh"].notna() == s["stage"].notna()).all() and s["status_zh"].notna().all()
+    assert set(s["churn_band"].dropna()) <= {"low", "medium", "high"}
+    assert set(s["baseline_band"].dropna()) <= {"normal", "pre_churn", "high"}
+    # without the cooldown 00105 is a candidate again; the same inputs give the same rows
+    off = score_customers(*args, crm=CrmConfig(cooldown_days=0, holdout=HALF.holdout))
+    assert pd.isna(off.scores.set_index("customer_id").loc["00105", "status_reason"]) or (
+        "cooldown" not in off.scores.set_index("customer_id").loc["00105", "status_reason"]
+    )
+    pd.testing.assert_frame_equal(score_customers(*args, crm=HALF).scores, result.scores)
+
+
 def test_do_not_contact_on_the_dask_engine_gives_the_same_rows(
     make_tables, model_dirs, write_dir
 ) -> None:
     from models.engine import dask_client, score_customers_dask
 
-    tables = _tables(make_tables)
+    tables = _recent_contact(_tables(make_tables))  # and a cooldown, and a holdout
     tables["customers"]["do_not_contact"] = [None, None, "yes", None, None, None, None, None]
     data_dir = write_dir(tables)
     model = model_dirs / "full"
     expected = score_customers(
-        validate_tables(tables), AS_OF, load_models(model), FeaturizeConfig(), ScoreConfig(), 81.0
-    ).scores
+        validate_tables(tables), AS_OF, load_models(model), FeaturizeConfig(), ScoreConfig(),
+        None, crm=HALF,
+    ).scores  # fmt: skip
     with dask_client(processes=False, n_workers=2) as client:
         got = score_customers_dask(
-            data_dir, AS_OF, str(model), FeaturizeConfig(), ScoreConfig(), client, 81.0,
-            n_partitions=2,
+            data_dir, AS_OF, str(model), FeaturizeConfig(), ScoreConfig(), client, None,
+            n_partitions=2, crm=HALF,
         ).scores  # fmt: skip
     pd.testing.assert_frame_equal(got, expected)
     flagged = got.set_index("customer_id").loc["00103"]
     assert flagged["status_reason"] == "do not contact (customers.do_not_contact)"
+    assert got["group"].eq("control").any()
+    assert got.set_index("customer_id").loc["00105", "status_reason"].startswith("in cooldown")

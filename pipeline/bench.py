@@ -32,11 +32,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 from models.artifacts import TRAINING_FILE
-from models.reporting.bench import plot_scaling
 from pipeline.common import date_option, load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -109,6 +107,8 @@ def stage_features(data_dir: str, as_of: str, engine: str = "pandas") -> dict[st
 
 def stage_train(data_dir: str, out: str) -> dict[str, Any]:
     """featurize + train (churn and uplift models) into ``out``."""
+    import pandas as pd
+
     from pipeline import featurize
     from pipeline import train as train_stage
 
@@ -409,6 +409,8 @@ def run(
         fresh: Measure every stage again instead of reusing WORK/results.
     """
     from tqdm import tqdm
+
+    from models.reporting.bench import plot_scaling
 
     work.mkdir(parents=True, exist_ok=True)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{(work / 'mlflow.db').resolve()}"}

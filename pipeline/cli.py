@@ -225,6 +225,7 @@ def demo(
     from pipeline import score as score_stage
     from pipeline import simulate, validate
     from pipeline.common import load_params, setup_logging
+    from pipeline.simulator import SimulationConfig
 
     setup_logging()
     data_dir = out / "simulate"
@@ -242,7 +243,7 @@ def demo(
     score_stage.main(
         data_dir=data_dir,
         out=out / "score" / "scores.csv",
-        through=simulate.SimulationConfig.from_params(load_params("simulate")).end_date,
+        through=SimulationConfig.from_params(load_params("simulate")).end_date,
         model=str(out / "train"),
         budget="same_coupon",
     )

@@ -27,15 +27,11 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig
-from features.files import neutralise
-from models import evaluate as ev
-from models import evaluate_recovery as evr
 from models.artifacts import (
     CHURN_DIR,
     RECOVERY_DIR,
@@ -44,11 +40,13 @@ from models.artifacts import (
     TRAINING_FILE,
     RunRecord,
 )
-from models.challenger import promote_models
-from models.evaluation import NO_OUTREACH, Evaluation, evaluate_models
-from models.lgbm import EVALUATION_DIR, CalibratedBooster
-from models.reporting import evaluation as reporting
 from pipeline.common import load_params, setup_logging
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from models.evaluate import EvaluateConfig
+    from models.evaluation import Evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +61,13 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     Returns:
         Every file written.
     """
+    import pandas as pd
+
+    from features.files import neutralise
+    from models import evaluate as ev
+    from models import evaluate_recovery as evr
+    from models.reporting import evaluation as reporting
+
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "metrics.json", out / "segments.csv"]
     metrics = ev.jsonable(evaluation.metrics)
@@ -110,6 +115,8 @@ def _load_uplift(train_dir: Path) -> Any | None:
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:
+    import pandas as pd
+
     return pd.read_parquet(path) if path.is_file() else None
 
 
@@ -168,6 +175,14 @@ def main(
     ``champion`` alias (only if it beats the current champion on the same test rows) and,
     with --promote, moves the alias (``python -m pipeline.promote OUT/promotion.json``).
     """
+    # the models, LightGBM and MLflow load when the command runs, not for --help
+    import pandas as pd
+
+    from models import evaluate as ev
+    from models.challenger import promote_models
+    from models.evaluation import evaluate_models
+    from models.lgbm import EVALUATION_DIR, CalibratedBooster
+
     setup_logging(verbose)
     cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
@@ -216,6 +231,18 @@ def main(
             from models import tracking
 
             tracking.apply_decisions([{"model": n, **d} for n, d in decisions.items()])
+    _echo_summary(evaluation, decisions, cfg)
+    typer.echo(f"\nwritten to {out}")
+
+
+def _echo_summary(evaluation: Evaluation, decisions: dict[str, Any], cfg: EvaluateConfig) -> None:
+    """Print the comparison table, the intervals of the differences and the decisions."""
+    import pandas as pd
+
+    from models import evaluate as ev
+    from models.evaluation import NO_OUTREACH
+    from models.reporting import evaluation as reporting
+
     rec = evaluation.metrics["recovery"]
     table = reporting.comparison_table(
         evaluation.metrics["churn"], rec if rec.get("available") else None
@@ -250,7 +277,6 @@ def main(
     for d in decisions.values():
         verdict = "promoted to champion" if d["promoted"] else "not promoted"
         typer.echo(f"{d['model']} v{d['version']}: {verdict}: {d['reason']}")
-    typer.echo(f"\nwritten to {out}")
 
 
 if __name__ == "__main__":

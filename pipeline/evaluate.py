@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 
 def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
-    """Write metrics.json, the tables, the plot data and the figures under ``out``.
+    """Write metrics.json, its headline.json, the tables, the plot data and the figures.
 
     Returns:
         Every file written.
@@ -66,6 +66,8 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
     from features.files import neutralise
     from models import evaluate as ev
     from models import evaluate_recovery as evr
+    from models.headline import EVALUATE as EVALUATE_HEADLINE
+    from models.headline import write_headline
     from models.reporting import evaluation as reporting
 
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
             part.to_csv(path, index=False, float_format="%.6g")
             written.append(path)
     written += reporting.curve_figures(evaluation.curves, out / "figures")
+    written.append(write_headline(out, metrics, EVALUATE_HEADLINE))
     return written
 
 
@@ -169,7 +172,7 @@ def main(
 ) -> None:
     """Evaluate the trained models out of time against the playbook baselines.
 
-    Writes OUT/metrics.json (DVC metrics), OUT/segments.csv, OUT/recovery_by_action.csv,
+    Writes OUT/metrics.json, OUT/headline.json (DVC metrics), OUT/segments.csv, OUT/recovery_by_action.csv,
     OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
     (TRAIN_DIR/run.json); decides whether each new registered version should get the
     ``champion`` alias (only if it beats the current champion on the same test rows) and,

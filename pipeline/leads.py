@@ -126,6 +126,8 @@ def main(
     import pandas as pd
 
     from models import tracking
+    from models.headline import LEADS as LEADS_HEADLINE
+    from models.headline import write_headline
     from models.leads.config import LeadsConfig
     from models.leads.model import REGISTERED_NAME, run_leads
     from models.leads.tracking import log_run
@@ -167,6 +169,7 @@ def main(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     _json(metrics, out / "metrics.json")
+    write_headline(out, metrics, LEADS_HEADLINE)
     _json(result.train_info, out / "train_info.json")
     _json(
         {"run_id": run_id, "registered_model": REGISTERED_NAME, "version": version,

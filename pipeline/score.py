@@ -110,7 +110,10 @@ def main(
         Path | None, typer.Option(help="params.yaml ('score', 'featurize', 'validate' blocks).")
     ] = None,
     metrics: Annotated[
-        Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
+        Path | None,
+        typer.Option(
+            help="Also write a JSON of counts here, and its headline.json beside it (DVC metrics)."
+        ),
     ] = None,
     engine: EngineOption = "pandas",
     scheduler: SchedulerOption = None,
@@ -291,6 +294,8 @@ def _write(
 ) -> tuple[pd.DataFrame, dict, Path]:
     """The export, the matrix CSV and heatmap next to it, and the metrics JSON."""
     from features.files import write_table
+    from models.headline import SCORE as SCORE_HEADLINE
+    from models.headline import write_headline
     from models.reporting.score import plot_matrix
     from models.scoring import score_metrics, value_stage_matrix
 
@@ -303,6 +308,7 @@ def _write(
     if metrics is not None:
         metrics.parent.mkdir(parents=True, exist_ok=True)
         metrics.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        write_headline(metrics.parent, info, SCORE_HEADLINE)
     return cells, info, matrix_png
 
 

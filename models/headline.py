@@ -6,6 +6,10 @@ most a handful of numbers picked from those metrics. DVC declares only the headl
 ``metrics`` (``dvc metrics diff``, ``dvc exp show``); the detailed files are plain outputs.
 All stages together stay within :data:`MAX_HEADLINE_NUMBERS`.
 
+Headline names carry no dot or slash (``churn_roc_auc_model``, ``policy_net_value``): in
+``dvc exp show`` they stand apart from the params (``train.seed``) and the code deps
+(``models/churn.py``), so ``dvc exp show --drop '.*[./]'`` shows the headline numbers alone.
+
 A headline entry is a dotted path into the stage's metrics (``churn.model.roc_auc``) or a
 :class:`Ratio` of two such paths. A path the metrics do not have (an older metrics layout, a
 stage run without outreach data) is left out of the file, never written as a guess.
@@ -54,28 +58,28 @@ EVALUATE: dict[str, Field] = {
 }
 #: policy: the model's budgeted win-back policy on the simulator's truth, and the others'.
 POLICY: dict[str, Field] = {
-    "budget": "budget",
-    "model_contacts": "policies.model.contacts",
-    "model_cost": "policies.model.cost",
-    "model_net_value": "policies.model.net_value",
-    "model_value_per_cost": "policies.model.value_per_cost",
+    "policy_budget": "budget",
+    "policy_contacts": "policies.model.contacts",
+    "policy_cost": "policies.model.cost",
+    "policy_net_value": "policies.model.net_value",
+    "policy_value_per_cost": "policies.model.value_per_cost",
     "same_coupon_value_per_cost": "policies.same_coupon.value_per_cost",
     "playbook_value_per_cost": "policies.playbook_matrix.value_per_cost",
     "oracle_net_value": "policies.oracle.net_value",
-    "model_share_of_oracle": Ratio("policies.model.net_value", "policies.oracle.net_value"),
+    "policy_share_of_oracle": Ratio("policies.model.net_value", "policies.oracle.net_value"),
 }
 #: leads: P(buy within 90 days) model vs the rule grades on later loss months.
 LEADS: dict[str, Field] = {
-    "roc_auc_model": "test.model.roc_auc",
-    "roc_auc_rules": "test.rules.roc_auc",
-    "pr_auc_model": "test.model.pr_auc",
+    "leads_roc_auc_model": "test.model.roc_auc",
+    "leads_roc_auc_rules": "test.rules.roc_auc",
+    "leads_pr_auc_model": "test.model.pr_auc",
 }
 #: score: the CRM export's rows, the customers selected inside the budget and the spend.
 SCORE: dict[str, Field] = {
-    "rows": "customers",
-    "selected": "contacted",
-    "budget_used": "budget_used",
-    "expected_incremental_returns": "expected_incremental_returns",
+    "score_rows": "customers",
+    "score_selected": "contacted",
+    "score_budget_used": "budget_used",
+    "score_expected_incremental_returns": "expected_incremental_returns",
 }
 #: Every stage's headline fields, by stage.
 STAGES: dict[str, dict[str, Field]] = {

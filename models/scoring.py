@@ -500,7 +500,7 @@ def value_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_metrics(result: ScoreResult) -> dict[str, Any]:
-    """Counts for DVC metrics: customers by status and stage, contacts, budget, returns."""
+    """Counts for the score metrics (and its DVC headline): customers by status and stage, contacts, budget, returns."""
     s = result.scores
     sel = s["priority_rank"].notna()
     return {

@@ -7,7 +7,7 @@ Reads the featurize outputs (``training.parquet``, ``recovery.parquet``) and the
 (``churn/``, ``recovery/``, ``run.json``), scores the out-of-time test slices that the models'
 own saved split boundaries define, and writes to OUT:
 
-* ``metrics.json`` — DVC metrics (churn model vs formula, uplift model vs scorecard vs churn
+* ``metrics.json`` — the detailed metrics, with ``headline.json`` the few DVC compares (churn model vs formula, uplift model vs scorecard vs churn
   risk, champion/challenger decisions);
 * ``segments.csv`` — churn metrics per value tier and per dealer;
 * ``recovery_by_action.csv`` — the recovery comparison per action;
@@ -172,8 +172,8 @@ def main(
 ) -> None:
     """Evaluate the trained models out of time against the playbook baselines.
 
-    Writes OUT/metrics.json, OUT/headline.json (DVC metrics), OUT/segments.csv, OUT/recovery_by_action.csv,
-    OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
+    Writes OUT/metrics.json, OUT/headline.json (DVC metrics), OUT/segments.csv,
+    OUT/recovery_by_action.csv, OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
     (TRAIN_DIR/run.json); decides whether each new registered version should get the
     ``champion`` alias (only if it beats the current champion on the same test rows) and,
     with --promote, moves the alias (``python -m pipeline.promote OUT/promotion.json``).

@@ -112,7 +112,7 @@ def main(
     metrics: Annotated[
         Path | None,
         typer.Option(
-            help="Also write a JSON of counts here, and its headline.json beside it (DVC metrics)."
+            help="Also write a JSON of counts here, and headline.json (DVC metrics) beside it."
         ),
     ] = None,
     engine: EngineOption = "pandas",

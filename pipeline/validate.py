@@ -71,7 +71,7 @@ def unknown_values(rejects: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def report(data: DataSet) -> dict[str, Any]:
-    """Summarise a validated data set as a JSON-ready dict (DVC metrics for this stage).
+    """Summarise a validated data set as a JSON-ready dict (the stage's report.json).
 
     Args:
         data: The validated data set.
@@ -127,7 +127,7 @@ def main(
     ] = Path("out/validate/rejects.csv"),
     report_file: Annotated[
         Path | None,
-        typer.Option("--report", help="Also write the JSON summary here (DVC metrics)."),
+        typer.Option("--report", help="Also write the JSON summary here."),
     ] = None,
     data_out: Annotated[
         Path | None,

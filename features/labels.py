@@ -117,7 +117,7 @@ def training_table(
         data: The data set, or its prepared index.
         config: Settings; defaults when None (or the index's own).
         dates: Snapshot dates; default :func:`snapshot_dates`.
-        progress: Show a tqdm bar over snapshots.
+        progress: Show a tqdm bar over snapshots (only when stderr is a terminal).
 
     Returns:
         ``customer_id``, ``as_of``, the features and ``churn`` (int 0/1) for eligible
@@ -127,7 +127,7 @@ def training_table(
     cfg = config or idx.config
     dates = snapshot_dates(idx, cfg) if dates is None else pd.DatetimeIndex(dates)
     parts = []
-    for when in tqdm(dates, desc="snapshots", unit="snap", disable=not progress):
+    for when in tqdm(dates, desc="snapshots", unit="snap", disable=None if progress else True):
         labels = churn_labels(idx, when, cfg)
         keep = (labels["eligible"] & labels["labelled"]).to_numpy()
         feats = build_features(None, when, cfg, index=idx)

@@ -23,6 +23,10 @@ from pathlib import Path
 TRAINING_FILE = "training.parquet"
 RECOVERY_FILE = "recovery.parquet"
 
+#: Customer partitions of the Dask engine (:mod:`models.engine`) unless told otherwise; here,
+#: not there, so a command's ``--partitions`` default needs no Dask at ``--help``.
+DEFAULT_PARTITIONS = 8
+
 #: The model folders of a train directory, and the default train directory.
 CHURN_DIR, RECOVERY_DIR = "churn", "recovery"
 DEFAULT_TRAIN_DIR = Path("out/train")

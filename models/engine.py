@@ -58,6 +58,7 @@ from features.dictionary import CATEGORICAL_FEATURES
 from features.mapping import EncodingProblem, ReadSettings, mapped_header, read_csv
 from features.reading import check_settings, read_data_dir
 from models.actions import resolve_for_model
+from models.artifacts import DEFAULT_PARTITIONS
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -69,7 +70,6 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "partitions.json"
 PART_FORMAT = "part-{:05d}"
-DEFAULT_PARTITIONS = 8
 
 
 # --- partitioning --------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def _contributions(model: CalibratedBooster, rows: pd.DataFrame, progress: bool)
     starts = range(0, len(rows), CHUNK_ROWS)
     parts = [
         model.contributions(rows.iloc[i : i + CHUNK_ROWS])
-        for i in tqdm(starts, desc="reasons", unit="chunk", disable=not progress or None)
+        for i in tqdm(starts, desc="reasons", unit="chunk", disable=None if progress else True)
     ]
     return pd.concat(parts)
 

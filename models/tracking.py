@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,8 +46,8 @@ from features.dictionary import feature_dictionary
 from models.artifacts import CHAMPION, ModelStoreError, RunRecord, tracking_uri
 from models.lgbm import CalibratedBooster, FeatureMismatchError
 from models.recovery import UpliftModel
+from models.store import PROGRESS_ENV, load_version, record_model_dir
 from models.store import load_champion as store_champion
-from models.store import load_version, record_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +68,14 @@ def artifact_root(uri: str) -> str | None:
 def setup(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the tracking store and make sure the experiment exists.
 
+    Also turns MLflow's artifact progress bars off when stderr is not a terminal.
+
     Returns:
         The experiment id.
     """
+    # MLflow draws its artifact bars whatever stderr is: only on a terminal here (an explicit
+    # MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR wins), so logs and CI output carry no bar.
+    os.environ.setdefault(PROGRESS_ENV, "true" if sys.stderr.isatty() else "false")
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 from models.artifacts import TRAINING_FILE
-from models.reporting.bench import plot_scaling
+from models.reporting.markdown import md_table
 from pipeline.common import date_option, load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -109,6 +108,8 @@ def stage_features(data_dir: str, as_of: str, engine: str = "pandas") -> dict[st
 
 def stage_train(data_dir: str, out: str) -> dict[str, Any]:
     """featurize + train (churn and uplift models) into ``out``."""
+    import pandas as pd
+
     from pipeline import featurize
     from pipeline import train as train_stage
 
@@ -410,6 +411,8 @@ def run(
     """
     from tqdm import tqdm
 
+    from models.reporting.bench import plot_scaling
+
     work.mkdir(parents=True, exist_ok=True)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{(work / 'mlflow.db').resolve()}"}
     # The simulator's last day, as the DVC score stage uses it (features: events before it).
@@ -498,6 +501,49 @@ def run(
     return report
 
 
+#: The --help runs ``winback bench --startup`` times: the group and a few stages.
+STARTUP_COMMANDS = ((), ("validate",), ("score",), ("leads", "run"), ("explain",))
+
+
+def startup_seconds(args: tuple[str, ...], repeats: int = 5) -> tuple[float, float]:
+    """Median wall and CPU time of ``python -m pipeline.cli ARGS --help`` in fresh interpreters.
+
+    The CPU time (user + system of the child) hardly moves with the machine's load; the wall
+    time does, so both are given.
+
+    Args:
+        args: The subcommand words (empty: ``winback --help``).
+        repeats: Interpreters started; the median of their times is returned.
+
+    Returns:
+        ``(wall seconds, CPU seconds)``, each the median of the runs.
+    """
+    wall, cpu = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", *args, "--help"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        wall.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return sorted(wall)[repeats // 2], sorted(cpu)[repeats // 2]
+
+
+def startup_table(repeats: int = 5) -> str:
+    """``winback bench --startup``: the median --help times of each of STARTUP_COMMANDS."""
+    rows = []
+    for args in STARTUP_COMMANDS:
+        wall, cpu = startup_seconds(args, repeats)
+        rows.append([" ".join(("winback", *args, "--help")), f"{wall:.2f}", f"{cpu:.2f}"])
+    table = md_table(["command", "wall s (median)", "CPU s (median)"], rows)
+    load = os.getloadavg()[0]
+    return "\n".join([*table, "", f"{repeats} runs each; load average {load:.1f}"])
+
+
 def main(
     work: Annotated[
         Path, typer.Option(help="Cache of simulations and the trained model (reused).")
@@ -526,6 +572,10 @@ def main(
     fresh: Annotated[
         bool, typer.Option(help="Measure again instead of reusing WORK/results.")
     ] = False,
+    startup: Annotated[
+        bool,
+        typer.Option(help="Only time `winback [COMMAND] --help` (median of 5 runs) and stop."),
+    ] = False,
     stage: Annotated[str | None, typer.Option(hidden=True)] = None,
     args: Annotated[str, typer.Option(hidden=True)] = "{}",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
@@ -539,6 +589,9 @@ def main(
     setup_logging(verbose)
     if stage is not None:
         _child(stage, args)
+        return
+    if startup:
+        typer.echo(startup_table())
         return
     # argv is [winback, bench, ...] from the CLI, [.../pipeline/bench.py, ...] as a module
     args = sys.argv[1:]

@@ -3,35 +3,127 @@
 Each stage subcommand is the stage module's own ``main`` (so ``winback validate`` and
 ``python -m pipeline.validate`` are the same code, and DVC calls the latter). ``train`` and
 ``demo`` chain those same functions for a data directory or the simulator.
+
+A stage module is imported only when its command runs or shows its ``--help``: ``winback
+--help`` reads each command's one-line help from the stage's source, so it loads none of
+pandas, LightGBM, MLflow, SHAP, Dask or matplotlib (``tests/test_cli_startup.py``).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
-from pipeline import (
-    bench,
-    boundary,
-    engine,
-    evaluate,
-    explain,
-    featurize,
-    leads,
-    promote,
-    simulate,
-    validate,
-)
-from pipeline import monitor as monitor_stage
-from pipeline import policy as policy_stage
-from pipeline import score as score_stage
-from pipeline import train as train_stage
-from pipeline.common import load_params, setup_logging
+from pipeline import boundary
 
 logger = logging.getLogger(__name__)
+
+#: command name -> (stage module, function). Order is the order ``winback --help`` lists them.
+STAGE_COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("pipeline.simulate", "main"),
+    "validate": ("pipeline.validate", "main"),
+    "featurize": ("pipeline.featurize", "main"),
+    "features": ("pipeline.featurize", "features"),
+    "evaluate": ("pipeline.evaluate", "main"),
+    "promote": ("pipeline.promote", "main"),
+    "explain": ("pipeline.explain", "main"),
+    "policy": ("pipeline.policy", "main"),
+    "score": ("pipeline.score", "main"),
+    "monitor": ("pipeline.monitor", "main"),
+    "partition": ("pipeline.engine", "main"),
+    "bench": ("pipeline.bench", "main"),
+}
+LEADS_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("pipeline.leads", "main"),
+    "trigger": ("pipeline.leads", "trigger"),
+}
+
+
+@functools.cache
+def first_doc_line(module: str, function: str) -> str:
+    """The first line of ``module.function``'s docstring, read from source without importing.
+
+    Args:
+        module: A dotted module name, e.g. ``pipeline.score``.
+        function: A top-level function of that module.
+
+    Returns:
+        The line, or an empty text when the function has no docstring.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            doc = ast.get_docstring(node) or ""
+            return doc.splitlines()[0] if doc else ""
+    return ""
+
+
+def load_command(name: str, module: str, function: str) -> click.Command:
+    """Import a stage module and build the click command of its typer function."""
+    callback = getattr(importlib.import_module(module), function)
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command(name)(callback)
+    return typer.main.get_command(single)
+
+
+class LazyCommand(click.Command):
+    """A listed command whose stage is not imported yet: name and one-line help only."""
+
+    def __init__(self, name: str, module: str, function: str) -> None:
+        help_line = first_doc_line(module, function)
+        super().__init__(name, help=help_line, short_help=help_line)
+        self.target = (module, function)
+
+    def load(self) -> click.Command:
+        """The real command (imports the stage module)."""
+        return load_command(self.name or "", *self.target)
+
+
+class LazyGroup(boundary.BoundaryGroup):
+    """A :class:`~pipeline.boundary.BoundaryGroup` whose stage commands load on use.
+
+    Listing the commands (``--help``) uses :class:`LazyCommand` placeholders; resolving a
+    command to run it, or to show its own ``--help``, imports its stage module.
+    """
+
+    lazy: dict[str, tuple[str, str]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        eager = [name for name in super().list_commands(ctx) if name not in self.lazy]
+        return [*self.lazy, *eager]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            return LazyCommand(cmd_name, *self.lazy[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if isinstance(cmd, LazyCommand):
+            cmd = cmd.load()
+        return name, cmd, rest
+
+
+class _WinbackGroup(LazyGroup):
+    lazy = STAGE_COMMANDS
+
+
+class _LeadsGroup(LazyGroup):
+    lazy = LEADS_COMMANDS
+
 
 app = typer.Typer(
     name="winback",
@@ -39,7 +131,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=boundary.BoundaryGroup,
+    cls=_WinbackGroup,
 )
 
 
@@ -55,20 +147,6 @@ def _options(
     `winback --verbose COMMAND ...` (or WINBACK_VERBOSE=1) also shows its traceback.
     """
     boundary.verbose_flag = verbose
-
-
-app.command("simulate")(simulate.main)
-app.command("validate")(validate.main)
-app.command("featurize")(featurize.main)
-app.command("features")(featurize.features)
-app.command("evaluate")(evaluate.main)
-app.command("promote")(promote.main)
-app.command("explain")(explain.main)
-app.command("policy")(policy_stage.main)
-app.command("score")(score_stage.main)
-app.command("monitor")(monitor_stage.main)
-app.command("partition")(engine.main)
-app.command("bench")(bench.main)
 
 
 @app.command("report")
@@ -112,14 +190,17 @@ def report(
 leads_app = typer.Typer(
     help="Lost sales leads: grading, the recovery model, diagnostics and event triggers.",
     no_args_is_help=True,
+    cls=_LeadsGroup,
 )
-leads_app.command("run")(leads.main)
-leads_app.command("trigger")(leads.trigger)
 app.add_typer(leads_app, name="leads")
 
 
 def train_chain(data_dir: Path, out: Path, params: Path | None, explain_too: bool = True) -> None:
     """featurize -> train -> evaluate (-> explain), each into OUT/<stage>/."""
+    # the stages load here, not at import: `winback --help` stays quick
+    from pipeline import evaluate, explain, featurize
+    from pipeline import train as train_stage
+
     featurize.main(data_dir=data_dir, out=out / "featurize", params=params)
     train_stage.main(data_dir=out / "featurize", out=out / "train", params=params)
     evaluate.main(
@@ -156,6 +237,7 @@ def train(
     same out-of-time test. A directory without an outreach log trains the churn model alone.
     """
     from pipeline import report as report_stage
+    from pipeline.common import setup_logging
 
     setup_logging()
     train_chain(data_dir, out, params)
@@ -180,7 +262,12 @@ def demo(
     (OUT/score/scores.csv) and the report of it all (OUT/report/report.html, Chinese, and
     report_en.html).
     """
+    from pipeline import policy as policy_stage
     from pipeline import report as report_stage
+    from pipeline import score as score_stage
+    from pipeline import simulate, validate
+    from pipeline.common import load_params, setup_logging
+    from pipeline.simulator import SimulationConfig
 
     setup_logging()
     data_dir = out / "simulate"
@@ -198,7 +285,7 @@ def demo(
     score_stage.main(
         data_dir=data_dir,
         out=out / "score" / "scores.csv",
-        through=simulate.SimulationConfig.from_params(load_params("simulate")).end_date,
+        through=SimulationConfig.from_params(load_params("simulate")).end_date,
         model=str(out / "train"),
         budget="same_coupon",
     )

@@ -19,13 +19,15 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
 import yaml
 
-from features.mapping import ReadSettings
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.mapping import ReadSettings
 
 DEFAULT_PARAMS = Path("params.yaml")
 #: The defaults every command starts from: the repository's params.yaml, shipped in the
@@ -58,6 +60,9 @@ def parse_date(value: object, option: str) -> pd.Timestamp:
             ``2025/07/01``, ``2025-7-1``, an empty text, a time or time zone) or not a day of
             the calendar (``2025-02-30``).
     """
+    # pandas loads on the first date read, not when a command's --help is shown
+    import pandas as pd
+
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return pd.Timestamp(value)
     text = value if isinstance(value, str) else None
@@ -292,6 +297,8 @@ def read_settings(path: str | Path | None = None) -> ReadSettings:
     Returns:
         The settings every stage passes to :func:`features.reading.read_data_dir`.
     """
+    from features.mapping import ReadSettings
+
     return ReadSettings.from_params(load_params("validate", path))
 
 
@@ -314,6 +321,8 @@ def scoring_now(
         every after-sales event table (None if there is none; the as-of date is then
         tomorrow), and the number of rows set aside for being dated after ``today`` per table.
     """
+    import pandas as pd
+
     from features.contract import ACTION_SET_ASIDE, RULE_AFTER_AS_OF, TABLES
 
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()

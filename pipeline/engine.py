@@ -13,8 +13,7 @@ from typing import Annotated
 
 import typer
 
-from features.contract import ContractError
-from models.engine import DEFAULT_PARTITIONS, partition_data_dir
+from models.artifacts import DEFAULT_PARTITIONS
 from pipeline.common import read_settings, setup_logging
 
 ENGINES = ("pandas", "dask")
@@ -38,6 +37,10 @@ def main(
     customers (hashed customer_id); OUT/partitions.json records how. Put OUT where every
     Dask worker can read it.
     """
+    # the engine (pandas, pyarrow, Dask) loads when the command runs, not for --help
+    from features.contract import ContractError
+    from models.engine import partition_data_dir
+
     setup_logging(verbose)
     try:
         partition_data_dir(data_dir, out, partitions, read_settings(params))

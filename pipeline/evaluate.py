@@ -7,7 +7,7 @@ Reads the featurize outputs (``training.parquet``, ``recovery.parquet``) and the
 (``churn/``, ``recovery/``, ``run.json``), scores the out-of-time test slices that the models'
 own saved split boundaries define, and writes to OUT:
 
-* ``metrics.json`` — DVC metrics (churn model vs formula, uplift model vs scorecard vs churn
+* ``metrics.json`` — the detailed metrics, with ``headline.json`` the few DVC compares (churn model vs formula, uplift model vs scorecard vs churn
   risk, champion/challenger decisions);
 * ``segments.csv`` — churn metrics per value tier and per dealer;
 * ``recovery_by_action.csv`` — the recovery comparison per action;
@@ -27,15 +27,11 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig
-from features.files import neutralise
-from models import evaluate as ev
-from models import evaluate_recovery as evr
 from models.artifacts import (
     CHURN_DIR,
     RECOVERY_DIR,
@@ -44,11 +40,13 @@ from models.artifacts import (
     TRAINING_FILE,
     RunRecord,
 )
-from models.challenger import promote_models
-from models.evaluation import NO_OUTREACH, Evaluation, evaluate_models
-from models.lgbm import EVALUATION_DIR, CalibratedBooster
-from models.reporting import evaluation as reporting
 from pipeline.common import load_params, setup_logging
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from models.evaluate import EvaluateConfig
+    from models.evaluation import Evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +56,20 @@ logger = logging.getLogger(__name__)
 
 
 def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
-    """Write metrics.json, the tables, the plot data and the figures under ``out``.
+    """Write metrics.json, its headline.json, the tables, the plot data and the figures.
 
     Returns:
         Every file written.
     """
+    import pandas as pd
+
+    from features.files import neutralise
+    from models import evaluate as ev
+    from models import evaluate_recovery as evr
+    from models.headline import EVALUATE as EVALUATE_HEADLINE
+    from models.headline import write_headline
+    from models.reporting import evaluation as reporting
+
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "metrics.json", out / "segments.csv"]
     metrics = ev.jsonable(evaluation.metrics)
@@ -97,6 +104,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
             part.to_csv(path, index=False, float_format="%.6g")
             written.append(path)
     written += reporting.curve_figures(evaluation.curves, out / "figures")
+    written.append(write_headline(out, metrics, EVALUATE_HEADLINE))
     return written
 
 
@@ -110,6 +118,8 @@ def _load_uplift(train_dir: Path) -> Any | None:
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:
+    import pandas as pd
+
     return pd.read_parquet(path) if path.is_file() else None
 
 
@@ -162,12 +172,20 @@ def main(
 ) -> None:
     """Evaluate the trained models out of time against the playbook baselines.
 
-    Writes OUT/metrics.json (DVC metrics), OUT/segments.csv, OUT/recovery_by_action.csv,
-    OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
+    Writes OUT/metrics.json, OUT/headline.json (DVC metrics), OUT/segments.csv,
+    OUT/recovery_by_action.csv, OUT/plots/, OUT/figures/ and OUT/promotion.json; logs them into the training's MLflow run
     (TRAIN_DIR/run.json); decides whether each new registered version should get the
     ``champion`` alias (only if it beats the current champion on the same test rows) and,
     with --promote, moves the alias (``python -m pipeline.promote OUT/promotion.json``).
     """
+    # the models, LightGBM and MLflow load when the command runs, not for --help
+    import pandas as pd
+
+    from models import evaluate as ev
+    from models.challenger import promote_models
+    from models.evaluation import evaluate_models
+    from models.lgbm import EVALUATION_DIR, CalibratedBooster
+
     setup_logging(verbose)
     cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
@@ -216,6 +234,18 @@ def main(
             from models import tracking
 
             tracking.apply_decisions([{"model": n, **d} for n, d in decisions.items()])
+    _echo_summary(evaluation, decisions, cfg)
+    typer.echo(f"\nwritten to {out}")
+
+
+def _echo_summary(evaluation: Evaluation, decisions: dict[str, Any], cfg: EvaluateConfig) -> None:
+    """Print the comparison table, the intervals of the differences and the decisions."""
+    import pandas as pd
+
+    from models import evaluate as ev
+    from models.evaluation import NO_OUTREACH
+    from models.reporting import evaluation as reporting
+
     rec = evaluation.metrics["recovery"]
     table = reporting.comparison_table(
         evaluation.metrics["churn"], rec if rec.get("available") else None
@@ -250,7 +280,6 @@ def main(
     for d in decisions.values():
         verdict = "promoted to champion" if d["promoted"] else "not promoted"
         typer.echo(f"{d['model']} v{d['version']}: {verdict}: {d['reason']}")
-    typer.echo(f"\nwritten to {out}")
 
 
 if __name__ == "__main__":

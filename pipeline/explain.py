@@ -28,20 +28,18 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
 from features.config import config_from_params
-from features.dictionary import feature_dictionary
 from models.artifacts import CHURN_DIR, RUN_FILE, TRAINING_FILE
-from models.explain import PII_COLUMNS, mean_abs_shap, shap_consistency, top_reasons
-from models.lgbm import CalibratedBooster
-from models.reporting.explanation import ReportInputs, build_report, global_figures
-from models.reporting.figures import use_files_backend
 from pipeline.common import load_params, setup_logging
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from models.lgbm import CalibratedBooster
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +82,8 @@ def test_rows(training: pd.DataFrame, model: CalibratedBooster) -> tuple[pd.Data
     Returns:
         The rows and a short description of them for the report.
     """
+    import pandas as pd
+
     split = (model.meta or {}).get("split") or {}
     date_col = split.get("date_col", "as_of")
     if split.get("test_start") and date_col in training.columns:
@@ -101,6 +101,8 @@ def test_rows(training: pd.DataFrame, model: CalibratedBooster) -> tuple[pd.Data
 
 def sample(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """A seeded sample of at most ``n`` rows, in the original order."""
+    import numpy as np
+
     if len(rows) <= n:
         return rows
     rng = np.random.default_rng(seed)
@@ -109,6 +111,8 @@ def sample(rows: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def example_rows(reasons: pd.DataFrame, n: int) -> pd.DataFrame:
     """Example customers across the risk range: the riskiest, then risk quantiles downwards."""
+    import numpy as np
+
     if len(reasons) == 0 or n < 1:
         return reasons.iloc[:0]
     ranked = reasons.sort_values("risk", ascending=False, kind="stable")
@@ -132,6 +136,8 @@ def explain_tables(
         :func:`models.explain.shap_consistency` on up to ``check_size`` rows plus the
         tolerance and whether it passed.
     """
+    from models.explain import PII_COLUMNS, shap_consistency, top_reasons
+
     rows = rows.drop(columns=[c for c in PII_COLUMNS if c in rows.columns])
     part = sample(rows, config.reasons_rows, config.seed)
     reasons = top_reasons(model, part, dictionary, k=config.k)
@@ -148,6 +154,8 @@ def explain_tables(
 
 def _evaluation_extras(evaluation: Path | None) -> tuple[pd.DataFrame | None, dict | None]:
     """The evaluate stage's per-segment table and champion/challenger decisions, if present."""
+    import pandas as pd
+
     if evaluation is None or not evaluation.is_dir():
         return None, None
     seg_file, promo_file = evaluation / "segments.csv", evaluation / "promotion.json"
@@ -215,6 +223,15 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Explain the churn model with SHAP and write the reviewer report."""
+    # LightGBM, SHAP and matplotlib load when the command runs, not for --help
+    import pandas as pd
+
+    from features.dictionary import feature_dictionary
+    from models.explain import mean_abs_shap
+    from models.lgbm import CalibratedBooster
+    from models.reporting.explanation import ReportInputs, build_report, global_figures
+    from models.reporting.figures import use_files_backend
+
     setup_logging(verbose)
     use_files_backend()
     cfg = ExplainConfig.from_params(load_params("explain", params))

@@ -12,24 +12,12 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
-from features.baseline import baseline_scores
-from features.build import build_features
-from features.checks import last_event, stale_as_of_warning
 from features.config import FeaturizeConfig
-from features.contract import ContractError
-from features.dictionary import feature_dictionary
-from features.events import prepare
-from features.files import write_table
-from features.labels import recovery_from_index, snapshot_dates, training_table
-from features.mapping import ReadSettings
-from features.reading import read_data_dir
-from models.artifacts import RECOVERY_FILE, TRAINING_FILE
-from models.engine import DEFAULT_PARTITIONS, build_features_dask, dask_client
+from models.artifacts import DEFAULT_PARTITIONS, RECOVERY_FILE, TRAINING_FILE
 from pipeline.common import (
     date_option,
     load_params,
@@ -39,6 +27,11 @@ from pipeline.common import (
     writable_output,
 )
 from pipeline.engine import EngineOption, PartitionsOption, SchedulerOption
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.mapping import ReadSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +44,8 @@ def _config(params: Path | None) -> tuple[FeaturizeConfig, float, ReadSettings]:
 
 def _write(df: pd.DataFrame, path: Path, for_people: bool = True) -> None:
     """Write atomically; text formula-neutralised unless only the pipeline reads the file."""
+    from features.files import write_table
+
     if path.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"output must end in .csv or .parquet, got {path.name}")
     write_table(df, path, neutralise_text=for_people)
@@ -97,6 +92,13 @@ def main(
     OUT/recovery.parquet (outreach rows with ``recovered`` and features as of the contact
     date), OUT/feature_dictionary.parquet and OUT/summary.json.
     """
+    # the data layer (pandas, pandera) loads when the command runs, not for --help
+    from features.contract import ContractError
+    from features.dictionary import feature_dictionary
+    from features.events import prepare
+    from features.labels import recovery_from_index, snapshot_dates, training_table
+    from features.reading import read_data_dir
+
     setup_logging(verbose)
     writable_output(out / TRAINING_FILE)
     cfg, max_invalid, reading = _config(params)
@@ -145,6 +147,15 @@ def features(
 
     With --engine dask, DATA_DIR may also be a partitioned directory (`winback partition`).
     """
+    import pandas as pd
+
+    from features.baseline import baseline_scores
+    from features.build import build_features
+    from features.checks import last_event, stale_as_of_warning
+    from features.contract import ContractError
+    from features.reading import read_data_dir
+    from models.engine import build_features_dask, dask_client
+
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")

@@ -19,32 +19,10 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import mlflow
-import pandas as pd
 import typer
 
-from features.contract import ContractError, DataSet
-from features.files import write_table
-from features.mapping import ReadSettings
-from features.reading import read_data_dir
-from models import tracking
-from models.evaluate import jsonable, roc_points
-from models.leads.config import LeadsConfig
-from models.leads.features import lead_features, lost_leads
-from models.leads.model import REGISTERED_NAME, TARGET, LeadsResult, run_leads
-from models.leads.rules import (
-    GRADE_SCORE,
-    concerned_leads,
-    event_from_frame,
-    find_event,
-    task_file,
-)
-from models.leads.tracking import log_run
-from models.lgbm import CalibratedBooster
-from models.metrics import ranking_report
-from models.reporting.leads import lead_figures, lead_report
 from pipeline.common import (
     date_option,
     load_params,
@@ -53,12 +31,23 @@ from pipeline.common import (
     setup_logging,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.contract import DataSet
+    from features.mapping import ReadSettings
+    from models.leads.config import LeadsConfig
+    from models.leads.model import LeadsResult
+    from models.lgbm import CalibratedBooster
+
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
 
 
 def _json(obj: Any, path: Path) -> None:
+    from models.evaluate import jsonable
+
     path.write_text(json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -73,6 +62,9 @@ def decide(result: LeadsResult, version: str | None, config: LeadsConfig) -> dic
     Returns:
         JSON-able decision (:func:`models.tracking.challenge`).
     """
+    from models import tracking
+    from models.leads.model import REGISTERED_NAME, TARGET
+    from models.metrics import ranking_report
     from models.tracking import challenge
 
     test = result.test
@@ -97,6 +89,9 @@ def decide(result: LeadsResult, version: str | None, config: LeadsConfig) -> dic
 
 def _read(data_dir: Path, max_invalid: float, reading: ReadSettings) -> DataSet:
     """The data directory, validated; a contract violation exits 1 with its message."""
+    from features.contract import ContractError
+    from features.reading import read_data_dir
+
     try:
         return read_data_dir(data_dir, None, max_invalid, reading=reading)
     except ContractError as exc:
@@ -126,6 +121,18 @@ def main(
     MLflow and registers `winback-leads`. Exits 1 when DATA_DIR breaks the contract or has no
     leads.
     """
+    # LightGBM and MLflow load when the command runs, not for --help
+    import mlflow
+    import pandas as pd
+
+    from models import tracking
+    from models.headline import LEADS as LEADS_HEADLINE
+    from models.headline import write_headline
+    from models.leads.config import LeadsConfig
+    from models.leads.model import REGISTERED_NAME, run_leads
+    from models.leads.tracking import log_run
+    from models.reporting.leads import lead_figures, lead_report
+
     setup_logging(verbose)
     block = load_params("leads", params)
     if block.get("as_of") is not None:
@@ -162,6 +169,7 @@ def main(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     _json(metrics, out / "metrics.json")
+    write_headline(out, metrics, LEADS_HEADLINE)
     _json(result.train_info, out / "train_info.json")
     _json(
         {"run_id": run_id, "registered_model": REGISTERED_NAME, "version": version,
@@ -187,6 +195,8 @@ def main(
 
 def write_graded(result: Any, out: Path) -> None:
     """graded.parquet and the diagnostics CSVs, atomic and formula-neutralised (free text)."""
+    from features.files import write_table
+
     write_table(result.graded, out / "graded.parquet")
     for name, df in result.diagnostics.items():
         by = df.reset_index() if name.startswith("reasons_by") else df
@@ -195,6 +205,10 @@ def write_graded(result: Any, out: Path) -> None:
 
 def write_roc_points(result: LeadsResult, out_dir: Path) -> None:
     """The model's and the rule grade's ROC points on the test leads (``dvc plots``)."""
+    from models.evaluate import roc_points
+    from models.leads.model import TARGET
+    from models.leads.rules import GRADE_SCORE
+
     t = result.test
     for name, score in (
         ("model", t["p"]),
@@ -209,6 +223,8 @@ def write_roc_points(result: LeadsResult, out_dir: Path) -> None:
 
 def write_tasks(tasks: pd.DataFrame, path: Path) -> Path:
     """Write the task file like the CRM export: atomic, formulas neutralised, due times kept."""
+    from features.files import write_table
+
     return write_table(tasks, path, date_format="%Y-%m-%d %H:%M")
 
 
@@ -220,6 +236,10 @@ def read_event_file(path: Path) -> dict[str, Any]:
             with a message naming the file, column and rule
             (:func:`models.leads.rules.event_from_frame`).
     """
+    import pandas as pd
+
+    from models.leads.rules import event_from_frame
+
     df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
     return event_from_frame(df, str(path))
 
@@ -253,6 +273,13 @@ def trigger(
     the nearest expected purchase date). Leads with do_not_contact = yes are left out and
     counted. Names and phones go only into OUT.
     """
+    import pandas as pd
+
+    from models.leads.config import LeadsConfig
+    from models.leads.features import lead_features, lost_leads
+    from models.leads.rules import concerned_leads, find_event, task_file
+    from models.lgbm import CalibratedBooster
+
     setup_logging(verbose)
     config = LeadsConfig.from_params(load_params("leads", params))
     max_invalid = max_invalid_share(params)

@@ -50,22 +50,6 @@ from typing import Annotated
 
 import typer
 
-from features.config import FeaturizeConfig
-from features.contract import ContractError
-from features.files import read_table, write_table
-from features.reading import read_data_dir
-from models.actions import coupons_among
-from models.monitor import (
-    CENSORED,
-    SCORE_COLUMNS,
-    MonitorConfig,
-    contacts_since,
-    data_end_of,
-    effect_table,
-    score_as_of,
-)
-from models.reporting.monitor import build_report, fmt_value, plot_effects
-from models.segments import ScoreConfig
 from pipeline.common import (
     date_option,
     load_params,
@@ -101,6 +85,24 @@ def main(
     rate with a 95% interval, cost per recovered and per incremental customer, and which
     segments improved. Writes OUT/effects.csv, OUT/report.md and OUT/effects.png.
     """
+    # the data layer, statistics and matplotlib load when the command runs, not for --help
+    from features.config import FeaturizeConfig
+    from features.contract import ContractError
+    from features.files import read_table, write_table
+    from features.reading import read_data_dir
+    from models.actions import coupons_among
+    from models.monitor import (
+        CENSORED,
+        SCORE_COLUMNS,
+        MonitorConfig,
+        contacts_since,
+        data_end_of,
+        effect_table,
+        score_as_of,
+    )
+    from models.reporting.monitor import build_report, fmt_value, plot_effects
+    from models.segments import ScoreConfig
+
     setup_logging(verbose)
     until_day = date_option(until, "--until")
     config = MonitorConfig.from_params(load_params("monitor", params))

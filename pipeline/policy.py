@@ -303,6 +303,10 @@ def write_outputs(comparison: Comparison, out: Path) -> list[Path]:
     path = out / "allocations.parquet"
     comparison.allocations.to_parquet(path, index=False)
     written.append(path)
+    # the few numbers DVC compares between experiments (headline.json, `dvc metrics diff`)
+    from models.headline import POLICY, write_headline
+
+    written.append(write_headline(out, comparison.metrics, POLICY))
     return written
 
 

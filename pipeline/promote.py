@@ -23,8 +23,6 @@ from typing import Annotated, Any
 
 import typer
 
-from features.files import atomic_write
-from models import tracking
 from pipeline.common import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -65,6 +63,10 @@ def main(
 
     Uses the tracking store of MLFLOW_TRACKING_URI (default sqlite:///mlflow.db).
     """
+    # MLflow loads when the command runs, not for --help
+    from features.files import atomic_write
+    from models import tracking
+
     setup_logging(verbose)
     present = [p for p in decisions if p.is_file()]
     for p in sorted(set(decisions) - set(present)):

@@ -40,33 +40,11 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
-from features.checks import last_event, stale_as_of_warning
-from features.config import FeaturizeConfig
-from features.contract import ContractError
-from features.files import write_table
-from features.mapping import ReadSettings
-from features.reading import read_data_dir
-from models.actions import ActionError
-from models.crm import CrmConfig
-from models.engine import DEFAULT_PARTITIONS, dask_client, score_customers_dask
-from models.lgbm import FeatureMismatchError
-from models.reporting.score import matrix_text, plot_matrix
-from models.scoring import (
-    SAME_COUPON,
-    ModelLoadError,
-    ScoreResult,
-    load_models,
-    score_customers,
-    score_metrics,
-    value_stage_matrix,
-)
-from models.segments import ScoreConfig
-from models.store import ScoringModels
+from models.artifacts import DEFAULT_PARTITIONS
 from pipeline.common import (
     budget_amount,
     date_option,
@@ -79,6 +57,16 @@ from pipeline.common import (
     writable_output,
 )
 from pipeline.engine import EngineOption, PartitionsOption, SchedulerOption
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.config import FeaturizeConfig
+    from features.mapping import ReadSettings
+    from models.crm import CrmConfig
+    from models.scoring import ScoreResult
+    from models.segments import ScoreConfig
+    from models.store import ScoringModels
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +114,10 @@ def main(
         typer.Option(help="params.yaml ('score', 'crm', 'featurize', 'validate' blocks)."),
     ] = None,
     metrics: Annotated[
-        Path | None, typer.Option(help="Also write a JSON of counts here (DVC metrics).")
+        Path | None,
+        typer.Option(
+            help="Also write a JSON of counts here, and headline.json (DVC metrics) beside it."
+        ),
     ] = None,
     engine: EngineOption = "pandas",
     scheduler: SchedulerOption = None,
@@ -141,6 +132,16 @@ def main(
     status with its reason (schema: docs/crm_schema.md). Names and phones appear in this file only.
     Prints the value × stage matrix and saves it as OUT_matrix.csv / OUT_matrix.png.
     """
+    # models, Dask and matplotlib load when the command runs, not for --help
+    from features.config import FeaturizeConfig
+    from features.contract import ContractError
+    from models.actions import ActionError
+    from models.crm import CrmConfig
+    from models.lgbm import FeatureMismatchError
+    from models.reporting.score import matrix_text
+    from models.scoring import ModelLoadError, load_models
+    from models.segments import ScoreConfig
+
     setup_logging(verbose)
     if out.suffix not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"--out must end in .csv or .parquet, got {out.name}")
@@ -162,35 +163,13 @@ def main(
         raise typer.Exit(code=1) from exc
     typer.echo(f"models: {models.version} (from {models.source})")
     try:
+        # the same inputs either way; the Dask engine also takes its cluster and partitions
+        inputs = (data_dir, when, models, featurize, config, amount, coupon_action, max_invalid)
+        inputs += (crm,)
         if engine == "dask":
-            with dask_client(scheduler) as client:
-                result = score_customers_dask(
-                    data_dir,
-                    when,
-                    models.ref,
-                    featurize,
-                    config,
-                    client,
-                    amount,
-                    max_invalid,
-                    partitions,
-                    coupon_action,
-                    reading,
-                    crm,
-                )
+            result = _score_dask(*inputs, reading, scheduler, partitions)
         else:
-            result, when = _score_pandas(
-                data_dir,
-                when,
-                models,
-                featurize,
-                config,
-                amount,
-                coupon_action,
-                max_invalid,
-                reading,
-                crm,
-            )
+            result, when = _score_pandas(*inputs, reading)
     except (ContractError, ActionError) as exc:
         typer.echo(str(exc) if isinstance(exc, ContractError) else f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
@@ -226,6 +205,8 @@ def _summary(
 
 def _as_of(as_of: str | None, through: str | None, engine: str) -> pd.Timestamp | None:
     """The as-of date of ``--as-of`` / ``--through``; None = the day after the last event."""
+    import pandas as pd
+
     if as_of is not None and through is not None:
         typer.echo("error: give --as-of DATE or --through DATE, not both", err=True)
         raise typer.Exit(code=1)
@@ -240,6 +221,8 @@ def _as_of(as_of: str | None, through: str | None, engine: str) -> pd.Timestamp 
 
 def _budget(budget: str | None) -> float | str | None:
     """``--budget``: CNY, :data:`models.scoring.SAME_COUPON`, or None (caps only)."""
+    from models.scoring import SAME_COUPON
+
     if budget is None or budget == SAME_COUPON:
         return budget
     try:
@@ -259,10 +242,16 @@ def _score_pandas(
     amount: float | str | None,
     coupon_action: str | None,
     max_invalid: float,
-    reading: ReadSettings,
     crm: CrmConfig,
+    reading: ReadSettings,
 ) -> tuple[ScoreResult, pd.Timestamp]:
     """Read DATA_DIR and score it in this process; also returns the as-of date used."""
+    import pandas as pd
+
+    from features.checks import last_event, stale_as_of_warning
+    from features.reading import read_data_dir
+    from models.scoring import score_customers
+
     today = pd.Timestamp.today().normalize()
     # without a date: cut at today (future rows set aside), score the day after
     data = read_data_dir(data_dir, today if when is None else None, max_invalid, reading=reading)
@@ -278,10 +267,50 @@ def _score_pandas(
     return result, when
 
 
+def _score_dask(
+    data_dir: Path,
+    when: pd.Timestamp,
+    models: ScoringModels,
+    featurize: FeaturizeConfig,
+    config: ScoreConfig,
+    amount: float | str | None,
+    coupon_action: str | None,
+    max_invalid: float,
+    crm: CrmConfig,
+    reading: ReadSettings,
+    scheduler: str | None,
+    partitions: int,
+) -> ScoreResult:
+    """Score DATA_DIR's customer partitions in parallel on a Dask cluster (``--engine dask``)."""
+    from models.engine import dask_client, score_customers_dask
+
+    with dask_client(scheduler) as client:
+        return score_customers_dask(
+            data_dir,
+            when,
+            models.ref,
+            featurize,
+            config,
+            client,
+            amount,
+            max_invalid,
+            partitions,
+            coupon_action,
+            reading,
+            crm,
+        )
+
+
 def _write(
     result: ScoreResult, out: Path, metrics: Path | None, when: pd.Timestamp
 ) -> tuple[pd.DataFrame, dict, Path]:
     """The export, the matrix CSV and heatmap next to it, and the metrics JSON."""
+    from features.files import write_table
+    from models.headline import SCORE as SCORE_HEADLINE
+    from models.headline import write_headline
+    from models.reporting.score import plot_matrix
+    from models.scoring import score_metrics, value_stage_matrix
+
     write_table(result.scores, out)
     cells = value_stage_matrix(result.scores)
     matrix_csv, matrix_png = side_files(out)
@@ -291,6 +320,7 @@ def _write(
     if metrics is not None:
         metrics.parent.mkdir(parents=True, exist_ok=True)
         metrics.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        write_headline(metrics.parent, info, SCORE_HEADLINE)
     return cells, info, matrix_png
 
 

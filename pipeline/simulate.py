@@ -11,14 +11,16 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
-from features.files import write_data_dir
 from pipeline.common import load_params, setup_logging
-from pipeline.simulator import SimulationConfig, simulate, summarize
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.simulator import SimulationConfig
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ def main(
     OUT/truth/*.parquet (for evaluation code only) and the measured base rates to
     OUT/truth/base_rates.json.
     """
+    # the simulator (numpy, pandas) loads when the command runs, not for --help
+    from pipeline.simulator import SimulationConfig, simulate, summarize
+
     setup_logging(verbose)
     block = load_params("simulate", params)
     for key, value in (("customers", customers), ("years", years), ("seed", seed)):
@@ -67,6 +72,8 @@ def write(
     summary: dict[str, Any],
 ) -> None:
     """Write the contract tables to ``out``, the truth and the base rates to ``out/truth``."""
+    from features.files import write_data_dir
+
     write_data_dir(tables, out, fmt)
     truth_dir = Path(out) / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)

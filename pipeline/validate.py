@@ -11,24 +11,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
-from features.contract import (
-    ACTION_SET_ASIDE,
-    ALL_TABLES,
-    CODES,
-    RULE_ALLOWED,
-    ContractError,
-    DataSet,
-    split_codes,
-)
-from features.mapping import MAX_LISTED, ReadSettings
-from features.reading import read_data_dir
-from features.validated import write_validated
-from features.validation import write_rejects
 from pipeline.common import (
     date_option,
     invalid_share,
@@ -36,6 +22,11 @@ from pipeline.common import (
     setup_logging,
     writable_output,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.contract import DataSet
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +42,11 @@ def unknown_values(rejects: pd.DataFrame) -> list[dict[str, Any]]:
         lower-cased, as they are matched) with their counts, most frequent first, and the
         column's allowed values: what to add to ``validate.codes`` in params.yaml.
     """
+    import pandas as pd
+
+    from features.contract import ALL_TABLES, CODES, RULE_ALLOWED, split_codes
+    from features.mapping import MAX_LISTED
+
     found = rejects[rejects["rule"] == RULE_ALLOWED]
     out = []
     for (table, column, action), grp in found.groupby(["table", "column", "action"], sort=True):
@@ -75,7 +71,7 @@ def unknown_values(rejects: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def report(data: DataSet) -> dict[str, Any]:
-    """Summarise a validated data set as a JSON-ready dict (DVC metrics for this stage).
+    """Summarise a validated data set as a JSON-ready dict (the stage's report.json).
 
     Args:
         data: The validated data set.
@@ -83,6 +79,10 @@ def report(data: DataSet) -> dict[str, Any]:
     Returns:
         Counts per table, rejects per rule, the optional signals present and the date range.
     """
+    import pandas as pd
+
+    from features.contract import ACTION_SET_ASIDE
+
     summary = data.summary()
     ok = summary[summary["status"] == "ok"]
     rejects = data.rejects
@@ -127,7 +127,7 @@ def main(
     ] = Path("out/validate/rejects.csv"),
     report_file: Annotated[
         Path | None,
-        typer.Option("--report", help="Also write the JSON summary here (DVC metrics)."),
+        typer.Option("--report", help="Also write the JSON summary here."),
     ] = None,
     data_out: Annotated[
         Path | None,
@@ -150,6 +150,15 @@ def main(
     Exits with status 1 and a message naming file, column, rule and example rows when the
     directory breaks the contract. Row-level problems are counted and written to --rejects.
     """
+    # the contract (pandas, pandera) loads when the command runs, not for --help
+    import pandas as pd
+
+    from features.contract import ACTION_SET_ASIDE, ALL_TABLES, ContractError
+    from features.mapping import ReadSettings
+    from features.reading import read_data_dir
+    from features.validated import write_validated
+    from features.validation import write_rejects
+
     setup_logging(verbose)
     cfg = load_params("validate", params)
     if as_of is not None:

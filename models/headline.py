@@ -63,10 +63,12 @@ POLICY: dict[str, Field] = {
     "policy_cost": "policies.model.cost",
     "policy_net_value": "policies.model.net_value",
     "policy_value_per_cost": "policies.model.value_per_cost",
-    "same_coupon_value_per_cost": "policies.same_coupon.value_per_cost",
-    "playbook_value_per_cost": "policies.playbook_matrix.value_per_cost",
+    "same_coupon_net_value": "policies.same_coupon.net_value",
+    "playbook_net_value": "policies.playbook_matrix.net_value",
     "oracle_net_value": "policies.oracle.net_value",
-    "policy_share_of_oracle": Ratio("policies.model.net_value", "policies.oracle.net_value"),
+    "policy_net_vs_same_coupon": "net_value_ratio.vs_same_coupon",
+    "policy_share_of_oracle": "share_of_oracle.model",
+    "policy_share_of_oracle_low_budget": "share_of_oracle_at_low_budget",
 }
 #: leads: P(buy within 90 days) model vs the rule grades on later loss months.
 LEADS: dict[str, Field] = {

@@ -227,7 +227,8 @@ def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict
         "policies": {rec.pop("policy"): rec for rec in table.to_dict(orient="records")},
         "net_value": {p: float(net[p]) for p in by.index},
         "share_of_oracle": share,
-        f"share_of_oracle_at_{low:g}": share_low,
+        "low_budget_share": low,
+        "share_of_oracle_at_low_budget": share_low,
         "net_value_ratio": {
             "vs_same_coupon": vs_coupon,
             "vs_playbook": _ratio(net[pol.MODEL], net[pol.PLAYBOOK]),
@@ -241,7 +242,7 @@ def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict
             "share_of_oracle": pc.target_share_of_oracle,
             "met_net_vs_same_coupon": bool(vs_coupon >= pc.target_net_vs_same_coupon),
             "met_share_of_oracle": bool(share[pol.MODEL] >= pc.target_share_of_oracle),
-            f"met_share_of_oracle_at_{low:g}": bool(share_low >= pc.target_share_of_oracle),
+            "met_share_of_oracle_at_low_budget": bool(share_low >= pc.target_share_of_oracle),
         },
         "sweep": {
             f"{s:g}": {
@@ -256,8 +257,7 @@ def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict
 def headline(metrics: dict[str, Any]) -> str:
     """The verdict in one paragraph: net value against the comparators and the oracle."""
     t = metrics["target"]
-    low = next(k for k in metrics if k.startswith("share_of_oracle_at_"))
-    share, share_low = metrics["share_of_oracle"], metrics[low]
+    share, share_low = metrics["share_of_oracle"], metrics["share_of_oracle_at_low_budget"]
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.0%}"
@@ -276,8 +276,8 @@ def headline(metrics: dict[str, Any]) -> str:
         f"{times(r['vs_playbook'])} the playbook matrix's; {pct(share[pol.MODEL])} of the "
         f"oracle's (target {t['share_of_oracle']:.0%}: {met(t['met_share_of_oracle'])}; "
         f"same coupon {pct(share[pol.SAME_COUPON])}, playbook {pct(share[pol.PLAYBOOK])}); "
-        f"at budget share {low.rsplit('_', 1)[1]}: {pct(share_low)} of the oracle's "
-        f"({met(t['met_' + low])}). Value per CNY (second): "
+        f"at budget share {metrics['low_budget_share']:g}: {pct(share_low)} of the oracle's "
+        f"({met(t['met_share_of_oracle_at_low_budget'])}). Value per CNY (second): "
         f"{times(metrics['value_per_cost_ratio']['vs_same_coupon'])} the same coupon's."
     )
 

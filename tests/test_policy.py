@@ -374,7 +374,7 @@ def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     assert sum(metrics["stages"].values()) == customers
     sweep = pd.read_csv(out / "sweep.csv")
     assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 8
-    assert "share_of_oracle_at_0.5" in metrics
+    assert metrics["low_budget_share"] == 0.5 and "share_of_oracle_at_low_budget" in metrics
     assert (out / "figures" / "budget_sweep.png").stat().st_size > 0
     assert (out / "plots" / "sweep" / "model.csv").is_file()
     alloc = pd.read_parquet(out / "allocations.parquet")

@@ -48,6 +48,7 @@ from models.challenger import promote_models
 from models.evaluation import NO_OUTREACH, Evaluation, evaluate_models
 from models.lgbm import EVALUATION_DIR, CalibratedBooster
 from models.reporting import evaluation as reporting
+from models.reporting.figures import check_lang
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ logger = logging.getLogger(__name__)
 # I/O
 
 
-def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
-    """Write metrics.json, the tables, the plot data and the figures under ``out``.
+def write_outputs(evaluation: Evaluation, out: Path, lang: str = "zh") -> list[Path]:
+    """Write metrics.json, the tables, the plot data and the figures (in ``lang``) under ``out``.
 
     Returns:
         Every file written.
@@ -96,7 +97,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
             path = plots / kind / f"{model}.csv"
             part.to_csv(path, index=False, float_format="%.6g")
             written.append(path)
-    written += reporting.curve_figures(evaluation.curves, out / "figures")
+    written += reporting.curve_figures(evaluation.curves, out / "figures", evaluation.metrics, lang)
     return written
 
 
@@ -171,6 +172,7 @@ def main(
     setup_logging(verbose)
     cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
+    lang = check_lang(load_params("report", params)["lang"])
     training = pd.read_parquet(featurize_dir / TRAINING_FILE)
     recovery = _read_table(featurize_dir / RECOVERY_FILE)
     models_dir = train_dir / EVALUATION_DIR
@@ -206,7 +208,7 @@ def main(
         }
         for name, d in decisions.items()
     }
-    write_outputs(evaluation, out)
+    write_outputs(evaluation, out, lang)
     (out / "promotion.json").write_text(
         json.dumps(ev.jsonable(decisions), indent=2, ensure_ascii=False) + "\n"
     )

@@ -40,7 +40,7 @@ from models.artifacts import CHURN_DIR, RUN_FILE, TRAINING_FILE
 from models.explain import PII_COLUMNS, mean_abs_shap, shap_consistency, top_reasons
 from models.lgbm import CalibratedBooster
 from models.reporting.explanation import ReportInputs, build_report, global_figures
-from models.reporting.figures import use_files_backend
+from models.reporting.figures import check_lang, use_files_backend
 from pipeline.common import load_params, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -218,6 +218,7 @@ def main(
     setup_logging(verbose)
     use_files_backend()
     cfg = ExplainConfig.from_params(load_params("explain", params))
+    lang = check_lang(load_params("report", params)["lang"])
     model = CalibratedBooster.load(train_dir / CHURN_DIR)
     training = pd.read_parquet(featurize_dir / TRAINING_FILE)
     dict_file = featurize_dir / "feature_dictionary.parquet"
@@ -248,6 +249,7 @@ def main(
         dictionary,
         cfg.top_n,
         cfg.max_display,
+        lang,
     )
     metrics, eval_figs = _copy_evaluation(evaluation, figures_dir)
     segments, promotion = _evaluation_extras(evaluation) if metrics else (None, None)

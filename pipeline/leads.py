@@ -44,6 +44,7 @@ from models.leads.rules import (
 from models.leads.tracking import log_run
 from models.lgbm import CalibratedBooster
 from models.metrics import ranking_report
+from models.reporting.figures import check_lang
 from models.reporting.leads import lead_figures, lead_report
 from pipeline.common import (
     date_option,
@@ -132,6 +133,7 @@ def main(
         block["as_of"] = f"{date_option(block['as_of'], 'leads.as_of'):%Y-%m-%d}"
     config = LeadsConfig.from_params(block)
     max_invalid, reading = max_invalid_share(params), read_settings(params)
+    lang = check_lang(load_params("report", params)["lang"])
     t0 = time.perf_counter()
     data = _read(data_dir, max_invalid, reading)
     truth_file = data_dir / "truth" / "leads.parquet"
@@ -145,7 +147,7 @@ def main(
     out.mkdir(parents=True, exist_ok=True)
     result.model.save(out / MODEL_DIR)
     write_graded(result, out)
-    lead_figures(result, out / "figures")
+    lead_figures(result, out / "figures", lang)
     write_roc_points(result, out / "plots" / "roc")
     # The report is logged to the run, so it is written before the run exists, then again
     # with the run id.

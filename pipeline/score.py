@@ -52,6 +52,8 @@ from features.reading import read_data_dir
 from models.actions import ActionError
 from models.engine import DEFAULT_PARTITIONS, dask_client, score_customers_dask
 from models.lgbm import FeatureMismatchError
+from models.reporting.figures import check_lang
+from models.reporting.labels import text
 from models.reporting.score import matrix_text, plot_matrix
 from models.scoring import (
     SAME_COUPON,
@@ -149,6 +151,7 @@ def main(
     max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     config = ScoreConfig.from_params(load_params("score", params))
+    lang = check_lang(load_params("report", params)["lang"])
     t0 = time.perf_counter()
     try:
         models = load_models(model)
@@ -194,7 +197,7 @@ def main(
             err=True,
         )
         raise typer.Exit(code=1) from exc
-    cells, info, matrix_png = _write(result, out, metrics, when)
+    cells, info, matrix_png = _write(result, out, metrics, when, lang)
     logger.info("scored %d customers in %.1f s", len(result.scores), time.perf_counter() - t0)
     for note in result.notes:
         typer.echo(f"note: {note}")
@@ -269,14 +272,14 @@ def _score_pandas(
 
 
 def _write(
-    result: ScoreResult, out: Path, metrics: Path | None, when: pd.Timestamp
+    result: ScoreResult, out: Path, metrics: Path | None, when: pd.Timestamp, lang: str = "zh"
 ) -> tuple[pd.DataFrame, dict, Path]:
     """The export, the matrix CSV and heatmap next to it, and the metrics JSON."""
     write_table(result.scores, out)
     cells = value_stage_matrix(result.scores)
     matrix_csv, matrix_png = side_files(out)
     write_table(cells, matrix_csv)
-    plot_matrix(cells, matrix_png, f"Value × stage as of {when:%Y-%m-%d}")
+    plot_matrix(cells, matrix_png, text("matrix.title_as_of", lang, date=f"{when:%Y-%m-%d}"), lang)
     info = score_metrics(result)
     if metrics is not None:
         metrics.parent.mkdir(parents=True, exist_ok=True)

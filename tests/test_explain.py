@@ -112,8 +112,8 @@ def test_top_reasons_picks_the_dominant_feature():
     assert reasons["customer_id"].tolist() == ["C1", "C2"]
     first = reasons.iloc[0]
     assert first["reason_1"] == "days_since_last_visit"
-    assert first["reason_1_en"] == "Days since last service visit: 350 days"
-    assert first["reason_1_zh"] == "距上次到店保养天数：350天"
+    assert first["reason_1_en"] == "Time since last service visit: 11.5 months"
+    assert first["reason_1_zh"] == "距上次到店保养时长：11.5个月"
     assert first["reason_1_value"] == "350"
     assert first["reason_1_contribution"] > 0
     # the recent visitor has no positive recency reason
@@ -223,7 +223,7 @@ def test_figures_and_report_without_pii(mixed, tmp_path: Path):
     )
     assert "| roc_auc | 0.8100 | 0.6500 | +0.1600 |" in md
     assert "| qini | 0.0500 | 0.0100 | 0.0000 |" in md
-    assert "C00000" in md and "距上次到店保养天数" in md and "![ROC](figures/roc.png)" in md
+    assert "C00000" in md and "距上次到店保养时长" in md and "![ROC](figures/roc.png)" in md
     for value in NAMES + PHONES:
         assert value not in md
     missing = build_report(

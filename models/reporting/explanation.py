@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +71,28 @@ def plot_beeswarm(
         np.random.set_state(state)  # noqa: NPY002
     fig = plt.gcf()
     main, *bars = fig.axes
+    _translate_rest(main, lang)
     main.set_xlabel(text("dependence.y", lang))
     for bar in bars:  # shap's colour bar: the feature value, low to high
         bar.set_ylabel(text("beeswarm.colour", lang))
         bar.set_yticks([0, 1], [text("beeswarm.low", lang), text("beeswarm.high", lang)])
     fig.suptitle(text("beeswarm.title", lang))
     return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")
+
+
+_REST = re.compile(r"^(?:Sum of )?(\d+) other features$")
+
+
+def _translate_rest(ax, lang: str) -> None:
+    """shap's "Sum of 38 other features" tick in ``lang`` (the other ticks left as drawn)."""
+    ticks = ax.get_yticklabels()
+    if not any(_REST.match(t.get_text()) for t in ticks):
+        return
+    words = [t.get_text() for t in ticks]
+    for i, word in enumerate(words):
+        if m := _REST.match(word):
+            words[i] = text("shap.rest", lang, n=m.group(1))
+    ax.set_yticks(ax.get_yticks(), words)
 
 
 def plot_importance(
@@ -210,6 +227,8 @@ def plot_waterfall(
     plt.figure()
     shap.plots.waterfall(explanation, max_display=max_display, show=False)
     fig = plt.gcf()
+    for ax in fig.axes:
+        _translate_rest(ax, lang)
     if path is None:
         return fig
     return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")

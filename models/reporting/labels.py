@@ -54,6 +54,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "beeswarm.colour": ("特征取值", "Feature value"),
     "beeswarm.low": ("低", "Low"),
     "beeswarm.high": ("高", "High"),
+    "shap.rest": ("其余 {n} 个特征之和", "Sum of {n} other features"),
     "importance.title": ("全局特征重要性", "Global feature importance"),
     "importance.x": ("平均 |SHAP 值|（流失对数几率）", "mean |SHAP value| (log-odds of churn)"),
     "dependence.title": ("依赖图：{feature}", "Dependence: {feature}"),
@@ -75,7 +76,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "matrix.contacted": ("触达 {n}", "{n} contacted"),
     "matrix.returns": ("预期回店 {n}", "{n} exp. returns"),
     "matrix.budget": ("预算 {money}", "budget {money}"),
-    "matrix.total": ("合计", "total"),
+    "matrix.budget_used": ("已用预算 {money}", "budget used {money}"),
     # the budget sweep
     "sweep.x": ("预算（占统一优惠券成本的比例）", "Budget (share of the same-coupon cost)"),
     "sweep.value.y": ("增量价值（元，模拟真值）", "Incremental value (CNY, truth)"),
@@ -217,8 +218,9 @@ def money(x: float, lang: str) -> str:
             if a >= size:
                 return f"{sign}{_trim(a / size, 1)}{unit}"
         return f"{sign}{_trim(a, 0)}"
+    # exact below 10,000 (5,000 reads better than 5k); k, M, B above
     for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if a >= size:
+        if a >= max(size, 1e4):
             return f"{sign}{_trim(a / size, 1)}{unit}"
     return f"{sign}{_trim(a, 0)}"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from features import vocabulary
 from models.reporting.figures import Figure, check_lang, save_figure
@@ -48,6 +49,10 @@ def matrix_text(cells: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
+def _count_tick(x: float, _pos: object = None) -> str:
+    return f"{x:,.0f}"
+
+
 def plot_matrix(cells: pd.DataFrame, path: str | Path, title: str = "", lang: str = "zh") -> Path:
     """Heatmap of the value × stage matrix: colour = customers (log scale); text per cell.
 
@@ -74,9 +79,11 @@ def plot_matrix(cells: pd.DataFrame, path: str | Path, title: str = "", lang: st
     ax = fig.subplots()
     values = counts.to_numpy(dtype="float64")
     top = max(float(values.max()), 1.0)
-    # empty cells are drawn blank (masked), not as the scale's lowest colour
+    # empty cells are drawn blank (masked), not as the scale's lowest colour; the scale runs
+    # from half the smallest cell to the largest, so small cells are light and big ones dark
     shown = np.ma.masked_less(values, 1.0)
-    norm = LogNorm(vmin=1.0, vmax=max(top, 10.0))
+    low = max(float(values[values >= 1].min()) / 2 if (values >= 1).any() else 1.0, 1.0)
+    norm = LogNorm(vmin=low, vmax=max(top, 2 * low))
     im = ax.imshow(shown, cmap="Blues", norm=norm, aspect="auto")
     for i in range(counts.shape[0]):
         for j in range(counts.shape[1]):
@@ -103,8 +110,13 @@ def plot_matrix(cells: pd.DataFrame, path: str | Path, title: str = "", lang: st
     ax.set_ylabel(text("matrix.y", lang), fontsize=11)
     total = (
         f"{text('matrix.customers', lang, n=f'{values.sum():,.0f}')} · "
-        f"{text('matrix.budget', lang, money='¥' + money(float(cost.to_numpy().sum()), lang))}"
+        f"{text('matrix.budget_used', lang, money='¥' + money(float(cost.to_numpy().sum()), lang))}"
     )
     ax.set_title(f"{title or text('matrix.title', lang)}\n{total}", fontsize=12)
-    fig.colorbar(im, ax=ax, label=text("matrix.colour", lang))
+    bar = fig.colorbar(im, ax=ax, label=text("matrix.colour", lang))
+    # plain counts at 1-2-5 steps, not 6×10² (matplotlib's log ticks)
+    steps = [m * 10**e for e in range(0, 10) for m in (1, 2, 5)]
+    bar.set_ticks([t for t in steps if norm.vmin <= t <= norm.vmax] or [norm.vmin, norm.vmax])
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(_count_tick))
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
     return save_figure(fig, path)

@@ -137,8 +137,8 @@ def _roc_figure(result: Any, out_dir: Path, lang: str) -> Path:
         label = text(key, lang) + (f"  AUC {auc:.3f}" if auc is not None else "")
         ax.plot(pts["fpr"], pts["tpr"], label=label)
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label=text("chance", lang))
-    ax.set_xlabel(text("roc.x", lang))
-    ax.set_ylabel(text("roc.y", lang))
+    ax.set_xlabel(text("leads.roc.x", lang))
+    ax.set_ylabel(text("leads.roc.y", lang))
     title = text("leads.roc", lang)
     if test.get("start") and test.get("end"):
         sub = text(

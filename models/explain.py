@@ -206,8 +206,9 @@ def top_reasons(
     Returns:
         Index as ``X``: the key columns, then for ``j = 1..k``: ``reason_j`` (feature name),
         ``reason_j_value`` (the raw value as text), ``reason_j_contribution`` (log-odds),
-        ``reason_j_en`` and ``reason_j_zh`` (e.g. "Days since last service visit: 212 days"
-        / "距上次到店保养天数：212天"). Empty slots are missing.
+        ``reason_j_en`` and ``reason_j_zh`` (e.g. "Time since last service visit: 7 months"
+        / "距上次到店保养时长：7个月"; durations read in days, months or years). Empty slots
+        are missing.
     """
     if k < 1:
         raise ValueError("k must be >= 1")

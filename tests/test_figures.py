@@ -201,3 +201,33 @@ def test_effects_figure_has_a_verdict_legend(tmp_path, captured) -> None:
     assert legend == ["有改善", "无证据", "变差", "样本过少", "置信区间"]
     ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert ticks == ["全部  (100 / 25)", "高价值·深度流失  (40 / 10)"]
+
+
+def test_curves_carry_auc_period_and_rows(tmp_path, captured) -> None:
+    from models.reporting import evaluation as evaluation_report
+
+    kept = captured(evaluation_report)
+    roc = pd.DataFrame(
+        {
+            "model": ["model", "model", "model", "formula", "formula"],
+            "fpr": [0.0, 0.2, 1.0, 0.0, 1.0],
+            "tpr": [0.0, 0.7, 1.0, 0.0, 1.0],
+        }
+    )
+    metrics = {
+        "churn": {
+            "n": 1234,
+            "test_start": "2026-02-01",
+            "test_end": "2026-04-01",
+            "model": {"roc_auc": 0.75},
+            "formula": {"roc_auc": 0.5},
+        }
+    }
+    written = evaluation_report.curve_figures({"roc": roc}, tmp_path, metrics, lang="zh")
+    assert [p.name for p in written] == ["roc.png"]
+    ax = kept[0].axes[0]
+    assert ax.get_title() == "流失预测：ROC 曲线\n测试期 2026-02-01..2026-04-01，1,234 行"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["流失模型（已校准）  AUC 0.750", "手册公式  AUC 0.500", "随机"]
+    evaluation_report.curve_figures({"roc": roc}, tmp_path / "en", metrics, lang="en")
+    assert kept[1].axes[0].get_title() == "Churn: ROC\ntest 2026-02-01..2026-04-01, 1,234 rows"

@@ -18,7 +18,12 @@ from models.reporting.figures import Figure, check_lang, save_figure
 from models.reporting.labels import name, text
 
 #: The metric shown next to each line of a curve, by figure: (metric key, short name).
-_HEADLINE = {"roc": ("roc_auc", "AUC"), "pr": ("pr_auc", "PR-AUC"), "qini": ("qini", "Qini")}
+_HEADLINE = {
+    "roc": ("roc_auc", "AUC"),
+    "pr": ("pr_auc", "PR-AUC"),
+    "lift": ("top_decile_lift", "lift@10%"),
+    "qini": ("qini", "Qini"),
+}
 
 
 def _metric_of(block: Mapping[str, Any] | None, model: str, key: str) -> float | None:

@@ -51,7 +51,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "headline.rows": ("{rows} 行", "{rows} rows"),
     # the SHAP figures
     "beeswarm.title": ("流失风险：每位客户的 SHAP 值（对数几率）", "Churn risk: SHAP values per customer (log-odds)"),
-    "beeswarm.colour": ("特征取值", "Feature value"),
+    "beeswarm.colour": ("特征取值（灰色：无记录）", "Feature value (grey: not recorded)"),
     "beeswarm.low": ("低", "Low"),
     "beeswarm.high": ("高", "High"),
     "shap.rest": ("其余 {n} 个特征之和", "Sum of {n} other features"),

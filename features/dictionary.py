@@ -1,6 +1,7 @@
 """The feature dictionary: every feature's meaning, unit and labels, as data.
 
-Used for documentation, model reports and the customer-facing reason texts. The order here
+Used for documentation, model reports and the customer-facing reason texts (and how a
+duration or a missing value reads in them: :func:`duration_text`, :data:`MISSING_EN`). The order here
 is the column order of :func:`features.build.build_features`. Windows are "the last N days
 before T" = ``[T - N, T)``; "lifetime" = every event before T.
 """
@@ -43,10 +44,10 @@ _S, _C, _Q, _O, _CU = "surveys", "complaints", "consultations", "outreach", "cus
 FEATURES: tuple[FeatureSpec, ...] = (
     # recency
     FeatureSpec("days_since_last_visit", "recency", _V, "Days from the last service visit to T.",
-                "days", "Days since last service visit", "距上次到店保养天数"),
+                "days", "Time since last service visit", "距上次到店保养时长"),
     FeatureSpec("days_since_last_paid_visit", "recency", _V,
                 "Days from the last visit with amount > 0 to T.", "days",
-                "Days since last paid visit", "距上次付费到店天数"),
+                "Time since last paid visit", "距上次付费到店时长"),
     FeatureSpec("median_visit_interval_days", "recency", _V,
                 "Median gap between the customer's distinct visit days before T "
                 "(needs two visit days).", "days", "Typical visit interval",
@@ -57,7 +58,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "Time since last visit vs own usual interval", "距上次到店 / 平时间隔"),
     FeatureSpec("days_since_last_maintenance", "recency", _V,
                 "Days from the last maintenance visit (visit_type 'maintenance') to T.", "days",
-                "Days since last maintenance", "距上次保养天数"),
+                "Time since last maintenance", "距上次保养时长"),
     FeatureSpec("maintenance_interval_days", "recency", _V,
                 "Median gap between the customer's distinct maintenance visit days before T "
                 "(needs two maintenance visits).", "days", "Typical maintenance interval",
@@ -66,7 +67,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "maintenance_interval_days - days_since_last_maintenance (without two "
                 "maintenance visits: median_visit_interval_days - days_since_last_visit); "
                 "negative = overdue by that many days.", "days",
-                "Days until the next service is due", "距下次保养到期天数"),
+                "Time until the next service is due", "距下次保养到期时长"),
     # frequency
     FeatureSpec("visits_90d", "frequency", _V, "Service visits in the last 90 days.", "visits",
                 "Visits in last 90 days", "近90天到店次数"),
@@ -113,14 +114,14 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "Days of the store's service history before T (from the first visit in the "
                 "data), capped at 365: below 365, tenure and every 365-day window are cut short "
                 "by the start of the data, not by the customer.", "days",
-                "Store history observed before the date", "可观察的门店历史天数"),
+                "Store history observed before the date", "可观察的门店历史时长"),
     # app
     FeatureSpec("app_sessions_30d", "app", _A, "App sessions in the last 30 days.", "sessions",
                 "App sessions in last 30 days", "近30天App登录次数"),
     FeatureSpec("app_sessions_90d", "app", _A, "App sessions in the last 90 days.", "sessions",
                 "App sessions in last 90 days", "近90天App登录次数"),
     FeatureSpec("days_since_last_app_session", "app", _A, "Days from the last app session to T.",
-                "days", "Days since last app session", "距上次App登录天数"),
+                "days", "Time since last app session", "距上次App登录时长"),
     FeatureSpec("app_inactive", "app", _A,
                 "1 if at most 1 app session in the last 30 days (the playbook's 'app "
                 "inactive').", "flag 0/1", "App inactive (0-1 sessions last month)",
@@ -143,7 +144,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "Appointment no-show rate", "预约爽约率"),
     FeatureSpec("days_since_last_booking", "appointments", _P,
                 "Days from the last booking (booked_date) to T.", "days",
-                "Days since last booking", "距上次预约天数"),
+                "Time since last booking", "距上次预约时长"),
     FeatureSpec("upcoming_appointment", "appointments", _P,
                 "1 if an appointment was booked before T for a date on or after T.",
                 "flag 0/1", "Has an upcoming appointment", "已有待到店预约", "flag"),
@@ -172,8 +173,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "staff (NaN if the file has no category column).", "complaints",
                 "Service complaints in last year", "近一年服务类投诉次数"),
     FeatureSpec("days_since_last_complaint", "satisfaction", _C,
-                "Days from the last complaint to T.", "days", "Days since last complaint",
-                "距上次投诉天数"),
+                "Days from the last complaint to T.", "days", "Time since last complaint",
+                "距上次投诉时长"),
     # consultations
     FeatureSpec("consultations_90d", "consultations", _Q,
                 "Consultations (calls, chats with an advisor) in the last 90 days.",
@@ -188,7 +189,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "contacts", "Win-back contacts in last year", "近一年召回触达次数"),
     FeatureSpec("days_since_last_contact", "outreach", _O,
                 "Days from the last win-back contact (treatment rows) to T.", "days",
-                "Days since last win-back contact", "距上次召回触达天数"),
+                "Time since last win-back contact", "距上次召回触达时长"),
     # contactability: outreach.outcome (docs/data_contract.md, outreach); NaN when the
     # outreach table or its outcome column is not supplied
     FeatureSpec("reported_gone", "contactability", _O,
@@ -223,6 +224,47 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("dealer_id", "customer", _CU, "Store (4S shop) of the customer.", "category",
                 "Dealer", "经销店", "categorical"),
 )  # fmt: skip
+
+#: How a value that was never recorded reads in reason texts and figures.
+MISSING_EN = "not recorded"
+MISSING_ZH = "无记录"
+
+#: Days per month and per year, for durations read in months or years.
+DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_YEAR = 365.25
+
+
+def _trimmed(x: float, decimals: int, signed: bool) -> str:
+    text = f"{x:{'+' if signed else ''},.{decimals}f}"
+    if decimals and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in {"-0", "+0"} else text
+
+
+def duration_text(days: float, signed: bool = False) -> tuple[str, str]:
+    """A number of days as a person says it, in English and Chinese.
+
+    Under 90 days in days ("45 days", "45天"), under two years in months with one decimal
+    ("7 months", "3.1个月"), else in years ("9 years", "2.5年"): nobody thinks of a car's age
+    as 3,283 days.
+
+    Args:
+        days: The duration (negative = that many days overdue, for a due date).
+        signed: Show a ``+`` on positive values.
+
+    Returns:
+        ``(english, chinese)``.
+    """
+    a = abs(days)
+    if a < 90:
+        body, units = _trimmed(days, 0, signed), (" days", " day", "天")
+    elif a < 2 * DAYS_PER_YEAR:
+        body, units = _trimmed(days / DAYS_PER_MONTH, 1, signed), (" months", " month", "个月")
+    else:
+        body, units = _trimmed(days / DAYS_PER_YEAR, 1, signed), (" years", " year", "年")
+    one = body.lstrip("+-") == "1"
+    return body + (units[1] if one else units[0]), body + units[2]
+
 
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "categorical")
 

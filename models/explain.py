@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.dictionary import feature_dictionary
+from features.dictionary import MISSING_EN, MISSING_ZH, duration_text, feature_dictionary
 from models.lgbm import CalibratedBooster
 
 logger = logging.getLogger(__name__)
@@ -33,9 +33,6 @@ KEY_COLUMNS = ("customer_id", "as_of")
 
 #: Input columns that hold personal data; never read here (listed for scans and tests).
 PII_COLUMNS = ("name", "phone")
-
-MISSING_EN = "not recorded"
-MISSING_ZH = "无记录"
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,7 +45,9 @@ class UnitFormat:
     """How values of one dictionary unit are rendered.
 
     Attributes:
-        style: ``number``, ``cny``, ``share``, ``flag``, ``signed`` or ``text``.
+        style: ``number``, ``cny``, ``share``, ``flag``, ``signed``, ``text`` or
+            ``duration`` (a number of days, read in days, months or years:
+            :func:`features.dictionary.duration_text`).
         decimals: Decimals shown (trailing zeros are dropped).
         en: English suffix (plural form), e.g. ``" days"``.
         en_one: English suffix when the value is exactly 1 (singular form).
@@ -63,7 +62,7 @@ class UnitFormat:
 
 
 UNIT_FORMATS: dict[str, UnitFormat] = {
-    "days": UnitFormat("number", 0, " days", " day", "天"),
+    "days": UnitFormat("duration", 1),
     "ratio": UnitFormat("number", 1, "×", None, "倍"),
     "visits": UnitFormat("number", 0, " visits", " visit", "次"),
     "CNY": UnitFormat("cny", 0),
@@ -123,7 +122,7 @@ def format_values(
     if not present.any():
         return en, zh
     scale = 100.0 if fmt.style == "share" else 1.0
-    decimals = 0 if fmt.style == "flag" else fmt.decimals
+    decimals = 0 if fmt.style in ("flag", "duration") else fmt.decimals
     rounded = np.round(values[present] * scale, decimals)
     uniq, inverse = np.unique(rounded, return_inverse=True)
     u_en = np.empty(len(uniq), dtype=object)
@@ -131,6 +130,8 @@ def format_values(
     for i, x in enumerate(uniq):  # once per distinct value, not per row
         if fmt.style == "flag":
             u_en[i], u_zh[i] = ("yes", "是") if x >= 0.5 else ("no", "否")
+        elif fmt.style == "duration":
+            u_en[i], u_zh[i] = duration_text(x, signed)
         elif fmt.style == "share":
             u_en[i] = u_zh[i] = f"{_number(x, decimals)}%"
         elif fmt.style == "cny":
@@ -205,8 +206,9 @@ def top_reasons(
     Returns:
         Index as ``X``: the key columns, then for ``j = 1..k``: ``reason_j`` (feature name),
         ``reason_j_value`` (the raw value as text), ``reason_j_contribution`` (log-odds),
-        ``reason_j_en`` and ``reason_j_zh`` (e.g. "Days since last service visit: 212 days"
-        / "距上次到店保养天数：212天"). Empty slots are missing.
+        ``reason_j_en`` and ``reason_j_zh`` (e.g. "Time since last service visit: 7 months"
+        / "距上次到店保养时长：7个月"; durations read in days, months or years). Empty slots
+        are missing.
     """
     if k < 1:
         raise ValueError("k must be >= 1")

@@ -473,7 +473,9 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         (out / "bench.md").write_text(markdown(report), encoding="utf-8")
-        plot_scaling(rows_all, out / "scaling.png")
+        from models.reporting.figures import check_lang
+
+        plot_scaling(rows_all, out / "scaling.png", check_lang(load_params("report", None)["lang"]))
 
     # Largest first: the headline figures are there even if the run is cut short.
     for n in tqdm(all_sizes[::-1], desc="bench", unit="size", disable=None):

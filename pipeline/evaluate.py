@@ -55,8 +55,9 @@ logger = logging.getLogger(__name__)
 # I/O
 
 
-def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
-    """Write metrics.json, its headline.json, the tables, the plot data and the figures.
+def write_outputs(evaluation: Evaluation, out: Path, lang: str = "zh") -> list[Path]:
+    """Write metrics.json, its headline.json, the tables, the plot data and the figures (in
+    ``lang``) under ``out``.
 
     Returns:
         Every file written.
@@ -103,7 +104,7 @@ def write_outputs(evaluation: Evaluation, out: Path) -> list[Path]:
             path = plots / kind / f"{model}.csv"
             part.to_csv(path, index=False, float_format="%.6g")
             written.append(path)
-    written += reporting.curve_figures(evaluation.curves, out / "figures")
+    written += reporting.curve_figures(evaluation.curves, out / "figures", evaluation.metrics, lang)
     written.append(write_headline(out, metrics, EVALUATE_HEADLINE))
     return written
 
@@ -189,6 +190,9 @@ def main(
     setup_logging(verbose)
     cfg = ev.EvaluateConfig.from_params(load_params("evaluate", params))
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
+    from models.reporting.figures import check_lang
+
+    lang = check_lang(load_params("report", params)["lang"])
     training = pd.read_parquet(featurize_dir / TRAINING_FILE)
     recovery = _read_table(featurize_dir / RECOVERY_FILE)
     models_dir = train_dir / EVALUATION_DIR
@@ -224,7 +228,7 @@ def main(
         }
         for name, d in decisions.items()
     }
-    write_outputs(evaluation, out)
+    write_outputs(evaluation, out, lang)
     (out / "promotion.json").write_text(
         json.dumps(ev.jsonable(decisions), indent=2, ensure_ascii=False) + "\n"
     )

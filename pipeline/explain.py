@@ -235,6 +235,9 @@ def main(
     setup_logging(verbose)
     use_files_backend()
     cfg = ExplainConfig.from_params(load_params("explain", params))
+    from models.reporting.figures import check_lang
+
+    lang = check_lang(load_params("report", params)["lang"])
     model = CalibratedBooster.load(train_dir / CHURN_DIR)
     training = pd.read_parquet(featurize_dir / TRAINING_FILE)
     dict_file = featurize_dir / "feature_dictionary.parquet"
@@ -265,6 +268,7 @@ def main(
         dictionary,
         cfg.top_n,
         cfg.max_display,
+        lang,
     )
     metrics, eval_figs = _copy_evaluation(evaluation, figures_dir)
     segments, promotion = _evaluation_extras(evaluation) if metrics else (None, None)

@@ -139,6 +139,9 @@ def main(
         block["as_of"] = f"{date_option(block['as_of'], 'leads.as_of'):%Y-%m-%d}"
     config = LeadsConfig.from_params(block)
     max_invalid, reading = max_invalid_share(params), read_settings(params)
+    from models.reporting.figures import check_lang
+
+    lang = check_lang(load_params("report", params)["lang"])
     t0 = time.perf_counter()
     data = _read(data_dir, max_invalid, reading)
     truth_file = data_dir / "truth" / "leads.parquet"
@@ -152,7 +155,7 @@ def main(
     out.mkdir(parents=True, exist_ok=True)
     result.model.save(out / MODEL_DIR)
     write_graded(result, out)
-    lead_figures(result, out / "figures")
+    lead_figures(result, out / "figures", lang)
     write_roc_points(result, out / "plots" / "roc")
     # The report is logged to the run, so it is written before the run exists, then again
     # with the run id.

@@ -75,7 +75,7 @@ def main(
     ] = None,
     params: Annotated[
         Path | None,
-        typer.Option(help="params.yaml ('monitor', 'score' and 'featurize' blocks)."),
+        typer.Option(help="params.yaml ('monitor', 'score', 'featurize' and 'report' blocks)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -108,6 +108,9 @@ def main(
     config = MonitorConfig.from_params(load_params("monitor", params))
     economics = ScoreConfig.from_params(load_params("score", params)).economics
     featurize = FeaturizeConfig.from_params(load_params("featurize", params))
+    from models.reporting.figures import check_lang
+
+    lang = check_lang(load_params("report", params)["lang"])
     max_invalid = max_invalid_share(params)
     reading = read_settings(params)
     try:
@@ -142,7 +145,7 @@ def main(
         effects, as_of, end, len(contacts), config.windows_days, config.confidence
     )
     (out / "report.md").write_text(report, encoding="utf-8")
-    plot_effects(effects, out / "effects.png")
+    plot_effects(effects, out / "effects.png", lang, end)
     summary = effects[effects["level"] == "all"]
     censored = summary.loc[summary["window_status"] == CENSORED, "window_days"].tolist()
     (out / "summary.json").write_text(

@@ -46,6 +46,7 @@ from models.actions import ActionError, default_coupon_action, resolve_for_model
 from models.artifacts import CHURN_DIR, RECOVERY_DIR
 from models.evaluate import jsonable
 from models.lgbm import CalibratedBooster, FeatureMismatchError
+from models.reporting.figures import check_lang
 from models.reporting.policy import sweep_figure
 from models.segments import ScoreConfig, segment
 from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
@@ -286,8 +287,9 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b and np.isfinite(b) and b > 0 and np.isfinite(a) else float("nan")
 
 
-def write_outputs(comparison: Comparison, out: Path) -> list[Path]:
-    """Write metrics.json, comparison.csv, sweep.csv, plot data, the figure and allocations."""
+def write_outputs(comparison: Comparison, out: Path, lang: str = "zh") -> list[Path]:
+    """Write metrics.json, comparison.csv, sweep.csv, plot data, the figure (in ``lang``) and
+    allocations."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "metrics.json", out / "comparison.csv", out / "sweep.csv"]
     written[0].write_text(json.dumps(comparison.metrics, indent=2, ensure_ascii=False) + "\n")
@@ -299,7 +301,7 @@ def write_outputs(comparison: Comparison, out: Path) -> list[Path]:
         path = plots / f"{name}.csv"
         part.to_csv(path, index=False, float_format="%.6g")
         written.append(path)
-    written.append(sweep_figure(comparison.sweep, out / "figures" / "budget_sweep.png"))
+    written.append(sweep_figure(comparison.sweep, out / "figures" / "budget_sweep.png", lang))
     path = out / "allocations.parquet"
     comparison.allocations.to_parquet(path, index=False)
     written.append(path)
@@ -371,6 +373,7 @@ def main(
         fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
         max_invalid = max_invalid_share(params)
         reading = read_settings(params)
+        lang = check_lang(load_params("report", params)["lang"])
         truth = read_truth(data_dir)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -408,7 +411,7 @@ def main(
         raise typer.Exit(code=1) from exc
     pre_churn = formula_flag if policy_cfg.playbook_pre_churn == "formula" else None
     result = compare(features, segments, uplift, truth, score_cfg, policy_cfg, pre_churn)
-    write_outputs(result, out)
+    write_outputs(result, out, lang)
     m = result.metrics
     with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):
         cols = [

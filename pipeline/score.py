@@ -155,6 +155,9 @@ def main(
     reading = read_settings(params)
     config = ScoreConfig.from_params(load_params("score", params))
     crm = CrmConfig.from_params(load_params("crm", params))
+    from models.reporting.figures import check_lang
+
+    lang = check_lang(load_params("report", params)["lang"])
     t0 = time.perf_counter()
     try:
         models = load_models(model)
@@ -180,7 +183,7 @@ def main(
             err=True,
         )
         raise typer.Exit(code=1) from exc
-    cells, info, matrix_png = _write(result, out, metrics, when)
+    cells, info, matrix_png = _write(result, out, metrics, when, lang)
     logger.info("scored %d customers in %.1f s", len(result.scores), time.perf_counter() - t0)
     for note in result.notes:
         typer.echo(f"note: {note}")
@@ -302,7 +305,7 @@ def _score_dask(
 
 
 def _write(
-    result: ScoreResult, out: Path, metrics: Path | None, when: pd.Timestamp
+    result: ScoreResult, out: Path, metrics: Path | None, when: pd.Timestamp, lang: str = "zh"
 ) -> tuple[pd.DataFrame, dict, Path]:
     """The export, the matrix CSV and heatmap next to it, and the metrics JSON."""
     from features.files import write_table
@@ -315,7 +318,9 @@ def _write(
     cells = value_stage_matrix(result.scores)
     matrix_csv, matrix_png = side_files(out)
     write_table(cells, matrix_csv)
-    plot_matrix(cells, matrix_png, f"Value × stage as of {when:%Y-%m-%d}")
+    from models.reporting.labels import text
+
+    plot_matrix(cells, matrix_png, text("matrix.title_as_of", lang, date=f"{when:%Y-%m-%d}"), lang)
     info = score_metrics(result)
     if metrics is not None:
         metrics.parent.mkdir(parents=True, exist_ok=True)

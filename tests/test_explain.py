@@ -112,8 +112,8 @@ def test_top_reasons_picks_the_dominant_feature():
     assert reasons["customer_id"].tolist() == ["C1", "C2"]
     first = reasons.iloc[0]
     assert first["reason_1"] == "days_since_last_visit"
-    assert first["reason_1_en"] == "Days since last service visit: 350 days"
-    assert first["reason_1_zh"] == "距上次到店保养天数：350天"
+    assert first["reason_1_en"] == "Time since last service visit: 11.5 months"
+    assert first["reason_1_zh"] == "距上次到店保养时长：11.5个月"
     assert first["reason_1_value"] == "350"
     assert first["reason_1_contribution"] > 0
     # the recent visitor has no positive recency reason
@@ -223,7 +223,7 @@ def test_figures_and_report_without_pii(mixed, tmp_path: Path):
     )
     assert "| roc_auc | 0.8100 | 0.6500 | +0.1600 |" in md
     assert "| qini | 0.0500 | 0.0100 | 0.0000 |" in md
-    assert "C00000" in md and "距上次到店保养天数" in md and "![ROC](figures/roc.png)" in md
+    assert "C00000" in md and "距上次到店保养时长" in md and "![ROC](figures/roc.png)" in md
     for value in NAMES + PHONES:
         assert value not in md
     missing = build_report(
@@ -363,3 +363,36 @@ def test_the_beeswarm_is_the_same_figure_every_time(mixed, tmp_path):
     assert np.random.random() == before  # noqa: NPY002
     b = plot_beeswarm(model, rows, contributions, tmp_path / "b.png", max_display=5)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_dependence_shows_not_recorded_apart_from_real_values(mixed, tmp_path, monkeypatch):
+    from models.reporting import explanation
+
+    model, X = mixed
+    sample = X.iloc[:400]
+    contrib = model.contributions(sample)
+    kept = []
+    real = explanation.save_figure
+
+    def save(fig, path, **kw):
+        kept.append(fig)
+        return real(fig, path, **kw)
+
+    monkeypatch.setattr(explanation, "save_figure", save)
+    explanation.plot_dependence(model, sample, contrib, "survey_score_last", tmp_path / "s.png")
+    main, side = kept[0].axes
+    recorded = sample["survey_score_last"].dropna()
+    x = main.collections[0].get_offsets()[:, 0]
+    # only real values on the feature's axis: no made-up x for the missing rows
+    assert len(x) == len(recorded) and x.min() == recorded.min()
+    n_missing = int(sample["survey_score_last"].isna().sum())
+    assert len(side.collections[0].get_offsets()) == n_missing > 0
+    assert [t.get_text() for t in side.get_xticklabels()] == [f"无记录\n（{n_missing} 行）"]
+    # a duration in days over a span of a year reads in months
+    explanation.plot_dependence(
+        model, sample, contrib, "days_since_last_visit", tmp_path / "d.png", lang="en"
+    )
+    (ax,) = kept[1].axes
+    assert ax.get_xlabel() == "Time since last service visit (months)"
+    days = sample["days_since_last_visit"].to_numpy()
+    assert ax.collections[0].get_offsets()[:, 0].max() == pytest.approx(days.max() / (365.25 / 12))

@@ -292,7 +292,7 @@ def test_dictionary_describes_every_feature():
     assert d["name"].is_unique
     for col in ("meaning", "unit", "label_en", "label_zh", "family", "signal"):
         assert (d[col].str.len() > 0).all(), col
-    assert d.loc[d["name"] == "days_since_last_visit", "label_zh"].item() == "距上次到店保养天数"
+    assert d.loc[d["name"] == "days_since_last_visit", "label_zh"].item() == "距上次到店保养时长"
     assert set(d["kind"]) <= {"numeric", "flag", "categorical"}
 
 

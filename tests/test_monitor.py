@@ -217,6 +217,18 @@ def test_cli_writes_report_chart_and_table(tmp_path, pii_values) -> None:
     assert (out / "effects.png").stat().st_size > 0
     for text in (report, result.output, (out / "effects.csv").read_text(encoding="utf-8-sig")):
         assert not [v for v in pii_values if v in text]
+    # report.lang: the same chart in English; an unknown language is refused clearly
+    (tmp_path / "en.yaml").write_text("report:\n  lang: en\n")
+    (tmp_path / "fr.yaml").write_text("report:\n  lang: fr\n")
+    en = ["--until", "2024-05-10", "--params", str(tmp_path / "en.yaml")]
+    args[-1] = str(tmp_path / "monitor_en")
+    result = CliRunner().invoke(app, [*args, *en])
+    assert result.exit_code == 0, result.output
+    chart = (tmp_path / "monitor_en" / "effects.png").read_bytes()
+    assert chart[:4] == b"\x89PNG" and chart != (out / "effects.png").read_bytes()
+    result = CliRunner().invoke(app, [*args, "--params", str(tmp_path / "fr.yaml")])
+    assert result.exit_code == 1
+    assert "report.lang must be one of zh, en, got 'fr'" in result.output
 
 
 def test_cli_without_outreach_fails_clearly(tmp_path, make_tables, write_dir) -> None:

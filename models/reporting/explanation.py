@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.explain import MISSING_EN, dictionary_lookup, import_shap
+from models.explain import dictionary_lookup, import_shap
 from models.lgbm import BIAS_COLUMN, CalibratedBooster
-from models.reporting.figures import pyplot, save_figure
+from models.reporting.figures import check_lang, pyplot, save_figure
+from models.reporting.labels import duration_unit, feature_label, feature_labels, text
 from models.reporting.markdown import md_escape, md_table
 
 logger = logging.getLogger(__name__)
@@ -43,20 +45,20 @@ def plot_beeswarm(
     path: str | Path,
     dictionary: pd.DataFrame | None = None,
     max_display: int = 20,
+    lang: str = "zh",
 ) -> Path:
-    """SHAP beeswarm (``shap.plots.beeswarm``) with the dictionary's English labels."""
+    """SHAP beeswarm (``shap.plots.beeswarm``) with the dictionary's labels in ``lang``."""
     from models.treeshap import lightgbm_matrix
 
     shap = import_shap()
     plt = pyplot()
     frame = model.frame(X)
-    labels = dictionary_lookup(model.features, dictionary)["label_en"].tolist()
     explanation = shap.Explanation(
         values=contributions.loc[:, model.features].to_numpy(),
         base_values=contributions[BIAS_COLUMN].to_numpy(),
         # values for the colours: categorical levels as their codes, as LightGBM sees them
         data=lightgbm_matrix(model.booster, frame),
-        feature_names=labels,
+        feature_names=feature_labels(list(model.features), lang, dictionary),
     )
     plt.figure()
     # shap jitters the swarm with numpy's global generator: seed it for this call only, so the
@@ -68,18 +70,44 @@ def plot_beeswarm(
     finally:
         np.random.set_state(state)  # noqa: NPY002
     fig = plt.gcf()
-    fig.suptitle("Churn risk: SHAP values per customer (log-odds)")
+    main, *bars = fig.axes
+    _translate_rest(main, lang)
+    main.set_xlabel(text("dependence.y", lang))
+    for bar in bars:  # shap's colour bar: the feature value, low to high
+        bar.set_ylabel(text("beeswarm.colour", lang))
+        bar.set_yticks([0, 1], [text("beeswarm.low", lang), text("beeswarm.high", lang)])
+    fig.suptitle(text("beeswarm.title", lang))
     return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")
 
 
-def plot_importance(importance: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
-    """Horizontal bar chart of mean |SHAP| per feature (English labels), largest on top."""
+_REST = re.compile(r"^(?:Sum of )?(\d+) other features$")
+
+
+def _translate_rest(ax, lang: str) -> None:
+    """shap's "Sum of 38 other features" tick in ``lang`` (the other ticks left as drawn)."""
+    ticks = ax.get_yticklabels()
+    if not any(_REST.match(t.get_text()) for t in ticks):
+        return
+    words = [t.get_text() for t in ticks]
+    for i, word in enumerate(words):
+        if m := _REST.match(word):
+            words[i] = text("shap.rest", lang, n=m.group(1))
+    ax.set_yticks(ax.get_yticks(), words)
+
+
+def plot_importance(
+    importance: pd.DataFrame, path: str | Path, top: int = 20, lang: str = "zh"
+) -> Path:
+    """Horizontal bar chart of mean |SHAP| per feature (labels in ``lang``), largest on top."""
     plt = pyplot()
     head = importance.head(top).iloc[::-1]
+    labels = head["label_zh" if check_lang(lang) == "zh" else "label_en"].astype(str)
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(head) + 1.5))
-    ax.barh(head["label_en"], head["mean_abs_shap"], color="#1f77b4")
-    ax.set_xlabel("mean |SHAP value| (log-odds of churn)")
-    ax.set_title("Global feature importance")
+    bars = ax.barh(labels, head["mean_abs_shap"], color="#1f77b4")
+    if "share" in head.columns:
+        ax.bar_label(bars, [f"{x:.0%}" for x in head["share"]], padding=2, fontsize=8)
+    ax.set_xlabel(text("importance.x", lang))
+    ax.set_title(text("importance.title", lang))
     return save_figure(fig, path, dpi=_DPI, bbox_inches="tight")
 
 
@@ -91,52 +119,78 @@ def plot_dependence(
     path: str | Path,
     dictionary: pd.DataFrame | None = None,
     max_points: int = 5000,
+    lang: str = "zh",
 ) -> Path:
     """SHAP dependence plot of one feature: its value against its SHAP value.
 
-    Numeric features are a scatter (missing values drawn at the left edge, marked); a
-    categorical feature is a strip per level.
+    Numeric features are a scatter; rows where the feature is not recorded are a strip of
+    their own in a narrow panel beside the axis (never at a made-up x value), labelled with
+    their count. Durations in days are drawn in days, months or years, whichever a person
+    reads the span in. A categorical feature is a strip per level.
     """
     plt = pyplot()
     info = dictionary_lookup([feature], dictionary).iloc[0]
+    label = feature_label(feature, lang, dictionary)
     frame = model.frame(X)
     values = contributions[feature].to_numpy()
     rng = np.random.default_rng(0)
     keep = np.arange(len(frame))
     if len(keep) > max_points:
         keep = np.sort(rng.choice(keep, max_points, replace=False))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     col = frame[feature].iloc[keep]
     y = values[keep]
+    unit = str(info["unit"])
     if isinstance(col.dtype, pd.CategoricalDtype):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
         codes = col.cat.codes.to_numpy()
-        levels = [*col.cat.categories.astype("str"), MISSING_EN]
+        levels = [*col.cat.categories.astype("str"), text("not_recorded", lang)]
         pos = np.where(codes < 0, len(levels) - 1, codes).astype("float64")
         jitter = rng.uniform(-0.25, 0.25, len(pos))
         ax.scatter(pos + jitter, y, s=6, alpha=0.4)
         used = np.unique(pos).astype(int)
         ax.set_xticks(used, [levels[i] for i in used], rotation=45, ha="right")
+        ax.set_xlabel(label)
+        axes = [ax]
     else:
         x = col.to_numpy(dtype="float64", na_value=np.nan)
         miss = np.isnan(x)
-        ax.scatter(x[~miss], y[~miss], s=6, alpha=0.4, label="recorded")
         if miss.any():
-            left = np.nanmin(x) if (~miss).any() else 0.0
-            span = (np.nanmax(x) - left) if (~miss).any() else 1.0
-            ax.scatter(
-                np.full(miss.sum(), left - 0.05 * (span or 1.0)),
+            fig, axes = plt.subplots(
+                1, 2, figsize=(7.8, 4.5), sharey=True, gridspec_kw={"width_ratios": [6, 1]}
+            )
+        else:
+            fig, ax0 = plt.subplots(figsize=(7, 4.5))
+            axes = [ax0]
+        ax = axes[0]
+        scale, unit_text = 1.0, unit
+        if unit == "days":
+            unit_key, scale = duration_unit(x[~miss]) if (~miss).any() else ("days", 1.0)
+            unit_text = text(f"unit.{unit_key}", lang)
+        ax.scatter(x[~miss] / scale, y[~miss], s=6, alpha=0.4, label=text("recorded", lang))
+        shown_unit = unit_text if unit_text and unit != "category" else ""
+        ax.set_xlabel(label + (f" ({shown_unit})" if shown_unit else ""))
+        if miss.any():
+            side = axes[1]
+            side.scatter(
+                rng.uniform(-0.3, 0.3, int(miss.sum())),
                 y[miss],
                 s=6,
                 alpha=0.4,
                 color="#d62728",
-                label=MISSING_EN,
+                label=text("not_recorded", lang),
             )
-            ax.legend(loc="best", fontsize=8)
-    ax.axhline(0.0, color="grey", lw=0.8)
-    unit = str(info["unit"])
-    ax.set_xlabel(f"{info['label_en']}" + (f" ({unit})" if unit and unit != "category" else ""))
-    ax.set_ylabel("SHAP value (log-odds of churn)")
-    ax.set_title(f"Dependence: {info['label_en']}")
+            side.set_xlim(-1, 1)
+            side.set_xticks([0], [text("not_recorded.axis", lang, n=f"{int(miss.sum()):,}")])
+            side.tick_params(axis="y", left=False)
+            side.axhline(0.0, color="grey", lw=0.8)
+            side.grid(alpha=0.3, axis="y")
+            handles = [h for a in axes for h in a.get_legend_handles_labels()[0]]
+            names = [n for a in axes for n in a.get_legend_handles_labels()[1]]
+            ax.legend(handles, names, loc="best", fontsize=8)
+    axes[0].axhline(0.0, color="grey", lw=0.8)
+    axes[0].grid(alpha=0.3)
+    axes[0].set_ylabel(text("dependence.y", lang))
+    fig.suptitle(text("dependence.title", lang, feature=label))
     return save_figure(fig, path, dpi=_DPI, bbox_inches="tight")
 
 
@@ -146,8 +200,9 @@ def plot_waterfall(
     path: str | Path | None = None,
     dictionary: pd.DataFrame | None = None,
     max_display: int = 12,
+    lang: str = "zh",
 ):
-    """SHAP waterfall of one row (``shap.plots.waterfall``), English labels, log-odds.
+    """SHAP waterfall of one row (``shap.plots.waterfall``), labels in ``lang``, log-odds.
 
     Returns:
         The saved path when ``path`` is given, else the matplotlib figure.
@@ -158,20 +213,22 @@ def plot_waterfall(
         raise ValueError(f"plot_waterfall needs exactly one row, got {len(row)}")
     contrib = model.contributions(row)
     frame = model.frame(row)
-    labels = dictionary_lookup(model.features, dictionary)["label_en"].tolist()
+    missing = text("not_recorded", lang)
     shown = [
-        "missing" if pd.isna(v) else (v if isinstance(v, str) else float(v))
+        missing if pd.isna(v) else (v if isinstance(v, str) else float(v))
         for v in frame.iloc[0].tolist()
     ]
     explanation = shap.Explanation(
         values=contrib.loc[:, model.features].to_numpy()[0],
         base_values=float(contrib[BIAS_COLUMN].iloc[0]),
         data=np.asarray(shown, dtype=object),
-        feature_names=labels,
+        feature_names=feature_labels(list(model.features), lang, dictionary),
     )
     plt.figure()
     shap.plots.waterfall(explanation, max_display=max_display, show=False)
     fig = plt.gcf()
+    for ax in fig.axes:
+        _translate_rest(ax, lang)
     if path is None:
         return fig
     return save_figure(fig, path, dpi=_DPI, tight_layout=False, bbox_inches="tight")
@@ -186,6 +243,7 @@ def global_figures(
     dictionary: pd.DataFrame | None = None,
     top_n: int = 6,
     max_display: int = 20,
+    lang: str = "zh",
 ) -> dict[str, Path]:
     """Beeswarm, mean |SHAP| bars and dependence plots of the ``top_n`` features.
 
@@ -198,6 +256,7 @@ def global_figures(
         dictionary: Feature dictionary; None = built-in.
         top_n: Number of dependence plots (the first features of ``importance``).
         max_display: Features shown in the beeswarm and the importance bars.
+        lang: ``"zh"`` or ``"en"``: the language of the figures' text.
 
     Returns:
         The written PNGs by name (``beeswarm``, ``importance``, ``dependence_<feature>``).
@@ -205,13 +264,16 @@ def global_figures(
     out_dir = Path(out_dir)
     figures = {
         "beeswarm": plot_beeswarm(
-            model, X, contributions, out_dir / "shap_beeswarm.png", dictionary, max_display
+            model, X, contributions, out_dir / "shap_beeswarm.png", dictionary, max_display, lang
         ),
-        "importance": plot_importance(importance, out_dir / "shap_importance.png", max_display),
+        "importance": plot_importance(
+            importance, out_dir / "shap_importance.png", max_display, lang
+        ),
     }
     for feat in importance["feature"].head(top_n):
+        path = out_dir / f"shap_dependence_{feat}.png"
         figures[f"dependence_{feat}"] = plot_dependence(
-            model, X, contributions, feat, out_dir / f"shap_dependence_{feat}.png", dictionary
+            model, X, contributions, feat, path, dictionary, lang=lang
         )
     logger.info("wrote %d explanation figures to %s", len(figures), out_dir)
     return figures

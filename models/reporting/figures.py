@@ -1,7 +1,11 @@
-"""The one matplotlib set-up: the file-only backend, pyplot access and saving a figure.
+"""The one matplotlib set-up: the fonts, the file-only backend, pyplot access and saving a figure.
 
-Figures are drawn with matplotlib's defaults (no style sheet, the default font), so the same
-data and code give the same PNG bytes. Most figures are plain :class:`~matplotlib.figure.Figure`
+Figures are drawn with matplotlib's defaults (no style sheet) and one font set, so the same
+data and code give the same PNG bytes. Latin text is drawn in matplotlib's own DejaVu Sans;
+Chinese text falls back to Noto Sans SC (SIL Open Font License 1.1), the font file shipped
+inside the ``zhplot`` wheel (a dependency). The file is registered with matplotlib's font
+manager once, when this module is imported; nothing is downloaded and no system font is
+needed. ``zhplot`` itself is never imported: importing it would change the caller's rcParams. Most figures are plain :class:`~matplotlib.figure.Figure`
 objects, which need no backend; figures drawn by shap or through pandas' plotting go through
 pyplot, whose backend is the caller's choice: a stage calls :func:`use_files_backend` (files
 only, no display), a notebook keeps its inline backend.
@@ -9,13 +13,70 @@ only, no display), a notebook keeps its inline backend.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-__all__ = ["Figure", "pyplot", "save_figure", "use_files_backend"]
+__all__ = [
+    "CJK_FONT",
+    "FONT_FAMILY",
+    "LANGS",
+    "Figure",
+    "check_lang",
+    "cjk_font_path",
+    "pyplot",
+    "save_figure",
+    "use_files_backend",
+]
+
+#: The package whose wheel carries the Chinese font file, and that file.
+CJK_FONT_PACKAGE = "zhplot"
+CJK_FONT_FILE = ("fonts", "NotoSansSC-Regular.ttf")
+#: The family name of that font, as matplotlib's font manager knows it.
+CJK_FONT = "Noto Sans SC"
+#: Fonts tried glyph by glyph: Latin, digits and symbols in DejaVu Sans (the look every
+#: English figure had), Chinese in Noto Sans SC.
+FONT_FAMILY = ["DejaVu Sans", CJK_FONT]
+#: Languages of the figures' text: Chinese (the default: store managers read Chinese), English.
+LANGS = ("zh", "en")
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is a figure language, else a ValueError naming the setting and choices."""
+    if lang not in LANGS:
+        raise ValueError(f"report.lang must be one of {', '.join(LANGS)}, got {lang!r}")
+    return lang
+
+
+def cjk_font_path() -> Path:
+    """The Noto Sans SC file inside the installed ``zhplot`` package (not imported).
+
+    Raises:
+        FileNotFoundError: The package or its font file is not installed.
+    """
+    spec = importlib.util.find_spec(CJK_FONT_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder).joinpath(*CJK_FONT_FILE)
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"the Chinese figure font {'/'.join(CJK_FONT_FILE)} of the {CJK_FONT_PACKAGE!r} "
+        f"package is not installed: pip install {CJK_FONT_PACKAGE}"
+    )
+
+
+def _register_fonts() -> None:
+    # addfont only reads the file's names into the in-memory font list: no cache is written
+    if CJK_FONT not in {f.name for f in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(str(cjk_font_path()))
+    matplotlib.rcParams["font.family"] = FONT_FAMILY
+
+
+_register_fonts()
 
 
 def use_files_backend() -> None:

@@ -10,13 +10,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import PercentFormatter
 
 from features.contract import LOST_REASONS
 from models.evaluate import roc_points
 from models.leads.config import UNRECORDED
 from models.leads.model import TARGET
 from models.leads.rules import grade_rule_text
-from models.reporting.figures import pyplot, save_figure, use_files_backend
+from models.reporting.figures import check_lang, pyplot, save_figure, use_files_backend
+from models.reporting.labels import name, text
 
 _DPI = 110
 
@@ -26,42 +28,49 @@ def _shares(table: pd.DataFrame) -> pd.DataFrame:
     return table[reasons].div(table["lost_leads"], axis=0)
 
 
-def lead_figures(result: Any, out_dir: Path) -> list[Path]:
+def lead_figures(result: Any, out_dir: Path, lang: str = "zh") -> list[Path]:
     """Charts a sales manager reads at a glance (PNG).
 
     Args:
         result: The leads stage's result: ``diagnostics`` (the loss-reason, competitor and
             incomplete-record tables), ``test`` (the later loss months' leads with the model's
-            probability ``p``) and ``graded`` (every lost lead with its rule ``grade``).
+            probability ``p``), ``graded`` (every lost lead with its rule ``grade``) and
+            ``metrics`` (the test months and ROC-AUCs, shown on the ROC figure when present).
         out_dir: Directory for the PNGs (created).
+        lang: ``"zh"`` or ``"en"``.
 
     Returns:
         The files written.
     """
+    check_lang(lang)
     plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     d = result.diagnostics
     paths = []
     cmap = plt.get_cmap("tab10")
     for key, title in (
-        ("reasons_by_model", "Why leads are lost, by model (share of lost leads)"),
-        ("reasons_by_region", "Why leads are lost, by region"),
+        ("reasons_by_model", "leads.by_model"),
+        ("reasons_by_region", "leads.by_region"),
     ):
         s = _shares(d[key])
+        s.columns = [name(c, lang) for c in s.columns]
         fig, ax = plt.subplots(figsize=(9, 4.5))
         s.plot.barh(stacked=True, ax=ax, color=[cmap(i % 10) for i in range(s.shape[1])])
-        ax.set_xlabel("share of lost leads (a lead may have two reasons)")
-        ax.set_title(title)
+        ax.set_xlabel(text("leads.share_x", lang))
+        ax.set_ylabel("")
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        ax.set_title(text(title, lang))
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
         paths.append(save_figure(fig, out_dir / f"{key}.png", dpi=_DPI))
     s = _shares(d["reasons_by_month"])
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(s))  # positions, not date-like strings (matplotlib would parse them)
     for i, c in enumerate(s.columns):
-        ax.plot(x, s[c].to_numpy(), label=c, color=cmap(i % 10))
+        ax.plot(x, s[c].to_numpy(), label=name(c, lang), color=cmap(i % 10))
     ax.set_xticks(x, s.index.tolist())
-    ax.set_ylabel("share of lost leads")
-    ax.set_title("Loss reasons by month")
+    ax.set_ylabel(text("leads.share", lang))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    ax.set_title(text("leads.by_month", lang))
     ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     paths.append(save_figure(fig, out_dir / "reasons_by_month.png", dpi=_DPI))
@@ -75,37 +84,71 @@ def lead_figures(result: Any, out_dir: Path) -> list[Path]:
         )
         fig, ax = plt.subplots(figsize=(8, 5))
         y = np.arange(len(top))
-        ax.barh(y, top["leads"], color="#9ecae1", label="lost to / compared with")
-        ax.barh(y, top["bought"], color="#3182bd", label="bought it")
+        ax.barh(y, top["leads"], color="#9ecae1", label=text("leads.compared", lang))
+        ax.barh(y, top["bought"], color="#3182bd", label=text("leads.bought", lang))
         ax.set_yticks(y, top.index.tolist())
-        ax.set_xlabel("lost leads")
-        ax.set_title("Where lost leads went (competitor models)")
+        ax.set_xlabel(text("leads.lost_leads", lang))
+        ax.set_title(text("leads.went", lang))
         ax.legend()
         paths.append(save_figure(fig, out_dir / "competitor_destinations.png", dpi=_DPI))
-    inc = d["incomplete_records"].sort_values("incomplete_share").tail(25)
+    paths.append(_incomplete_figure(d["incomplete_records"], out_dir, lang))
+    paths.append(_roc_figure(result, out_dir, lang))
+    return paths
+
+
+def _incomplete_figure(records: pd.DataFrame, out_dir: Path, lang: str) -> Path:
+    """The consultants with the most incomplete loss records, flagged ones in red."""
+    plt = _pyplot()
+    inc = records.sort_values("incomplete_share").tail(25)
     fig, ax = plt.subplots(figsize=(8, 6))
-    colors = np.where(inc["flagged"], "#d62728", "#7f7f7f")
+    flagged = inc["flagged"].to_numpy(dtype=bool)
     y = np.arange(len(inc))
-    ax.barh(y, inc["incomplete_share"], color=colors)
+    share = inc["incomplete_share"].to_numpy(dtype="float64")
+    for mask, colour, key in (
+        (flagged, "#d62728", "leads.flagged"),
+        (~flagged, "#7f7f7f", "leads.not_flagged"),
+    ):
+        if mask.any():
+            ax.barh(y[mask], share[mask], color=colour, label=text(key, lang))
     ax.set_yticks(y, inc["consultant_id"].tolist())
-    ax.set_xlabel("share of incomplete loss records (red: flagged)")
-    ax.set_title("Consultants' loss records")
-    paths.append(save_figure(fig, out_dir / "incomplete_records.png", dpi=_DPI))
+    ax.set_xlabel(text("leads.incomplete_x", lang))
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    ax.set_title(text("leads.records", lang))
+    ax.legend(loc="lower right")
+    return save_figure(fig, out_dir / "incomplete_records.png", dpi=_DPI)
+
+
+def _roc_figure(result: Any, out_dir: Path, lang: str) -> Path:
+    """The model's and the rule grade's ROC on the later loss months, AUCs in the legend."""
+    plt = _pyplot()
     t = result.test
+    test = (getattr(result, "metrics", None) or {}).get("test", {})
     fig, ax = plt.subplots(figsize=(5, 5))
-    for label, score in (
-        ("model", t["p"]),
-        ("rule grade", result.graded.loc[t.index, "grade"].map({"high": 2, "mid": 1, "low": 0})),
+    for key, block, score in (
+        ("leads.model", "model", t["p"]),
+        (
+            "leads.rule",
+            "rules",
+            result.graded.loc[t.index, "grade"].map({"high": 2, "mid": 1, "low": 0}),
+        ),
     ):
         pts = roc_points(t[TARGET], score)
+        auc = (test.get(block) or {}).get("roc_auc")
+        label = text(key, lang) + (f"  AUC {auc:.3f}" if auc is not None else "")
         ax.plot(pts["fpr"], pts["tpr"], label=label)
-    ax.plot([0, 1], [0, 1], ls=":", color="grey")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("Who buys within 90 days: later loss months")
-    ax.legend()
-    paths.append(save_figure(fig, out_dir / "model_vs_rules_roc.png", dpi=_DPI))
-    return paths
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label=text("chance", lang))
+    ax.set_xlabel(text("leads.roc.x", lang))
+    ax.set_ylabel(text("leads.roc.y", lang))
+    title = text("leads.roc", lang)
+    if test.get("start") and test.get("end"):
+        sub = text(
+            "headline.test", lang, period=f"{test['start']}..{test['end']}", rows=f"{len(t):,}"
+        )
+    else:
+        sub = text("headline.rows", lang, rows=f"{len(t):,}")
+    ax.set_title(f"{title}\n{sub}", fontsize=10)
+    ax.legend(loc="lower right")
+    return save_figure(fig, out_dir / "model_vs_rules_roc.png", dpi=_DPI)
 
 
 def _pyplot() -> Any:
@@ -147,9 +190,9 @@ def lead_report(result: Any, config: Any, run_id: str | None) -> str:
     rows = [("LightGBM model", t["model"]), ("playbook rule grade", t["rules"])]
     if "oracle" in t:
         rows.append(("true probability (simulator, reference)", t["oracle"]))
-    for name, r in rows:
+    for scorer, r in rows:
         lines.append(
-            f"| {name} | {r['roc_auc']:.3f} | {r['pr_auc']:.3f} | {r['top_decile_lift']:.2f} |"
+            f"| {scorer} | {r['roc_auc']:.3f} | {r['pr_auc']:.3f} | {r['top_decile_lift']:.2f} |"
         )
     lines += [
         "",

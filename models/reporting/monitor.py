@@ -14,9 +14,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
 
 from models.monitor import CENSORED, IMPROVED, LEVELS, NO_EVIDENCE, TOO_FEW, WORSE
-from models.reporting.figures import Figure, save_figure
+from models.reporting.figures import Figure, check_lang, save_figure
+from models.reporting.labels import name, segment_name, text
 from models.reporting.markdown import md_table
 
 
@@ -115,24 +119,44 @@ def build_report(
     return "\n".join(lines) + "\n"
 
 
-def plot_effects(effects: pd.DataFrame, path: str | Path) -> Path:
+#: Bar colour per verdict (the legend says which is which).
+_VERDICT_COLOURS = {
+    IMPROVED: "tab:green",
+    NO_EVIDENCE: "tab:gray",
+    WORSE: "tab:red",
+    TOO_FEW: "tab:olive",
+}
+
+
+def plot_effects(
+    effects: pd.DataFrame,
+    path: str | Path,
+    lang: str = "zh",
+    until: pd.Timestamp | None = None,
+) -> Path:
     """Incremental win-back rate (with interval) per segment, one panel per observed window.
+
+    Bars are coloured by verdict, with a legend of the verdicts and the interval; each bar
+    says its contacted / control counts.
 
     Args:
         effects: The effect table.
         path: The PNG to write.
+        lang: ``"zh"`` or ``"en"``.
+        until: The last observed day, named in the title when given.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    check_lang(lang)
     seg = effects[
         (effects["level"].isin(["segment", "all"])) & (effects["window_status"] != CENSORED)
     ]
     windows = sorted(seg["window_days"].unique())
-    fig = Figure(figsize=(4.5 * max(len(windows), 1), 0.35 * max(seg["segment"].nunique(), 1) + 2))
+    fig = Figure(figsize=(5.2 * max(len(windows), 1), 0.4 * max(seg["segment"].nunique(), 1) + 2.6))
     axes = fig.subplots(1, max(len(windows), 1), squeeze=False)[0]
     if not windows:
-        axes[0].text(0.5, 0.5, "no observed window yet", ha="center", va="center")
+        axes[0].text(0.5, 0.5, text("monitor.none", lang), ha="center", va="center")
         axes[0].set_axis_off()
     for ax, w in zip(axes, windows, strict=False):
         part = seg[seg["window_days"] == w].reset_index(drop=True)
@@ -140,13 +164,36 @@ def plot_effects(effects: pd.DataFrame, path: str | Path) -> Path:
         inc = part["incremental"].to_numpy(dtype="float64")
         lo = inc - part["ci_low"].to_numpy(dtype="float64")
         hi = part["ci_high"].to_numpy(dtype="float64") - inc
-        colours = part["verdict"].map(
-            {IMPROVED: "tab:green", WORSE: "tab:red", NO_EVIDENCE: "tab:gray", TOO_FEW: "tab:olive"}
-        )
-        ax.barh(y, inc, color=colours.tolist(), alpha=0.7)
+        colours = part["verdict"].map(_VERDICT_COLOURS).fillna("tab:gray")
+        ax.barh(y, np.nan_to_num(inc), color=colours.tolist(), alpha=0.7)
         ax.errorbar(inc, y, xerr=np.vstack([lo, hi]), fmt="none", ecolor="black", capsize=2)
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(y, part["segment"].where(part["level"] != "all", "ALL").tolist())
-        ax.set_xlabel("incremental win-back rate (contacted − control)")
-        ax.set_title(f"{w} days after contact")
-    return save_figure(fig, path)
+        labels = [
+            text("monitor.all", lang) if level == "all" else segment_name(segment, lang)
+            for level, segment in zip(part["level"], part["segment"], strict=True)
+        ]
+        counts = [
+            f"{fmt_value(t)} / {fmt_value(c)}"
+            for t, c in zip(part["n_treated"], part["n_control"], strict=True)
+        ]
+        ax.set_yticks(y, [f"{a}  ({b})" for a, b in zip(labels, counts, strict=True)], fontsize=8)
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        ax.set_xlabel(text("monitor.x", lang))
+        ax.set_title(text("monitor.title", lang, days=w))
+        if ax is axes[0]:
+            ax.set_ylabel(text("monitor.y", lang))
+        ax.grid(alpha=0.3, axis="x")
+    if windows:
+        handles = [
+            Patch(color=c, alpha=0.7, label=name(v, lang)) for v, c in _VERDICT_COLOURS.items()
+        ]
+        handles.append(
+            Line2D([], [], color="black", marker="|", lw=1, label=text("monitor.interval", lang))
+        )
+        fig.legend(
+            handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False
+        )
+        if until is not None:
+            fig.suptitle(text("monitor.suptitle", lang, date=f"{until:%Y-%m-%d}"))
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return save_figure(fig, path, tight_layout=not windows)

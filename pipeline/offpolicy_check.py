@@ -14,7 +14,8 @@ model, fitted on contacts before its test period, so it has not seen these outco
 with the propensity estimated from the log (:mod:`features.propensity`) instead of the logged
 one, and on the truth: DATA_DIR's ``truth/outreach.parquet`` holds every contact's true
 P(return) under each arm, valued with :func:`models.policy.evaluate_on_truth` (the same money
-model). Writes ``DIR/offpolicy_check.csv``, ``.json`` and ``.md`` and prints the table.
+model). A last column repeats DR with the true P(return) of the logged arm as the outcome (the
+outcome noise removed: what is left is the noise of the arm draws). Writes ``DIR/offpolicy_check.csv``, ``.json`` and ``.md`` and prints the table.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pandas as pd
 import typer
 
 from features.config import FeaturizeConfig
-from features.propensity import PROPENSITY, estimate_propensity
+from features.propensity import PROPENSITY, arms, estimate_propensity
 from features.reading import read_data_dir
 from features.vocabulary import NO_ACTION
 from models import policy as pol
@@ -83,13 +84,13 @@ def policies(
     coupon = default_coupon_action(config)
     recommended = pol.recommend(rows, segments, mu, config, budget=None)
     model = recommended["recommended_action"].where(recommended["selected"], NO_ACTION)
-    arms = np.asarray([NO_ACTION, *actions], dtype=object)
+    names = np.asarray([NO_ACTION, *actions], dtype=object)
     rng = np.random.default_rng(seed)
     out = {f"{coupon} to all": pd.Series(coupon, index=rows.index)}
     if "advisor_call" in actions:
         out["advisor_call to all"] = pd.Series("advisor_call", index=rows.index)
     out["model recommend()"] = model.astype("str")
-    out["random arm"] = pd.Series(arms[rng.integers(0, len(arms), len(rows))], index=rows.index)
+    out["random arm"] = pd.Series(names[rng.integers(0, len(names), len(rows))], index=rows.index)
     return out
 
 
@@ -106,12 +107,91 @@ def truth_value(
             "return_value": value,
         }
     )
-    p_cols = [c for c in truth.columns if c.startswith("p_return_") and c != "p_return_assigned"]
+    p_cols = [c for c in truth.columns if _arm_col(c)]
     t = truth[p_cols].assign(customer_id=key)
     return float(pol.evaluate_on_truth({"policy": alloc}, t, config)["net_value"].iloc[0])
 
 
-def _row(name: str, truth: float, logged: PolicyValue, estimated: PolicyValue) -> dict:
+def redraw_check(
+    rows: pd.DataFrame,
+    truth: pd.DataFrame,
+    mu: pd.DataFrame,
+    value: pd.Series,
+    decisions: dict[str, pd.Series],
+    config: ScoreConfig,
+    redraws: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Bias and interval coverage of IPS and DR over campaigns drawn again on the same rows.
+
+    Each redraw draws every row's arm again with the campaign tool's probabilities (the logged
+    propensity of each arm in the row's simulator value tier) and its return from the true
+    P(return | arm), then values each policy: the sampling distribution of the estimates on
+    this simulation's customers, values and costs, which one log cannot show.
+
+    Returns:
+        One row per policy and estimator: truth, mean estimate, its Monte Carlo standard
+        error, the spread of the estimates, the mean standard error the estimator reports and
+        the share of redraws whose estimate ± 1.96 standard errors holds the truth.
+    """
+    names = [NO_ACTION, *[c.removeprefix("p_return_") for c in truth.columns if _arm_col(c)]]
+    names = [n for n in names if n != "control"]
+    logged = arms(rows)
+    cells = pd.DataFrame({"tier": truth["value_tier"], "arm": logged, "e": rows[PROPENSITY]})
+    probs = cells.groupby(["tier", "arm"])["e"].first().unstack().reindex(columns=names)
+    p_arm = probs.fillna(0.0).loc[truth["value_tier"]].to_numpy(dtype="float64")
+    p_arm = p_arm / p_arm.sum(axis=1, keepdims=True)
+    p_true = truth[[_truth_col(n) for n in names]].to_numpy(dtype="float64")
+    rng = np.random.default_rng(seed)
+    n, settings = len(rows), OffPolicyConfig(bootstrap_draws=0)
+    found: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in decisions}
+    for _ in range(redraws):
+        k = (rng.random(n)[:, None] > np.cumsum(p_arm, axis=1)).sum(axis=1)
+        k = k.clip(max=len(names) - 1)
+        arm = np.asarray(names, dtype=object)[k]
+        log = rows.assign(
+            action=arm,
+            group=np.where(arm == NO_ACTION, "control", "treatment"),
+            recovered=(rng.random(n) < p_true[np.arange(n), k]).astype("int64"),
+            propensity=p_arm[np.arange(n), k],
+        )
+        for name, dec in decisions.items():
+            v = policy_value(log, dec, value, config, mu, settings)
+            found[name].append(
+                (v.ips.net_value, v.ips.standard_error, v.dr.net_value, v.dr.standard_error)
+            )
+    out = []
+    for name, dec in decisions.items():
+        true_value = truth_value(dec, value, truth, config)
+        got = np.asarray(found[name])
+        for j, est in ((0, "ips"), (2, "dr")):
+            x, se = got[:, j], got[:, j + 1]
+            out.append(
+                {
+                    "policy": name,
+                    "estimator": est,
+                    "truth": true_value,
+                    "mean": float(x.mean()),
+                    "mean_mc_se": float(x.std(ddof=1) / np.sqrt(len(x))),
+                    "spread": float(x.std(ddof=1)),
+                    "reported_se": float(se.mean()),
+                    "coverage": float(np.mean(np.abs(x - true_value) <= 1.96 * se)),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def _arm_col(column: str) -> bool:
+    return column.startswith("p_return_") and column != "p_return_assigned"
+
+
+def _truth_col(arm: str) -> str:
+    return "p_return_control" if arm == NO_ACTION else f"p_return_{arm}"
+
+
+def _row(
+    name: str, truth: float, logged: PolicyValue, estimated: PolicyValue, oracle: PolicyValue
+) -> dict:
     dr, ips, est = logged.dr, logged.ips, estimated.dr
     return {
         "policy": name,
@@ -128,6 +208,8 @@ def _row(name: str, truth: float, logged: PolicyValue, estimated: PolicyValue) -
         "dr_estimated_e": est.net_value,
         "dr_estimated_e_low": est.low,
         "dr_estimated_e_high": est.high,
+        "dr_true_outcome": oracle.dr.net_value,
+        "dr_true_outcome_se": oracle.dr.standard_error,
     }
 
 
@@ -137,8 +219,9 @@ def check(
     train_dir: Path,
     months: int,
     params: Path | None,
-) -> tuple[pd.DataFrame, dict]:
-    """The comparison table (one row per policy) and facts about the held-out rows."""
+    redraws: int = 0,
+) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """The comparison table (one row per policy), facts and the :func:`redraw_check` table."""
     score_cfg = ScoreConfig.from_params(load_params("score", params))
     fcfg = FeaturizeConfig.from_params(load_params("featurize", params))
     settings = OffPolicyConfig.from_params(load_params("offpolicy", params))
@@ -163,11 +246,17 @@ def check(
     mu = uplift.predict(rows)
     value = pol.return_value(segments, cfg)
     truth = truth_of(rows, data_dir)
+    # noise-free diagnostic only a simulation allows: the true P(return) of the logged arm
+    # as the outcome leaves only the noise of the arm draws
+    oracle_rows = rows.assign(recovered=truth["p_return_assigned"].to_numpy())
     table = []
-    for name, decisions in policies(rows, segments, mu, cfg, uplift.actions, settings.seed).items():
+    checked = policies(rows, segments, mu, cfg, uplift.actions, settings.seed)
+    for name, decisions in checked.items():
         logged = policy_value(rows, decisions, value, cfg, mu, settings)
         est = policy_value(est_rows, decisions, value, cfg, mu, settings)
-        table.append(_row(name, truth_value(decisions, value, truth, cfg), logged, est))
+        oracle = policy_value(oracle_rows, decisions, value, cfg, mu, settings)
+        true_value = truth_value(decisions, value, truth, cfg)
+        table.append(_row(name, true_value, logged, est, oracle))
     facts = {
         "rows": len(rows),
         "customers": int(rows["customer_id"].nunique()),
@@ -184,10 +273,11 @@ def check(
             "seed": settings.seed,
         },
     }
-    return pd.DataFrame(table), facts
+    redrawn = redraw_check(rows, truth, mu, value, checked, cfg, redraws, settings.seed)
+    return pd.DataFrame(table), facts, redrawn
 
 
-def markdown(table: pd.DataFrame, facts: dict) -> str:
+def markdown(table: pd.DataFrame, facts: dict, redrawn: pd.DataFrame) -> str:
     """The table as Markdown: estimates with their intervals next to the truth (CNY)."""
 
     def cny(x: float) -> str:
@@ -201,15 +291,43 @@ def markdown(table: pd.DataFrame, facts: dict) -> str:
             f"{cny(r.ips)} [{cny(r.ips_low)}, {cny(r.ips_high)}]",
             f"{cny(r.dr)} [{cny(r.dr_low)}, {cny(r.dr_high)}]",
             f"{cny(r.dr_estimated_e)} [{cny(r.dr_estimated_e_low)}, {cny(r.dr_estimated_e_high)}]",
+            f"{cny(r.dr_true_outcome)} ± {cny(r.dr_true_outcome_se)}",
         ]
         for r in table.itertuples()
     ]
     header = ["policy", "contacts", "truth", "IPS [95%]", "DR [95%]", "DR, estimated e [95%]"]
+    header += ["DR, true P as outcome ± SE"]
     head = (
         f"{facts['rows']:,} labelled contacts {facts['first_contact']}..{facts['last_contact']} "
         f"({facts['customers']:,} customers); net value in CNY."
     )
-    return "\n".join([head, "", *md_table(header, rows)]) + "\n"
+    lines = [head, "", *md_table(header, rows)]
+    if len(redrawn):
+        lines += ["", f"Over {facts['redraws']} campaigns drawn again on the same rows:", ""]
+        lines += md_table(
+            [
+                "policy",
+                "estimator",
+                "truth",
+                "mean ± MC s.e.",
+                "spread",
+                "reported s.e.",
+                "coverage of ± 1.96 s.e.",
+            ],
+            [
+                [
+                    r.policy,
+                    r.estimator,
+                    cny(r.truth),
+                    f"{cny(r.mean)} ± {cny(r.mean_mc_se)}",
+                    cny(r.spread),
+                    cny(r.reported_se),
+                    f"{r.coverage:.0%}",
+                ]
+                for r in redrawn.itertuples()
+            ],
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(
@@ -220,6 +338,9 @@ def main(
     train_dir: Annotated[Path, typer.Argument(help="Train output (evaluation/churn, recovery).")],
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("out/offpolicy_check"),
     months: Annotated[int, typer.Option(help="Held-out months of labelled contacts.")] = 4,
+    redraws: Annotated[
+        int, typer.Option(help="Campaigns drawn again on the same rows (bias, coverage).")
+    ] = 200,
     params: Annotated[Path | None, typer.Option(help="params.yaml")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -229,13 +350,23 @@ def main(
     if PROPENSITY not in recovery.columns:
         typer.echo(f"error: {featurize_dir / RECOVERY_FILE} has no {PROPENSITY} column", err=True)
         raise typer.Exit(code=1)
-    table, facts = check(recovery, data_dir, train_dir, months, params)
+    table, facts, redrawn = check(recovery, data_dir, train_dir, months, params, redraws)
+    facts["redraws"] = redraws
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "offpolicy_check.csv", index=False)
     (out / "offpolicy_check.json").write_text(
-        json.dumps({"facts": facts, "policies": table.to_dict("records")}, indent=2) + "\n"
+        json.dumps(
+            {
+                "facts": facts,
+                "policies": table.to_dict("records"),
+                "redraws": redrawn.to_dict("records"),
+            },
+            indent=2,
+        )
+        + "\n"
     )
-    text = markdown(table, facts)
+    redrawn.to_csv(out / "offpolicy_redraws.csv", index=False)
+    text = markdown(table, facts, redrawn)
     (out / "offpolicy_check.md").write_text(text, encoding="utf-8")
     typer.echo(text)
 

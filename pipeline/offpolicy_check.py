@@ -134,6 +134,8 @@ def redraw_check(
         error, the spread of the estimates, the mean standard error the estimator reports and
         the share of redraws whose estimate ± 1.96 standard errors holds the truth.
     """
+    if redraws <= 0:
+        return pd.DataFrame()
     names = [NO_ACTION, *[c.removeprefix("p_return_") for c in truth.columns if _arm_col(c)]]
     names = [n for n in names if n != "control"]
     logged = arms(rows)

@@ -38,6 +38,11 @@ class FeaturizeConfig:
         lapse_bounds_days: Scorecard lapse-duration bounds (0–3 / 3–6 / 6–12 months).
         satisfaction_bounds: Scorecard satisfaction bounds: ``< low`` → 1, ``> high`` → 5.
         scorecard_missing_satisfaction_points: Points when no survey was ever answered.
+        propensity_min_rows: Estimating an outreach row's missing propensity
+            (:mod:`features.propensity`): fewest rows of a campaign day and of a campaign ×
+            value-tier cell; a smaller cell takes the arm's share in the whole log.
+        propensity_tier_bounds: Value-tier bounds (CNY of trailing-365-day spend) of the
+            campaign × tier cells of that estimate.
     """
 
     snapshot_freq: str = "MS"
@@ -60,6 +65,8 @@ class FeaturizeConfig:
     lapse_bounds_days: tuple[int, int, int] = (90, 180, 365)
     satisfaction_bounds: tuple[float, float] = (6.0, 8.0)
     scorecard_missing_satisfaction_points: float = 3.0
+    propensity_min_rows: int = 30
+    propensity_tier_bounds: tuple[float, ...] = (2000.0, 5000.0)
 
     def __post_init__(self) -> None:
         if self.baseline_missing not in {"zero", "mean"}:
@@ -73,6 +80,11 @@ class FeaturizeConfig:
             raise ValueError("eligibility_min_visits must be >= 0")
         if list(self.lapse_bounds_days) != sorted(self.lapse_bounds_days):
             raise ValueError("lapse_bounds_days must be increasing")
+        if self.propensity_min_rows < 1:
+            raise ValueError("propensity_min_rows must be >= 1")
+        bounds = list(self.propensity_tier_bounds)
+        if any(b >= c for b, c in zip(bounds, bounds[1:], strict=False)):
+            raise ValueError(f"propensity_tier_bounds must be increasing, got {bounds}")
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> FeaturizeConfig:

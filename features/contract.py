@@ -63,13 +63,14 @@ class ColumnSpec:
         name: Column name (headers are matched after stripping and lower-casing).
         kind: One of ``id``, ``string``, ``date``, ``number``, ``integer``, ``codes``.
         required: Whether the column must be present in the file.
-        min: Inclusive lower bound for numbers.
+        min: Lower bound for numbers, inclusive unless ``min_exclusive``.
         max: Inclusive upper bound for numbers.
         allowed: Allowed values for strings, if enumerated.
         pii: Personal data: masked in every message and rejects file.
         default: Value used where an optional column is absent or empty.
         nullable: Whether a present column may hold missing values; None = not ``required``.
         synonyms: ``(found, code)`` pairs: a (lower-cased) value read as one of ``allowed``.
+        min_exclusive: ``min`` itself is below the minimum (a probability in ``(0, 1]``).
     """
 
     name: str
@@ -82,6 +83,7 @@ class ColumnSpec:
     default: object = None
     nullable: bool | None = None
     synonyms: tuple[tuple[str, str], ...] = ()
+    min_exclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,10 @@ YES_NO_SYNONYMS = (("true", "yes"), ("1", "yes"), ("false", "no"), ("0", "no"))
 DO_NOT_CONTACT = ColumnSpec(
     "do_not_contact", STRING, required=False, allowed=YES_NO, synonyms=YES_NO_SYNONYMS
 )
+
+#: The outreach extension ``propensity``: P(the row's arm | the customer was picked for the
+#: campaign), in ``(0, 1]``. A bad value is set to missing (then estimated, like an absent one).
+PROPENSITY = ColumnSpec("propensity", NUMBER, required=False, min=0, max=1, min_exclusive=True)
 
 TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -227,6 +233,9 @@ TABLES: dict[str, TableSpec] = {
                 # Extension (docs/data_contract.md, outreach): blank for control rows
                 # and contacts whose outcome was not recorded.
                 ColumnSpec("outcome", STRING, required=False, allowed=OUTREACH_OUTCOMES),
+                # Extension: P(this arm | picked for the campaign), as a randomizing campaign
+                # tool knows it; where missing, featurize estimates it (features.propensity).
+                PROPENSITY,
             ),
             date_column="contact_date",
         ),

@@ -11,6 +11,8 @@ Readings of the issue, at day granularity (see docs/baselines.md, "Labels"):
 * Recovery of an outreach row contacted on day c: a visit in ``(c, c + window]``, i.e. days
   ``[c + 1, c + window]``; labelled only when ``c + window <= data_end``. Its features are
   as of c (events strictly before the contact day).
+* Each outreach row carries the propensity of its arm: the log's own where it has one, else
+  the estimate of :mod:`features.propensity` (``propensity_estimated`` says which).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from features.build import KEYS, build_features, compute_features
 from features.config import FeaturizeConfig
 from features.contract import DataSet
 from features.events import FeatureIndex, prepare, to_days
+from features.propensity import PROPENSITY, with_propensity
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +160,9 @@ def recovery_table(data: DataSet, config: FeaturizeConfig | None = None) -> pd.D
 
     Returns:
         ``customer_id``, ``as_of`` (= contact date), the outreach columns (``contact_date``,
-        ``action``, ``cost``, ``group``, ``channel``), the features, ``labelled`` and
+        ``action``, ``cost``, ``group``, ``channel``), ``propensity`` (P(arm | picked): the
+        log's, or estimated from the log, :mod:`features.propensity`) and
+        ``propensity_estimated``, the features, ``labelled`` and
         ``recovered`` (float 1/0: a visit within the response window after contact; NaN when
         the window passes the data end). Sorted by (customer_id, contact_date, action,
         group). Empty (same columns) without an outreach table.
@@ -182,7 +187,8 @@ def recovery_from_index(
                 "channel": pd.Series(dtype="str"),
             }
         )
-    o = outreach[["customer_id", *OUTREACH_COLUMNS]].copy()
+    extra = [PROPENSITY] if PROPENSITY in outreach.columns else []
+    o = outreach[["customer_id", *OUTREACH_COLUMNS, *extra]].copy()
     o["contact_date"] = o["contact_date"].dt.normalize().astype("datetime64[ns]")
     o = o.sort_values(
         ["customer_id", "contact_date", "action", "group"], kind="stable"
@@ -196,11 +202,14 @@ def recovery_from_index(
     came = vis.count(vis.pos(codes, c + 1), vis.pos(codes, c + window + 1))
     labelled = c + window <= _day(idx.data_end)
     feats = compute_features(idx, codes, c)
+    spend = feats["spend_365d"].to_numpy(dtype="float64")
+    props = with_propensity(o, spend, cfg.propensity_min_rows, cfg.propensity_tier_bounds)
     out = pd.concat(
         [
             o[["customer_id"]],
             pd.DataFrame({"as_of": o["contact_date"].to_numpy()}).astype("datetime64[ns]"),
             o[OUTREACH_COLUMNS],
+            props,
             feats,
         ],
         axis=1,

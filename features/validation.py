@@ -342,7 +342,8 @@ def _value_schema(spec: TableSpec, present: list[ColumnSpec]) -> pa.DataFrameSch
     for col in present:
         checks = []
         if col.min is not None:
-            checks.append(pa.Check.ge(col.min, error=RULE_MIN))
+            bound = pa.Check.gt if col.min_exclusive else pa.Check.ge
+            checks.append(bound(col.min, error=RULE_MIN))
         if col.max is not None:
             checks.append(pa.Check.le(col.max, error=RULE_MAX))
         if col.allowed is not None and col.kind != CODES:  # codes are checked while parsing

@@ -199,8 +199,14 @@ def test_movers_and_sellers_never_respond(small):
 
 
 def test_propensities_are_recorded_and_bounded(small):
-    config, _, truth = small
+    config, tables, truth = small
     o = truth["outreach"]
+    # the public log carries what the campaign tool knows, row for row (same keys and order)
+    public = tables["outreach"]
+    assert public[["customer_id", "contact_date", "action"]].equals(
+        o[["customer_id", "contact_date", "action"]]
+    )
+    assert public["propensity"].tolist() == o["propensity"].tolist()
     ctrl = o["group"] == "control"
     assert np.allclose(o.loc[ctrl, "propensity"], config.control_share)
     treat = o[~ctrl]

@@ -196,7 +196,7 @@ def _event_tables(sim: SimState, col: _Columns, v_raw: list[np.ndarray]) -> Tabl
 def _outreach(
     sim: SimState, col: _Columns, v_raw: list[np.ndarray]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The outreach log and its truth: every arm's return probability, the realised return."""
+    """The outreach log (with each arm's propensity) and its truth: P(return) per arm, return."""
     cust, dates = col.cust, col.dates
     o = _concat(sim.events.pop("outreach"), 9)
     o_idx, o_day, arm = o[0], o[1], o[2].astype(int)
@@ -208,6 +208,8 @@ def _outreach(
             "cost": sim.cfg.action_costs[arm],
             "group": _labels(("control", "treatment"), arm != 0),
             "channel": _labels(ARM_CHANNELS, arm),
+            # What the campaign tool knows: P(this arm | picked, tier) (contract extension).
+            "propensity": o[3].astype(float),
         }
     )
     order = np.lexsort((o_day, o_idx))

@@ -30,26 +30,19 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
-from features.baseline import baseline_scores
-from features.build import build_features
 from features.config import FeaturizeConfig, config_from_params
-from features.contract import ContractError, DataSet
-from features.reading import read_data_dir
-from models import policy as pol
-from models.actions import ActionError, default_coupon_action, resolve_for_model
-from models.artifacts import CHURN_DIR, RECOVERY_DIR
-from models.evaluate import jsonable
-from models.lgbm import CalibratedBooster, FeatureMismatchError
-from models.reporting.figures import check_lang
-from models.reporting.policy import sweep_figure
-from models.segments import ScoreConfig, segment
 from pipeline.common import load_params, max_invalid_share, read_settings, setup_logging
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.contract import DataSet
+    from models.lgbm import CalibratedBooster
+    from models.segments import ScoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +56,11 @@ SWEEP_METRICS = (
     "roi",
 )
 #: The policies whose net value is compared with the oracle's (in this order).
-COMPARED = (pol.MODEL, pol.SAME_COUPON, pol.PLAYBOOK)
+COMPARED = (
+    "model",
+    "same_coupon",
+    "playbook_matrix",
+)  # models.policy's MODEL, SAME_COUPON, PLAYBOOK
 
 
 @dataclass(frozen=True)
@@ -132,6 +129,8 @@ def read_truth(data_dir: Path) -> pd.DataFrame:
     Raises:
         FileNotFoundError: DATA_DIR has no ``truth/response.parquet`` (not a simulator output).
     """
+    import pandas as pd
+
     path = Path(data_dir) / TRUTH_FILE
     if not path.is_file():
         raise FileNotFoundError(
@@ -172,6 +171,11 @@ def compare(
     Returns:
         The comparison tables and metrics.
     """
+    import pandas as pd
+
+    from models import policy as pol
+    from models.evaluate import jsonable
+
     pc = policy_config
     default = pol.same_coupon_cost(features, segments, uplift, config, pc.coupon_action)
     budget = default if pc.budget is None else float(pc.budget)
@@ -217,6 +221,8 @@ def compare(
 
 def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict[str, Any]:
     """Net value first (model vs comparators, share of the oracle), value per CNY second."""
+    from models import policy as pol
+
     by = table.set_index("policy")
     net, vpc = by["net_value"], by["value_per_cost"]
     low = min(pc.sweep)
@@ -257,6 +263,8 @@ def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict
 
 def headline(metrics: dict[str, Any]) -> str:
     """The verdict in one paragraph: net value against the comparators and the oracle."""
+    from models import policy as pol
+
     t = metrics["target"]
     share, share_low = metrics["share_of_oracle"], metrics["share_of_oracle_at_low_budget"]
 
@@ -284,12 +292,16 @@ def headline(metrics: dict[str, Any]) -> str:
 
 
 def _ratio(a: float, b: float) -> float:
+    import numpy as np
+
     return float(a / b) if b and np.isfinite(b) and b > 0 and np.isfinite(a) else float("nan")
 
 
 def write_outputs(comparison: Comparison, out: Path, lang: str = "zh") -> list[Path]:
     """Write metrics.json, comparison.csv, sweep.csv, plot data, the figure (in ``lang``) and
     allocations."""
+    from models.reporting.policy import sweep_figure
+
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "metrics.json", out / "comparison.csv", out / "sweep.csv"]
     written[0].write_text(json.dumps(comparison.metrics, indent=2, ensure_ascii=False) + "\n")
@@ -328,6 +340,12 @@ def score_inputs(
     Raises:
         models.lgbm.FeatureMismatchError: A model cannot score the features.
     """
+    import pandas as pd
+
+    from features.baseline import baseline_scores
+    from features.build import build_features
+    from models.segments import segment
+
     features = build_features(data, as_of, featurize_config)
     risk = churn_model.predict_proba(features)
     cust = data.customers.set_index(data.customers["customer_id"].astype("str"))
@@ -364,7 +382,16 @@ def main(
     also at each budget share of the sweep. Writes OUT/metrics.json, OUT/comparison.csv,
     OUT/sweep.csv, OUT/plots/, OUT/figures/budget_sweep.png and OUT/allocations.parquet.
     """
+    import pandas as pd
+
+    from features.contract import ContractError
+    from features.reading import read_data_dir
+    from models.actions import ActionError, default_coupon_action, resolve_for_model
+    from models.artifacts import CHURN_DIR, RECOVERY_DIR
+    from models.lgbm import CalibratedBooster, FeatureMismatchError
     from models.recovery import UpliftModel
+    from models.reporting.figures import check_lang
+    from models.segments import ScoreConfig
 
     setup_logging(verbose)
     try:

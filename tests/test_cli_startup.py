@@ -30,9 +30,8 @@ HEAVY = (
     "numba",
     "pandera",
 )
-#: Stages whose module keeps its top-level imports (the stage's code reads better so):
-#: policy (the win-back policy comparison) loads pandas and the models with its --help.
-EAGER_STAGES = {"policy"}
+#: Stages whose module keeps its top-level imports (none today: every stage's --help is light).
+EAGER_STAGES: set[str] = set()
 
 _PROBE = """
 import json, sys

@@ -46,8 +46,9 @@ class FeaturizeConfig:
         one_off_own_multiple: k of the outlier rule: an invoice above k × the customer's own
             median invoice (visits on earlier days) and above ``one_off_floor_cny`` is capped
             at the larger of the two; the rest is one-off spend.
-        one_off_floor_cny: CNY below which no invoice is capped (the only threshold of a
-            customer's first visit day).
+        one_off_floor_cny: CNY below which no invoice is capped (the only threshold until
+            the customer has ``one_off_min_invoices`` earlier invoices).
+        one_off_min_invoices: Earlier invoices the customer's own median needs to count.
     """
 
     snapshot_freq: str = "MS"
@@ -73,6 +74,7 @@ class FeaturizeConfig:
     one_off_types: tuple[str, ...] = ("repair", "accident", "insurance", "other")
     one_off_own_multiple: float = 3.0
     one_off_floor_cny: float = 2000.0
+    one_off_min_invoices: int = 3
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.one_off_types) - set(VISIT_TYPES))
@@ -84,6 +86,10 @@ class FeaturizeConfig:
         if not self.one_off_own_multiple >= 1.0:
             raise ValueError(
                 f"featurize.one_off_own_multiple must be >= 1, got {self.one_off_own_multiple}"
+            )
+        if self.one_off_min_invoices < 1:
+            raise ValueError(
+                f"featurize.one_off_min_invoices must be >= 1, got {self.one_off_min_invoices}"
             )
         if not self.one_off_floor_cny >= 0.0:
             raise ValueError(

@@ -367,8 +367,9 @@ def _recurring_part(vis: _Events, cfg: FeaturizeConfig) -> None:
 
     A visit of a recurring type (not in ``cfg.one_off_types``) counts in full. A visit of a
     one-off type, or without a type, counts up to ``max(k × the customer's median invoice on
-    earlier days, floor)`` (k = ``one_off_own_multiple``, floor = ``one_off_floor_cny``; on
-    the customer's first visit day, the floor alone); the rest is one-off spend. The cap of a
+    earlier days, floor)`` (k = ``one_off_own_multiple``, floor = ``one_off_floor_cny``; with
+    fewer than ``one_off_min_invoices`` earlier invoices, the floor alone); the rest is
+    one-off spend. The cap of a
     visit uses only that visit and earlier days, so a feature as of T that sums the parts of
     the visits before T sees nothing on or after T.
     """
@@ -392,6 +393,11 @@ def _recurring_part(vis: _Events, cfg: FeaturizeConfig) -> None:
         prev = run_start - 1
         earlier = prev >= 0
         earlier[earlier] = c[prev[earlier]] == c[earlier]
+        # a median of one or two invoices is not yet what the customer usually pays
+        cust_start = np.maximum.accumulate(
+            np.where(np.r_[True, c[1:] != c[:-1]], np.arange(len(rows)), 0)
+        )
+        earlier &= run_start - cust_start >= cfg.one_off_min_invoices
         own = np.where(earlier, med[np.where(earlier, prev, 0)], 0.0)
         threshold = np.maximum(cfg.one_off_own_multiple * own, cfg.one_off_floor_cny)
         cand = candidate[rows]

@@ -146,3 +146,11 @@ def test_one_off_params_are_checked_and_change_the_cap() -> None:
     assert five.loc["a", "spend_recurring_lifetime"] == 2400.0 + 4000.0
     full = features(config=FeaturizeConfig(one_off_types=("repair",)))
     assert full.loc["a", "spend_one_off_lifetime"] == 0.0
+    # two earlier 800s are not yet a usual amount: the floor alone caps the accident, unless
+    # one_off_min_invoices allows a median of two
+    two = [v for v in VISITS if v[:2] != ("a", "2023-09-01")]
+    assert features(visits=two).loc["a", "spend_recurring_lifetime"] == 1600.0 + 2000.0
+    lenient = FeaturizeConfig(one_off_min_invoices=2)
+    assert features(visits=two, config=lenient).loc["a", "spend_recurring_lifetime"] == 4000.0
+    with pytest.raises(ValueError, match="one_off_min_invoices"):
+        FeaturizeConfig(one_off_min_invoices=0)

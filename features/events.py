@@ -369,9 +369,8 @@ def _recurring_part(vis: _Events, cfg: FeaturizeConfig) -> None:
     one-off type, or without a type, counts up to ``max(k × the customer's median invoice on
     earlier days, floor)`` (k = ``one_off_own_multiple``, floor = ``one_off_floor_cny``; with
     fewer than ``one_off_min_invoices`` earlier invoices, the floor alone); the rest is
-    one-off spend. The cap of a
-    visit uses only that visit and earlier days, so a feature as of T that sums the parts of
-    the visits before T sees nothing on or after T.
+    one-off spend. The cap of a visit uses only that visit and earlier days, so a feature as
+    of T that sums the parts of the visits before T sees nothing on or after T.
     """
     amount = vis.values["amount"]
     codes, days = vis.codes, vis.days

@@ -129,6 +129,10 @@ def _visit_features(
     for w in (90, 180, 365):
         f[f"spend_{w}d"] = vis.sum(pos_w[w], vt, "amount")
     f["spend_lifetime"] = vis.sum(v0, vt, "amount")
+    # Recurring, necessary spend vs one-off invoices (features.events._recurring_part).
+    f["spend_recurring_lifetime"] = vis.sum(v0, vt, "recurring")
+    f["spend_one_off_lifetime"] = vis.sum(v0, vt, "one_off")
+    f["max_invoice_share"] = _ratio(vis.at(vt - 1, has, "max_amount"), f["spend_lifetime"])
     n_typed = vis.count(v0, vt, "typed")
     f["maintenance_share"] = _ratio(vis.sum(v0, vt, "maintenance"), n_typed)
     f["repair_share"] = _ratio(vis.sum(v0, vt, "repair"), n_typed)

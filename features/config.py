@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from features.contract import VISIT_TYPES
+
 T = TypeVar("T")
 
 
@@ -43,6 +45,15 @@ class FeaturizeConfig:
             value-tier cell; a smaller cell takes the arm's share in the whole log.
         propensity_tier_bounds: Value-tier bounds (CNY of trailing-365-day spend) of the
             campaign × tier cells of that estimate.
+        one_off_types: Visit types whose invoice may be a one-off (capped by the outlier
+            rule below); the other types (maintenance, warranty) always count in full as
+            recurring spend. A visit without a type is judged by the outlier rule too.
+        one_off_own_multiple: k of the outlier rule: an invoice above k × the customer's own
+            median invoice (visits on earlier days) and above ``one_off_floor_cny`` is capped
+            at the larger of the two; the rest is one-off spend.
+        one_off_floor_cny: CNY below which no invoice is capped (the only threshold until
+            the customer has ``one_off_min_invoices`` earlier invoices).
+        one_off_min_invoices: Earlier invoices the customer's own median needs to count.
     """
 
     snapshot_freq: str = "MS"
@@ -67,8 +78,30 @@ class FeaturizeConfig:
     scorecard_missing_satisfaction_points: float = 3.0
     propensity_min_rows: int = 30
     propensity_tier_bounds: tuple[float, ...] = (2000.0, 5000.0)
+    one_off_types: tuple[str, ...] = ("repair", "accident", "insurance", "other")
+    one_off_own_multiple: float = 3.0
+    one_off_floor_cny: float = 2000.0
+    one_off_min_invoices: int = 3
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.one_off_types) - set(VISIT_TYPES))
+        if unknown:
+            raise ValueError(
+                f"featurize.one_off_types names unknown visit type(s) {unknown}; "
+                f"visit types are {list(VISIT_TYPES)}"
+            )
+        if not self.one_off_own_multiple >= 1.0:
+            raise ValueError(
+                f"featurize.one_off_own_multiple must be >= 1, got {self.one_off_own_multiple}"
+            )
+        if self.one_off_min_invoices < 1:
+            raise ValueError(
+                f"featurize.one_off_min_invoices must be >= 1, got {self.one_off_min_invoices}"
+            )
+        if not self.one_off_floor_cny >= 0.0:
+            raise ValueError(
+                f"featurize.one_off_floor_cny must be >= 0, got {self.one_off_floor_cny}"
+            )
         if self.baseline_missing not in {"zero", "mean"}:
             raise ValueError(
                 f"baseline_missing must be 'zero' or 'mean', not {self.baseline_missing!r}"

@@ -86,6 +86,20 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "Spend in last 365 days", "近一年消费金额"),
     FeatureSpec("spend_lifetime", "monetary", _V, "Invoice total before T.", "CNY",
                 "Spend in total", "累计消费金额"),
+    FeatureSpec("spend_recurring_lifetime", "monetary", _V,
+                "Invoice total before T without one-off spend: maintenance and warranty "
+                "invoices in full; a one-off kind (featurize.one_off_types) or an untyped "
+                "invoice up to max(one_off_own_multiple x the customer's median invoice on "
+                "earlier days, one_off_floor_cny) (docs/policy.md, Annual value).", "CNY",
+                "Recurring spend in total", "累计常规消费金额"),
+    FeatureSpec("spend_one_off_lifetime", "monetary", _V,
+                "spend_lifetime - spend_recurring_lifetime: the part of one-off invoices "
+                "(accidents, big repairs) above the outlier cap.", "CNY",
+                "One-off spend in total", "累计一次性消费金额"),
+    FeatureSpec("max_invoice_share", "monetary", _V,
+                "Largest invoice before T / spend_lifetime (NaN without spend): near 1 = one "
+                "invoice is most of the customer's spend.", "share 0-1",
+                "Largest invoice's share of spend", "最大单笔消费占比"),
     FeatureSpec("maintenance_share", "frequency", _V,
                 "Share of visits with a known type that were maintenance (lifetime).",
                 "share 0-1", "Share of maintenance visits", "保养到店占比"),

@@ -284,7 +284,7 @@ def prepare(data: DataSet, config: FeaturizeConfig | None = None) -> FeatureInde
     cust = data.customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
     ids = pd.Index(cust["customer_id"])
     n = len(ids)
-    ev, visits_end = _visit_events(data.service_visits, ids, n)
+    ev, visits_end = _visit_events(data.service_visits, ids, n, cfg)
     signal_events, signal_ends = _signal_events(data, ids, n, cfg, visits_end)
     ev.update(signal_events)
     ends = [visits_end, *signal_ends]
@@ -318,8 +318,13 @@ def _last_day(days: np.ndarray, empty: int) -> int:
     return int(days.max()) if len(days) else empty
 
 
-def _visit_events(v: pd.DataFrame, ids: pd.Index, n: int) -> tuple[dict[str, _Events], int]:
+def _visit_events(
+    v: pd.DataFrame, ids: pd.Index, n: int, cfg: FeaturizeConfig
+) -> tuple[dict[str, _Events], int]:
     """The service-visit event lists (visits, paid, waits, mileage, gaps, maintenance).
+
+    The visits carry, besides the amount, each invoice's recurring and one-off parts
+    (:func:`_recurring_part`) and the customer's largest invoice so far.
 
     Returns:
         The events by name and the last visit day (the smallest int64 without visits).
@@ -338,8 +343,11 @@ def _visit_events(v: pd.DataFrame, ids: pd.Index, n: int) -> tuple[dict[str, _Ev
             "maintenance": np.where(typed, (vtype == "maintenance").to_numpy(dtype=bool), np.nan),
             "repair": np.where(typed, (vtype == "repair").to_numpy(dtype=bool), np.nan),
             "typed": np.where(typed, 1.0, np.nan),
+            # untyped visits are judged by the outlier rule like the one-off kinds
+            "cappable": np.where(typed, vtype.isin(cfg.one_off_types).to_numpy(), True),
         },
     )
+    _recurring_part(ev["visits"], cfg)
     paid = (v["amount"] > 0).to_numpy()
     ev["paid_visits"] = _Events(vc[paid], vd[paid], n)
     wait = v["wait_minutes"].notna().to_numpy()
@@ -352,6 +360,49 @@ def _visit_events(v: pd.DataFrame, ids: pd.Index, n: int) -> tuple[dict[str, _Ev
     ev["maintenance"] = _Events(vc[maint], vd[maint], n)
     ev["maintenance_gaps"] = _running_median_gap(ev["maintenance"])
     return ev, end
+
+
+def _recurring_part(vis: _Events, cfg: FeaturizeConfig) -> None:
+    """Add each visit's ``recurring`` and ``one_off`` invoice parts and the running ``max_amount``.
+
+    A visit of a recurring type (not in ``cfg.one_off_types``) counts in full. A visit of a
+    one-off type, or without a type, counts up to ``max(k × the customer's median invoice on
+    earlier days, floor)`` (k = ``one_off_own_multiple``, floor = ``one_off_floor_cny``; with
+    fewer than ``one_off_min_invoices`` earlier invoices, the floor alone); the rest is
+    one-off spend. The cap of a visit uses only that visit and earlier days, so a feature as
+    of T that sums the parts of the visits before T sees nothing on or after T.
+    """
+    amount = vis.values["amount"]
+    codes, days = vis.codes, vis.days
+    vis.values["max_amount"] = (
+        pd.Series(amount).groupby(codes, sort=False).cummax().to_numpy(dtype="float64")
+    )
+    capped = amount.copy()
+    candidate = (vis.values["cappable"] > 0) & (amount > cfg.one_off_floor_cny)
+    if candidate.any():
+        # The customer's own median only matters for customers with an invoice above the floor.
+        rows = np.flatnonzero(np.isin(codes, np.unique(codes[candidate])))
+        c, d, a = codes[rows], days[rows], amount[rows]
+        med = _expanding_median(a, c)
+        # the median as of the customer's previous visit day: same-day invoices never judge
+        # each other, whatever their order in the file
+        run = np.ones(len(rows), dtype=bool)
+        run[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
+        run_start = np.maximum.accumulate(np.where(run, np.arange(len(rows)), 0))
+        prev = run_start - 1
+        earlier = prev >= 0
+        earlier[earlier] = c[prev[earlier]] == c[earlier]
+        # a median of one or two invoices is not yet what the customer usually pays
+        cust_start = np.maximum.accumulate(
+            np.where(np.r_[True, c[1:] != c[:-1]], np.arange(len(rows)), 0)
+        )
+        earlier &= run_start - cust_start >= cfg.one_off_min_invoices
+        own = np.where(earlier, med[np.where(earlier, prev, 0)], 0.0)
+        threshold = np.maximum(cfg.one_off_own_multiple * own, cfg.one_off_floor_cny)
+        cand = candidate[rows]
+        capped[rows[cand]] = np.minimum(a[cand], threshold[cand])
+    vis.values["recurring"] = capped
+    vis.values["one_off"] = amount - capped
 
 
 def _signal_events(

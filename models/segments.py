@@ -4,12 +4,10 @@ Settings come from the ``score:`` block of params.yaml (:meth:`ScoreConfig.from_
 four sub-blocks: ``segments``, ``economics``, ``matrix`` and ``policy``. Every choice below is
 explained in docs/policy.md; in short:
 
-* **Annual value** (``segments.annual_value``): ``active_span`` (default) is the customer's
-  average yearly spend over their active span — ``spend_lifetime × 365 / max(active_days,
-  365)`` with ``active_days = tenure_days − days_since_last_visit`` (first to last visit before
-  T, counted as at least one year). ``trailing_365d`` is the playbook's literal ``spend_365d``,
-  which is 0 for every customer lapsed more than a year and so puts every lost customer in the
-  lowest tier. ``referral_value`` CNY a year per referral is added (0 by default).
+* **Annual value** (``segments.annual_value``): :func:`models.value.annual_value` — by
+  default ``recurring`` (recurring spend per visit × visits per year over the active span);
+  ``active_span`` and ``trailing_365d`` remain selectable. ``referral_value`` CNY a year per
+  referral is added (0 by default).
 * **Value tier**: ``tier_bounds`` (increasing, at most 4 → at most 5 tiers) and ``tier_names``
   (one more than bounds, lowest first). A value *above* a bound moves up a tier: with bounds
   ``[2000, 5000]``, 5000 is ``mid`` and 5000.01 is ``high`` (the playbook's "> 5000 high").
@@ -48,8 +46,8 @@ from features import vocabulary
 from features.baseline import scorecard
 from features.config import FeaturizeConfig, config_from_params
 from features.vocabulary import ACTIVE, DEEP, EARLY, LOST, NO_HISTORY, PRE_CHURN
+from models.value import ANNUAL_VALUE_BASES, annual_value, feature_column
 
-ANNUAL_VALUE_BASES = ("active_span", "trailing_365d")
 #: The strategy-matrix cell columns :func:`matrix_lookup` returns, with their dtypes.
 CELL_DTYPES: dict[str, str] = {
     "owner": "str",
@@ -99,7 +97,8 @@ class SegmentsConfig:
     """Value tiers and stages (``score.segments``).
 
     Attributes:
-        annual_value: ``active_span`` or ``trailing_365d`` (see the module doc).
+        annual_value: ``recurring``, ``active_span`` or ``trailing_365d``
+            (:func:`models.value.annual_value`).
         referral_value: CNY a year added to annual value per referral (0 = referrals ignored).
         tier_bounds: Increasing CNY bounds between tiers (at most 4).
         tier_names: Tier names, lowest first (one more than bounds).
@@ -107,7 +106,7 @@ class SegmentsConfig:
         pre_churn_risk: Calibrated churn risk from which an active customer is pre-churn.
     """
 
-    annual_value: str = "active_span"
+    annual_value: str = "recurring"
     referral_value: float = 0.0
     tier_bounds: tuple[float, ...] = vocabulary.TIER_BOUNDS
     tier_names: tuple[str, ...] = vocabulary.TIERS
@@ -436,31 +435,6 @@ def _parse_cells(cells: Mapping[str, Any]) -> dict[str, dict[str, MatrixCell]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _col(features: pd.DataFrame, name: str) -> pd.Series:
-    if name not in features.columns:
-        raise ValueError(f"segment needs feature column {name!r}, missing from the input")
-    return features[name].astype("float64")
-
-
-def annual_value(features: pd.DataFrame, config: SegmentsConfig | None = None) -> pd.Series:
-    """Annual value (CNY) per customer, as ``config.annual_value`` defines it.
-
-    Returns:
-        Float series named ``annual_value`` (0 for a customer without a visit before T).
-    """
-    cfg = config or SegmentsConfig()
-    if cfg.annual_value == "trailing_365d":
-        value = _col(features, "spend_365d")
-    else:
-        active_days = _col(features, "tenure_days") - _col(features, "days_since_last_visit")
-        span = np.maximum(active_days.fillna(0.0), 365.0)
-        value = _col(features, "spend_lifetime") * 365.0 / span
-    value = value.fillna(0.0)
-    if cfg.referral_value > 0 and "referrals" in features.columns:
-        value = value + cfg.referral_value * features["referrals"].astype("float64").fillna(0.0)
-    return value.rename("annual_value")
-
-
 def tier_of(value: pd.Series, config: SegmentsConfig | None = None) -> pd.Series:
     """Tier name per value by :func:`features.vocabulary.value_tier` with this config's bounds."""
     cfg = config or SegmentsConfig()
@@ -638,9 +612,9 @@ def segment(
     risk = pd.Series(np.asarray(churn_risk, dtype="float64"), index=idx, name="churn_risk")
     if len(risk) != len(features):
         raise ValueError("churn_risk must have one value per feature row")
-    value = annual_value(features, cfg.segments)
+    value = annual_value(features, cfg.segments.annual_value, cfg.segments.referral_value)
     tier = tier_of(value, cfg.segments)
-    stage = stage_of(_col(features, "days_since_last_visit"), risk, cfg.segments)
+    stage = stage_of(feature_column(features, "days_since_last_visit"), risk, cfg.segments)
     eco = cfg.economics
     acq = pd.Series(eco.acquisition_cost, index=idx, dtype="float64")
     if acquisition_cost is not None:

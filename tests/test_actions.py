@@ -129,6 +129,8 @@ def _customers(cfg: ScoreConfig):
             "days_since_last_visit": [100.0, 120.0, 30.0],
             "tenure_days": [830.0, 850.0, 760.0],
             "spend_lifetime": [20000.0, 7000.0, 7000.0],
+            "spend_recurring_lifetime": [20000.0, 7000.0, 7000.0],
+            "visits_lifetime": [8.0, 4.0, 4.0],
             "spend_365d": [0.0, 0.0, 0.0],
             "referrals": [0.0, 0.0, 0.0],
             "reason_points": [5.0, 5.0, 5.0],

@@ -36,6 +36,8 @@ def customers(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "days_since_last_visit": [float(r["days"]) for r in rows],
             "tenure_days": [730.0 + r["days"] for r in rows],
             "spend_lifetime": [2.0 * r["annual"] for r in rows],
+            "spend_recurring_lifetime": [2.0 * r["annual"] for r in rows],
+            "visits_lifetime": [4.0] * len(rows),
             "spend_365d": [0.0] * len(rows),
             "referrals": [0.0] * len(rows),
             "reason_points": [5.0] * len(rows),
@@ -367,7 +369,8 @@ def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     )
     assert metrics["target"]["met_share_of_oracle"] == (metrics["share_of_oracle"]["model"] >= 0.7)
     # equal budget: no policy plans to spend more than the same coupon to all lapsed customers
-    assert (table["planned_cost"] <= metrics["default_budget"] + 1e-6).all()
+    # (comparison.csv holds 6 significant digits: allow its rounding)
+    assert (table["planned_cost"] <= metrics["default_budget"] * (1 + 1e-5)).all()
     assert metrics["policies"]["same_coupon"]["planned_cost"] == pytest.approx(
         metrics["default_budget"]
     )

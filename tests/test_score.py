@@ -98,6 +98,8 @@ def _tables(make_tables) -> dict[str, pd.DataFrame]:
         "5000",
         "9500",
     ]
+    # scheduled services: spends that recur, so the one-off cap leaves them whole
+    visits["visit_type"] = "maintenance"
     extra = pd.DataFrame(
         {
             "customer_id": ["00106", "00107", "00108"],  # no visits / future only / rejected

@@ -11,13 +11,13 @@ from models.segments import (
     EconomicsConfig,
     ScoreConfig,
     SegmentsConfig,
-    annual_value,
     deep_churn_rules,
     lifetime_years,
     segment,
     stage_of,
     tier_of,
 )
+from models.value import annual_value
 from pipeline.common import load_params
 
 
@@ -34,6 +34,9 @@ def feats(**cols) -> pd.DataFrame:
         "reason_points": [0.0] * n,
     }
     base.update(cols)
+    # four visits, no one-off spend: the recurring annual value equals the active-span one
+    base.setdefault("visits_lifetime", [4.0] * n)
+    base.setdefault("spend_recurring_lifetime", base["spend_lifetime"])
     return pd.DataFrame(base)
 
 
@@ -47,11 +50,13 @@ def test_annual_value_active_span_and_trailing() -> None:
     )
     # 7000 * 365 / 700; 1000 over a 100-day span counts as one year; no history -> 0;
     # lost 500 days: 5000 over 500 active days -> 3650 (the trailing year would say 0)
-    got = annual_value(f, SegmentsConfig())
+    got = annual_value(f, "active_span")
     np.testing.assert_allclose(got, [3650.0, 1000.0, 0.0, 3650.0])
-    trailing = annual_value(f, SegmentsConfig(annual_value="trailing_365d"))
+    # no one-off spend here: the recurring basis agrees
+    np.testing.assert_allclose(annual_value(f), [3650.0, 1000.0, 0.0, 3650.0])
+    trailing = annual_value(f, "trailing_365d")
     np.testing.assert_allclose(trailing, [4000.0, 1000.0, 0.0, 0.0])
-    with_refs = annual_value(f, SegmentsConfig(referral_value=100.0))
+    with_refs = annual_value(f, "active_span", referral_value=100.0)
     np.testing.assert_allclose(with_refs, [3650.0, 1200.0, 0.0, 3750.0])
 
 
@@ -225,5 +230,5 @@ def test_params_yaml_score_block_is_the_code_default() -> None:
 
 
 def test_segment_needs_its_columns() -> None:
-    with pytest.raises(ValueError, match="spend_lifetime"):
-        segment(feats(spend_lifetime=[1.0]).drop(columns="spend_lifetime"), [0.1])
+    with pytest.raises(ValueError, match="spend_recurring_lifetime"):
+        segment(feats(spend_lifetime=[1.0]).drop(columns="spend_recurring_lifetime"), [0.1])

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from features.contract import VISIT_TYPES
-
 T = TypeVar("T")
 
 
@@ -84,6 +82,9 @@ class FeaturizeConfig:
     one_off_min_invoices: int = 3
 
     def __post_init__(self) -> None:
+        # the contract loads pandas: imported here so a command's --help stays light
+        from features.contract import VISIT_TYPES
+
         unknown = sorted(set(self.one_off_types) - set(VISIT_TYPES))
         if unknown:
             raise ValueError(

@@ -69,6 +69,15 @@ def message(exc: BaseException) -> str:
     return text[:_MAX_MESSAGE]
 
 
+def unexpected(exc: BaseException) -> str:
+    """The one line a failure the code did not foresee (a bug) prints without ``--verbose``."""
+    first = (str(exc).splitlines() or [""])[0][:_MAX_MESSAGE]
+    return (
+        f"error: internal error ({type(exc).__name__}: {first}); rerun with --verbose "
+        f"(or {VERBOSE_ENV}=1) for the traceback, and please report it"
+    )
+
+
 def verbose_wanted() -> bool:
     """Whether a failure should also print its traceback."""
     env = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
@@ -88,6 +97,11 @@ class BoundaryGroup(TyperGroup):
                 traceback.print_exc()
             typer.echo(message(exc), err=True)
             raise typer.Exit(code=1) from exc
+        except Exception as exc:
+            if verbose_wanted():
+                raise
+            typer.echo(unexpected(exc), err=True)
+            raise typer.Exit(code=1) from exc
 
 
 def run(main: Callable[..., object]) -> None:
@@ -102,4 +116,9 @@ def run(main: Callable[..., object]) -> None:
         if verbose_wanted():
             traceback.print_exc()
         typer.echo(message(exc), err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if verbose_wanted():
+            raise
+        typer.echo(unexpected(exc), err=True)
         sys.exit(1)

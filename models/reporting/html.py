@@ -262,7 +262,8 @@ def lookup_data(scores: pd.DataFrame | None, lang: str) -> dict[str, Any] | None
         return frame[name] if name in frame.columns else pd.Series([None] * n, dtype="object")
 
     def show(x: Any, how: str) -> str:
-        if x is None or (isinstance(x, float) and math.isnan(x)):
+        # None, NaN and pandas' NA (an Int64 rank of a customer not selected) show as empty
+        if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
             return ""
         if how == "pct":
             return _pct(x)

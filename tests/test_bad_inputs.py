@@ -338,3 +338,24 @@ def test_verbose_shows_the_traceback(tmp_path, make_tables, write_dir, monkeypat
     assert quiet.exit_code == loud.exit_code == 1
     assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr
     assert "error: No space left on device" in loud.stderr
+
+
+def test_an_unforeseen_failure_prints_one_line_not_a_traceback(
+    tmp_path, make_tables, write_dir, monkeypatch
+):
+    import features.reading
+
+    data_dir = write_dir(make_tables(optional=False))
+
+    def bug(*args, **kwargs):
+        raise TypeError("int() argument must be a real number, not 'NAType'")
+
+    monkeypatch.setattr(features.reading, "read_data_dir", bug)
+    args = ["validate", str(data_dir), "--rejects", str(tmp_path / "r.csv")]
+    quiet = runner.invoke(app, args)
+    assert quiet.exit_code == 1
+    assert "Traceback" not in quiet.stderr
+    assert "error: internal error (TypeError: int() argument" in quiet.stderr
+    assert "--verbose" in quiet.stderr
+    loud = runner.invoke(app, ["--verbose", *args])
+    assert loud.exit_code != 0 and isinstance(loud.exception, TypeError)

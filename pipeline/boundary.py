@@ -69,6 +69,18 @@ def message(exc: BaseException) -> str:
     return text[:_MAX_MESSAGE]
 
 
+#: How click and typer end a command on purpose (help, usage errors, exit codes): not failures.
+#: (typer vendors its own click, so both packages' classes are listed.)
+_CONTROL = (
+    click.exceptions.Exit,
+    click.ClickException,
+    click.Abort,
+    typer.Exit,
+    typer.Abort,
+    typer.exceptions.TyperException,
+)
+
+
 def unexpected(exc: BaseException) -> str:
     """The one line a failure the code did not foresee (a bug) prints without ``--verbose``."""
     first = (str(exc).splitlines() or [""])[0][:_MAX_MESSAGE]
@@ -90,7 +102,7 @@ class BoundaryGroup(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except _CONTROL:
             raise
         except _expected() as exc:
             if verbose_wanted():
@@ -112,6 +124,8 @@ def run(main: Callable[..., object]) -> None:
     """
     try:
         typer.run(main)
+    except _CONTROL:
+        raise
     except _expected() as exc:
         if verbose_wanted():
             traceback.print_exc()

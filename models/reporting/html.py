@@ -288,7 +288,14 @@ def lookup_data(scores: pd.DataFrame | None, lang: str) -> dict[str, Any] | None
         "uplift": "uplift",
     }
     cols = [c for c in LOOKUP_COLUMNS]
-    values = {c: [show(x, kinds.get(c, "text")) for x in column(c).tolist()] for c in cols}
+
+    def shown(c: str) -> pd.Series:
+        # the CRM file's own Chinese labels of the action and the status (models.crm)
+        if lang == "zh" and c in ("recommended_action", "status") and f"{c}_zh" in frame:
+            return frame[f"{c}_zh"]
+        return column(c)
+
+    values = {c: [show(x, kinds.get(c, "text")) for x in shown(c).tolist()] for c in cols}
     reasons = []
     for j in range(1, LOOKUP_REASONS + 1):
         reasons.append([show(x, "text") for x in column(f"reason_{j}_{lang}").tolist()])

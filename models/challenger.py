@@ -9,7 +9,6 @@ applied to the registry by :func:`models.tracking.apply_decisions` (the ``promot
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import pandas as pd
@@ -23,11 +22,6 @@ from models.lgbm import CalibratedBooster
 from models.split import apply_boundaries
 
 logger = logging.getLogger(__name__)
-
-
-def in_experiment() -> bool:
-    """True inside ``dvc exp run`` (DVC sets ``DVC_EXP_NAME`` / ``DVC_EXP_BASELINE_REV``)."""
-    return bool(os.environ.get("DVC_EXP_NAME") or os.environ.get("DVC_EXP_BASELINE_REV"))
 
 
 def churn_floor(metrics: dict[str, Any], config: ev.EvaluateConfig) -> str | None:
@@ -162,7 +156,7 @@ def promote_models(
             )
         )
     hold = None
-    if in_experiment() and not config.promote_in_experiments:
+    if tracking.in_experiment() and not config.promote_in_experiments:
         hold = (
             "dvc exp run: the champion alias is not moved in an experiment "
             "(set evaluate.promote_in_experiments: true to allow it)"

@@ -65,6 +65,11 @@ def artifact_root(uri: str) -> str | None:
     return (db.resolve().parent / "mlartifacts").as_uri()
 
 
+def in_experiment() -> bool:
+    """True inside ``dvc exp run`` (DVC sets ``DVC_EXP_NAME`` / ``DVC_EXP_BASELINE_REV``)."""
+    return bool(os.environ.get("DVC_EXP_NAME") or os.environ.get("DVC_EXP_BASELINE_REV"))
+
+
 def setup(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the tracking store and make sure the experiment exists.
 

@@ -76,9 +76,22 @@ def decide(result: LeadsResult, version: str | None, config: LeadsConfig) -> dic
     def score(model: CalibratedBooster) -> float:
         return ranking_report(test[TARGET].to_numpy(), model.predict_proba(test))["roc_auc"]
 
+    # as for the churn and win-back models: an experiment never moves the champion alias
+    hold = (
+        "dvc exp run: the champion alias is not moved in an experiment"
+        if tracking.in_experiment()
+        else None
+    )
+
     def decide(name, v, candidate, champion_score):
         return tracking.decide_promotion(
-            name, v, candidate, champion_score, min_delta=config.min_improvement, metric="roc_auc"
+            name,
+            v,
+            candidate,
+            champion_score,
+            min_delta=config.min_improvement,
+            metric="roc_auc",
+            hold=hold,
         )
 
     candidate = float(result.metrics["test"]["model"]["roc_auc"])

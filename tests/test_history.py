@@ -188,7 +188,7 @@ def test_an_experiment_does_not_move_the_champion(store, monkeypatch):
     _register_two(store)
     assert tracking.promote_if_better(artifacts.CHURN_NAME, "1", 0.7, None).promoted
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
-    assert evaluate_stage.in_experiment()
+    assert tracking.in_experiment()
     hold = "dvc exp run: not moved"
     d = tracking.promote_if_better(artifacts.CHURN_NAME, "2", 0.9, 0.7, hold=hold)
     assert not d.promoted and "would be promoted" in d.reason

@@ -59,7 +59,8 @@ def read_scores(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, bytes | 
     the CRM file's names and phones are dropped as it is read.
     """
     scores = read_table(path)
-    keep = [*LOOKUP_COLUMNS, "as_of"]
+    # the CRM file's own Chinese labels of the action and the status, shown on a zh page
+    keep = [*LOOKUP_COLUMNS, "as_of", "recommended_action_zh", "status_zh"]
     keep += [f"reason_{j}_{lang}" for j in range(1, LOOKUP_REASONS + 1) for lang in ("zh", "en")]
     scores = scores[[c for c in keep if c in scores.columns]]
     matrix_csv = path.with_name(f"{path.stem}_matrix.csv")

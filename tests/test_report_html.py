@@ -237,6 +237,27 @@ def test_lookup_rows_are_display_text_in_the_reports_language():
     assert data["as_of"] == "2026-10-01"
 
 
+def test_lookup_shows_the_crm_files_chinese_action_and_status(tmp_path):
+    from pipeline.report import read_scores
+
+    scores = _scores().assign(
+        recommended_action="none",
+        recommended_action_zh="不联系",
+        status="scored",
+        status_zh="已评分",
+    )
+    path = tmp_path / "scores.parquet"
+    scores.assign(name="张三").to_parquet(path)
+    kept, _, _ = read_scores(path)
+    assert "name" not in kept.columns and "status_zh" in kept.columns
+    rows = html.lookup_data(kept, "zh")
+    first = dict(zip(rows["columns"], rows["rows"][0], strict=True))
+    assert first["recommended_action"] == "不联系" and first["status"] == "已评分"
+    en = html.lookup_data(kept, "en")
+    first_en = dict(zip(en["columns"], en["rows"][0], strict=True))
+    assert first_en["recommended_action"] == "none" and first_en["status"] == "scored"
+
+
 def test_matrix_table_totals():
     table = html.matrix_table(_matrix(), "en")
     assert table["stages"] == ["active", "deep churn"]

@@ -10,8 +10,8 @@ Headline names carry no dot or slash (``churn_roc_auc_model``, ``policy_net_valu
 ``dvc exp show`` they stand apart from the params (``train.seed``) and the code deps
 (``models/churn.py``), so ``dvc exp show --drop '.*[./]'`` shows the headline numbers alone.
 
-A headline entry is a dotted path into the stage's metrics (``churn.model.roc_auc``) or a
-:class:`Ratio` of two such paths. A path the metrics do not have (an older metrics layout, a
+A headline entry is a dotted path into the stage's metrics (``churn.model.roc_auc``); a
+ratio is computed once, by the stage, into its metrics. A path the metrics do not have (an older metrics layout, a
 stage run without outreach data) is left out of the file, never written as a guess.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,8 @@ MAX_HEADLINE_NUMBERS = 30
 SIGNIFICANT = 6
 
 
-@dataclass(frozen=True)
-class Ratio:
-    """A headline number computed as ``numerator / denominator`` (dotted metric paths)."""
-
-    numerator: str
-    denominator: str
-
-
-Field = str | Ratio
+#: A headline entry: a dotted path into the stage's metrics.
+Field = str
 
 #: evaluate: the churn model vs the playbook formula on the same out-of-time rows, and the
 #: win-back rankings' Qini on later campaigns.
@@ -130,11 +122,11 @@ def headline(metrics: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[st
 
     Args:
         metrics: The stage's detailed metrics.
-        fields: Headline name -> dotted path or :class:`Ratio` (e.g. :data:`EVALUATE`).
+        fields: Headline name -> dotted path (e.g. :data:`EVALUATE`).
 
     Returns:
         Name -> number in the order of ``fields``; floats to :data:`SIGNIFICANT` digits. Fields
-        the metrics lack (or a ratio whose denominator is missing or zero) are left out.
+        the metrics lack are left out.
 
     Raises:
         ValueError: ``fields`` has more than :data:`MAX_HEADLINE_NUMBERS` entries.
@@ -143,11 +135,7 @@ def headline(metrics: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[st
         raise ValueError(f"{len(fields)} headline fields, at most {MAX_HEADLINE_NUMBERS}")
     out: dict[str, float | int] = {}
     for name, field in fields.items():
-        if isinstance(field, Ratio):
-            num, den = lookup(metrics, field.numerator), lookup(metrics, field.denominator)
-            value = None if num is None or not den else num / den
-        else:
-            value = lookup(metrics, field)
+        value = lookup(metrics, field)
         if value is not None:
             out[name] = float(f"{value:.{SIGNIFICANT}g}") if isinstance(value, float) else value
     return out

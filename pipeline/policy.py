@@ -55,12 +55,6 @@ SWEEP_METRICS = (
     "incremental_returns",
     "roi",
 )
-#: The policies whose net value is compared with the oracle's (in this order).
-COMPARED = (
-    "model",
-    "same_coupon",
-    "playbook_matrix",
-)  # models.policy's MODEL, SAME_COUPON, PLAYBOOK
 
 
 @dataclass(frozen=True)
@@ -227,12 +221,11 @@ def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict
     net, vpc = by["net_value"], by["value_per_cost"]
     low = min(pc.sweep)
     low_net = sweep.loc[sweep["budget_share"] == low].set_index("policy")["net_value"]
-    share = {p: _ratio(net[p], net[pol.ORACLE]) for p in COMPARED}
+    share = {p: _ratio(net[p], net[pol.ORACLE]) for p in pol.POLICIES}
     share_low = _ratio(low_net[pol.MODEL], low_net[pol.ORACLE])
     vs_coupon = _ratio(net[pol.MODEL], net[pol.SAME_COUPON])
     return {
         "policies": {rec.pop("policy"): rec for rec in table.to_dict(orient="records")},
-        "net_value": {p: float(net[p]) for p in by.index},
         "share_of_oracle": share,
         "low_budget_share": low,
         "share_of_oracle_at_low_budget": share_low,
@@ -279,7 +272,7 @@ def headline(metrics: dict[str, Any]) -> str:
 
     r = metrics["net_value_ratio"]
     return (
-        f"model net value {metrics['net_value'][pol.MODEL]:,.0f} CNY: "
+        f"model net value {metrics['policies'][pol.MODEL]['net_value']:,.0f} CNY: "
         f"{times(r['vs_same_coupon'])} the same coupon's (target "
         f"{t['net_vs_same_coupon']}x: {met(t['met_net_vs_same_coupon'])}), "
         f"{times(r['vs_playbook'])} the playbook matrix's; {pct(share[pol.MODEL])} of the "

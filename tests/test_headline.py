@@ -11,7 +11,6 @@ from models.headline import (
     HEADLINE_FILE,
     MAX_HEADLINE_NUMBERS,
     STAGES,
-    Ratio,
     headline,
     lookup,
     write_headline,
@@ -40,16 +39,6 @@ def test_headline_picks_paths_in_order_and_leaves_out_what_is_missing():
         "rows",
         "auc",
     ]
-
-
-def test_a_ratio_needs_both_numbers_and_a_non_zero_denominator():
-    metrics = {"policies": {"model": {"net_value": 300.0}, "oracle": {"net_value": 400.0}}}
-    share = Ratio("policies.model.net_value", "policies.oracle.net_value")
-    assert headline(metrics, {"share": share}) == {"share": 0.75}
-    metrics["policies"]["oracle"]["net_value"] = 0.0
-    assert headline(metrics, {"share": share}) == {}
-    del metrics["policies"]["oracle"]
-    assert headline(metrics, {"share": share}) == {}
 
 
 def test_non_finite_numbers_and_non_mappings_on_the_path_give_none():

@@ -162,14 +162,27 @@ def report(
     train: Annotated[
         Path | None, typer.Option(help="A train output: log the page into its MLflow run.")
     ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="A (validated-)data directory: the store KPI board.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The board's as-of date (default: day after last visit)."),
+    ] = None,
+    through: Annotated[
+        str | None, typer.Option(help="Instead of --as-of: the board's last day.")
+    ] = None,
     lang: Annotated[str | None, typer.Option(help="zh (default: report.lang) or en.")] = None,
-    params: Annotated[Path | None, typer.Option(help="params.yaml ('report' block).")] = None,
+    params: Annotated[
+        Path | None, typer.Option(help="params.yaml ('report', 'kpi' blocks).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """One self-contained report.html: verdict, charts, customer lookup, matrix, policy.
+    """One self-contained report.html: verdict, KPI board, charts, lookup, matrix, policy.
 
-    Every run directory is optional (a section without one says so); the page opens from
-    disk without internet. Chinese by default, English with --lang en.
+    Every run directory is optional (a section without one says so); --data adds the store's
+    weekly KPI board. The page opens from disk without internet. Chinese by default, English
+    with --lang en.
     """
     from pipeline import report as report_stage
 
@@ -181,6 +194,9 @@ def report(
         score=score,
         monitor=monitor,
         train=train,
+        data=data,
+        as_of=as_of,
+        through=through,
         lang=lang,
         params=params,
         verbose=verbose,

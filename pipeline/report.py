@@ -3,7 +3,8 @@
 Usage:
     ``winback report [--evaluate out/evaluate] [--explain out/explain] [--policy out/policy]
     [--score out/score/scores.parquet] [--monitor out/monitor] [--train out/train]
-    [--lang zh|en] --out out/report/report.html`` (also ``python -m pipeline.report``).
+    [--data out/validate/data [--as-of DATE | --through DATE]] [--lang zh|en]
+    --out out/report/report.html`` (also ``python -m pipeline.report``).
 
 Reads whatever of the run directories it is given — each is optional, and a section without
 its directory says so — and writes one HTML file that holds its styles, script, charts (PNG
@@ -11,6 +12,11 @@ data URIs) and the per-customer lookup, and opens from disk without internet
 (:mod:`models.reporting.html`). Chinese by default (``report.lang``), English with
 ``--lang en``. From the score file only the customer id, churn risk, stage, tier, segment,
 action, rank, uplift, status and reasons are read: never names, phones or plates.
+
+With ``--data DIR`` (a data or validated-data directory) the page also has the store's weekly
+KPI board (:mod:`models.kpi`) for the week ending on the as-of date T: ``--as-of`` T, or
+``--through D`` for T = D + 1 (the score stage's convention), else the day after the last
+service visit. Only ids, dates, amounts and codes of its tables reach the board.
 
 With ``--train DIR`` the page is also logged into that training's MLflow run
 (``DIR/run.json``) as ``report/report.html`` (``report/report_<lang>.html`` for English).
@@ -27,10 +33,19 @@ import pandas as pd
 import typer
 
 from features.files import atomic_write, read_table
+from features.reading import read_data_dir
 from models.artifacts import RUN_FILE
+from models.kpi import KpiBoard
 from models.reporting.html import LOOKUP_COLUMNS, LOOKUP_REASONS, ReportInputs, render_report
 from models.reporting.i18n import check_language
-from pipeline.common import load_params, setup_logging, writable_output
+from pipeline.common import (
+    date_option,
+    load_params,
+    max_invalid_share,
+    read_settings,
+    setup_logging,
+    writable_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +134,49 @@ def load_inputs(
     return inputs
 
 
+#: The tables the KPI board reads (models.kpi.kpi_board).
+KPI_TABLES = ("customers", "service_visits", "outreach", "leads")
+
+
+def load_kpi(data: Path, as_of: pd.Timestamp | None, params: Path | None = None) -> KpiBoard:
+    """The KPI board of a data directory as of T (None: the day after the last visit).
+
+    Only the contract columns the files had are passed on, so a column a store does not
+    collect shows as "not collected" rather than as blanks.
+
+    Raises:
+        ContractError: The directory breaks the data contract.
+        ValueError: A ``kpi:`` setting is wrong, or there is no visit and no as-of date.
+    """
+    from features.config import FeaturizeConfig, config_from_params
+    from models.kpi import KpiConfig, kpi_board
+    from models.segments import SegmentsConfig
+
+    config = config_from_params(KpiConfig, load_params("kpi", params), "kpi")
+    segments = load_params("score", params).get("segments")
+    stages = config_from_params(SegmentsConfig, segments, "score.segments").stage_bounds
+    window = config_from_params(FeaturizeConfig, load_params("featurize", params), "featurize")
+    # without a date: events after today are set aside (as `winback score` does)
+    today = pd.Timestamp.today().normalize()
+    cut = today if as_of is None else None
+    dataset = read_data_dir(data, cut, max_invalid_share(params), reading=read_settings(params))
+    tables = {}
+    for name in KPI_TABLES:
+        frame = dataset.table(name)
+        if frame is not None:
+            present = dataset.columns_present.get(name, tuple(frame.columns))
+            tables[name] = frame[[c for c in frame.columns if c in present]]
+    board = kpi_board(
+        tables,
+        as_of,
+        config,
+        stage_bounds=stages,
+        response_window_days=window.response_window_days,
+    )
+    logger.info("KPI board of %s as of %s", data, f"{board.as_of:%Y-%m-%d}")
+    return board
+
+
 def log_to_run(train: Path, report: Path, lang: str) -> str | None:
     """Log ``report`` into the training's MLflow run (``TRAIN/run.json``), if one is recorded.
 
@@ -144,11 +202,20 @@ def log_to_run(train: Path, report: Path, lang: str) -> str | None:
     return run_id
 
 
+def _kpi_as_of(as_of: str | None, through: str | None) -> pd.Timestamp | None:
+    """T of ``--as-of`` / ``--through`` (``--through D`` is ``--as-of D+1``); None: from data."""
+    if as_of is not None and through is not None:
+        typer.echo("error: give --as-of DATE or --through DATE, not both", err=True)
+        raise typer.Exit(code=1)
+    last = date_option(through, "--through")
+    return date_option(as_of, "--as-of") if last is None else last + pd.Timedelta(days=1)
+
+
 def report_run(base: Path, lang: str = "zh", out: Path | None = None) -> Path:
     """The report of a run laid out as ``winback train`` / ``demo`` write it (BASE/<stage>/).
 
-    Reads whichever of BASE/evaluate, explain, policy, score/scores.csv (or .parquet) and
-    monitor exist, logs the page into BASE/train's MLflow run when it has one, and writes
+    Reads whichever of BASE/evaluate, explain, policy, score/scores.csv (or .parquet),
+    monitor and validate/data (the KPI board, as of the day after its last visit) exist, logs the page into BASE/train's MLflow run when it has one, and writes
     BASE/report/report.html (``report_<lang>.html`` for another language than Chinese).
 
     Returns:
@@ -162,6 +229,7 @@ def report_run(base: Path, lang: str = "zh", out: Path | None = None) -> Path:
         out=target,
         score=next((p for p in scores if p.is_file()), None),
         train=base / "train" if (base / "train" / RUN_FILE).is_file() else None,
+        data=base / "validate" / "data" if (base / "validate" / "data").is_dir() else None,
         lang=lang,
         **found,
     )
@@ -190,15 +258,31 @@ def main(
     train: Annotated[
         Path | None, typer.Option(help="A train output: log the page into its MLflow run.")
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="A (validated-)data directory: the store's weekly KPI board."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The KPI board's as-of date T (this week = the 7 days before it); default: "
+            "the day after the last service visit.",
+        ),
+    ] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(help="Instead of --as-of: the board's last day (T = the day after)."),
+    ] = None,
     lang: Annotated[
         str | None, typer.Option(help="zh (Chinese, the default: report.lang) or en.")
     ] = None,
     params: Annotated[
-        Path | None, typer.Option(help="params.yaml ('report' and 'evaluate' blocks).")
+        Path | None, typer.Option(help="params.yaml ('report', 'evaluate', 'kpi' blocks).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Write one self-contained report.html: verdict, charts, lookup, matrix, policy, monitor.
+    """Write one self-contained report.html: verdict, KPI board, charts, lookup, matrix, policy.
 
     Every directory is optional; a section whose directory is not given says so. The page
     opens from disk without internet; Chinese by default, English with --lang en.
@@ -206,8 +290,13 @@ def main(
     setup_logging(verbose)
     language = check_language(lang or load_params("report", params).get("lang", "zh"))
     level = float(load_params("evaluate", params).get("bootstrap_level", 0.95))
+    when = _kpi_as_of(as_of, through)
     writable_output(out)
     inputs = load_inputs(evaluate, explain, policy, score, monitor, level)
+    if _directory(data, "--data") is not None:
+        inputs.kpi = load_kpi(data, when, params)
+        inputs.kpi_top = int(load_params("kpi", params).get("top_people", 10))
+        inputs.sources.append("data")
     page = render_report(inputs, language)
     atomic_write(out, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
     if train is not None:

@@ -5,7 +5,8 @@ data URIs and the lookup's customer rows as JSON — and names no external URL (
 security policy forbids loading anything), so it opens from disk without internet. Sections
 in reading order: the verdict in plain words, the evaluation charts, the SHAP explanations,
 the per-customer lookup, the value × stage matrix, the policy table and the monitor's
-effects; a section whose run directory was not given says so.
+effects, and the store's weekly KPI board (:mod:`models.reporting.kpi`) after the verdict;
+a section whose run directory was not given says so.
 
 Chinese by default (``lang="zh"``), English with ``lang="en"``; feature names are the
 feature dictionary's labels. Every value from data is escaped: text by Jinja2's autoescape,
@@ -29,6 +30,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from features import vocabulary
+from models.kpi import KpiBoard
 from models.reporting.i18n import (
     POLICY_LABELS,
     STAGE_LABELS,
@@ -39,6 +41,7 @@ from models.reporting.i18n import (
     monitor_label,
     text,
 )
+from models.reporting.kpi import kpi_section
 from models.reporting.verdict import money, number, share_of_oracle, verdict
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -82,6 +85,8 @@ class ReportInputs:
         monitor_summary: The monitor's ``summary.json``.
         monitor_png: The monitor's ``effects.png``.
         dictionary: The feature dictionary (labels of dependence plots); None = built-in.
+        kpi: The store's weekly KPI board (:func:`models.kpi.kpi_board`) of a data directory.
+        kpi_top: Advisors and consultants the board lists (``kpi.top_people``).
         sources: What the report was made from (run directory names), for the footer.
         bootstrap_level: Coverage of the evaluate stage's bootstrap intervals.
     """
@@ -100,6 +105,8 @@ class ReportInputs:
     monitor_summary: dict[str, Any] | None = None
     monitor_png: bytes | None = None
     dictionary: pd.DataFrame | None = None
+    kpi: KpiBoard | None = None
+    kpi_top: int = 10
     sources: list[str] = field(default_factory=list)
     bootstrap_level: float = 0.95
 
@@ -475,6 +482,7 @@ def render_report(inputs: ReportInputs, lang: str = "zh") -> str:
             for s, png in sorted(inputs.policy_figures.items())
         ],
         "monitor": monitor_section(inputs, lang),
+        "kpi": kpi_section(inputs.kpi, lang, inputs.kpi_top),
         "sources": ", ".join(inputs.sources) or "–",
         "css": Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),
         "js": Markup((TEMPLATES / "report.js").read_text(encoding="utf-8")),

@@ -260,6 +260,80 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "各分群的增量回店率及其区间。",
         "Incremental win-back rate per segment, with its interval.",
     ),
+    # --- the store KPI board (models.kpi); {days}: kpi.week_days, {window}: the win-back window
+    "sec_kpi": ("门店周报", "Store KPI board"),
+    "kpi_intro": (
+        "截至 {as_of}（当天不计）：本周 {this}，上周 {last}。每格为本周数值，下方为上周数值和变化"
+        "（▲ 上升、▼ 下降；绿色为好转，红色为变差）。",
+        "As of {as_of} (that day not counted): this week {this}, last week {last}. Each cell "
+        "is this week's value, with last week's and the change under it (▲ up, ▼ down; green "
+        "is better, red worse).",
+    ),
+    "kpi_days": ("{days} 天", "{days} days"),
+    "kpi_last": ("上周 {x}", "last week {x}"),
+    "kpi_points": ("{x} 个百分点", "{x} pts"),
+    "kpi_all_stores": ("全部门店", "all stores"),
+    "kpi_not_recorded": ("未记录", "not recorded"),
+    "kpi_not_collected": ("未采集：数据中没有 {what}。", "Not collected: the data has no {what}."),
+    "kpi_empty": ("本周和上周都没有记录。", "No records this week or last week."),
+    "kpi_top": ("显示前 {k} 位（共 {n} 位）。", "The first {k} of {n} shown."),
+    "kpi_sec_service": ("进厂台次与产值", "Service entries and revenue"),
+    "kpi_sec_mix": ("服务类型构成", "Service mix"),
+    "kpi_sec_stages": ("客户流失阶段", "Customers by lapse stage"),
+    "kpi_sec_winback": ("召回率：联系组与对照组", "Win-back rate: contacted vs control"),
+    "kpi_sec_leads": ("线索转化", "Lead conversion"),
+    "kpi_sec_loss_reasons": ("战败原因", "Loss reasons"),
+    "kpi_sec_advisors": ("服务顾问", "Service advisors"),
+    "kpi_sec_consultants": ("销售顾问", "Sales consultants"),
+    "kpi_note_service": (
+        "本周的工单：日均工单数 = 工单数 ÷ {days} 天，平均客单价 = 工单金额的平均值，总产值 = 工单金额合计。",
+        "The week's repair orders: orders per day = orders ÷ {days} days, average invoice = "
+        "mean amount, total revenue = sum of amounts.",
+    ),
+    "kpi_note_mix": (
+        "各服务类型的工单占本周全部工单的比例；变化以百分点计。",
+        "Each visit type's share of the week's repair orders; the change is in percentage points.",
+    ),
+    "kpi_note_stages": (
+        "有到店记录的客户按距最后一次到店的天数分阶段（本周 = 截至当日，上周 = 截至 {days} 天前），"
+        "括号内为占有到店记录客户的比例。只按未到店天数计：CRM 的“流失预警”需要模型，不在此列。",
+        "Customers with a visit, by days since their last visit (this week = as of the day, "
+        "last week = {days} days before), with their share of customers with a visit in "
+        "brackets. By lapse only: the CRM's pre-churn needs the model and is not counted here.",
+    ),
+    "kpi_note_winback": (
+        "回店观察期（联系后 {window} 天）在本周结束的联系记录中，观察期内有到店的比例；"
+        "差值 = 联系组 − 对照组（百分点）。",
+        "Of the contacts whose response window ({window} days after the contact) ends in the "
+        "week, the share with a visit in the window; difference = contacted − control "
+        "(percentage points).",
+    ),
+    "kpi_note_leads": (
+        "状态日期在本周的线索：成交、战败，转化率 = 成交 ÷（成交 + 战败）。",
+        "Leads whose status date is in the week: won, lost, conversion = won ÷ (won + lost).",
+    ),
+    "kpi_note_loss_reasons": (
+        "本周战败线索的主要原因（记录的第一个原因）。",
+        "The primary reason (the first code recorded) of the week's lost leads.",
+    ),
+    "kpi_note_advisors": (
+        "按接单的服务顾问：本周工单数、产值和平均客单价，本周工单最多者在前。",
+        "Per service advisor who took the repair order: orders, revenue and average invoice "
+        "this week, most orders first.",
+    ),
+    "kpi_note_consultants": (
+        "按销售顾问：本周成交、战败与转化率，本周结案最多者在前。",
+        "Per sales consultant: leads won, lost and conversion this week, most closed first.",
+    ),
+    "kpi_col_service": ("指标", "figure"),
+    "kpi_col_mix": ("服务类型", "visit type"),
+    "kpi_col_stages": ("阶段（距上次到店）", "stage (since last visit)"),
+    "kpi_col_winback": ("组别", "group"),
+    "kpi_col_leads": ("指标", "figure"),
+    "kpi_col_loss_reasons": ("主要战败原因", "primary loss reason"),
+    "kpi_col_store": ("门店", "store"),
+    "kpi_col_advisors": ("服务顾问", "service advisor"),
+    "kpi_col_consultants": ("销售顾问", "sales consultant"),
     "footer": (
         "由 winback 生成。数据来源：{sources}。报告不含姓名、电话或车牌。",
         "Written by winback from: {sources}. The report holds no names, phones or plates.",
@@ -275,6 +349,43 @@ STAGE_LABELS: Mapping[str, tuple[str, str]] = {
     "deep": ("深度流失", "deep churn"),
     "lost": ("已流失", "lost"),
     "no_history": ("无到店记录", "no history"),
+}
+
+#: The KPI board's figures and groups (:mod:`models.kpi`).
+KPI_ITEM_LABELS: Mapping[str, tuple[str, str]] = {
+    "orders_per_day": ("日均工单数", "repair orders per day"),
+    "avg_invoice": ("平均客单价", "average invoice"),
+    "revenue": ("总产值", "total revenue"),
+    "orders": ("工单数", "repair orders"),
+    "treatment": ("联系组", "contacted"),
+    "control": ("对照组", "control"),
+    "difference": ("差值（联系 − 对照）", "difference (contacted − control)"),
+    "won": ("成交", "won"),
+    "lost": ("战败", "lost"),
+    "conversion": ("转化率", "conversion"),
+}
+
+#: The contract's visit types (``service_visits.visit_type``).
+VISIT_TYPE_LABELS: Mapping[str, tuple[str, str]] = {
+    "maintenance": ("保养", "maintenance"),
+    "repair": ("维修", "repair"),
+    "warranty": ("保修", "warranty"),
+    "insurance": ("保险", "insurance"),
+    "accident": ("事故车", "accident"),
+    "other": ("其他", "other"),
+}
+
+#: The contract's loss reasons of leads (``leads.lost_reasons``).
+LOST_REASON_LABELS: Mapping[str, tuple[str, str]] = {
+    "price": ("价格", "price"),
+    "configuration_mismatch": ("配置不符", "configuration mismatch"),
+    "delivery_time": ("交付周期", "delivery time"),
+    "competitor": ("竞品吸引", "competitor"),
+    "service_experience": ("服务体验", "service experience"),
+    "finance_or_tradein": ("金融/置换", "finance or trade-in"),
+    "influenced_by_others": ("受他人影响", "influenced by others"),
+    "brand_or_aftersales_concern": ("品牌/售后顾虑", "brand or after-sales concern"),
+    "other": ("其他", "other"),
 }
 
 #: The default value tiers (:data:`features.vocabulary.TIERS`); a store's own names show as is.

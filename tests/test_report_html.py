@@ -211,7 +211,7 @@ def test_chinese_by_default_english_on_request_and_sections_in_reading_order():
     zh, en = html.render_report(_inputs()), html.render_report(_inputs(), "en")
     assert '<html lang="zh">' in zh and "客户流失与召回报告" in zh
     assert '<html lang="en">' in en and "Customer lookup" in en and "客户流失" not in en
-    ids = ["verdict", "evaluation", "explain", "lookup", "matrix", "policy"]
+    ids = ["verdict", "kpi", "evaluation", "explain", "lookup", "matrix", "policy"]
     positions = [zh.index(f'<section id="{i}">') for i in ids]
     assert positions == sorted(positions)
     # ROC before Qini, whatever order the files came in
@@ -223,7 +223,8 @@ def test_chinese_by_default_english_on_request_and_sections_in_reading_order():
 
 def test_missing_sections_say_so():
     page = html.render_report(html.ReportInputs(), "en")
-    assert page.count("This run did not provide the data") == 5  # all but the verdict
+    assert page.count("This run did not provide the data") == 6  # all but the verdict
+    assert "This run did not provide the data of this section (--data)." in page
 
 
 def test_lookup_rows_are_display_text_in_the_reports_language():
@@ -378,7 +379,9 @@ def test_report_is_logged_into_the_training_run(run_dirs: Path, monkeypatch):
 # --- a real browser ----------------------------------------------------------------------
 
 
-def test_the_report_renders_in_a_real_browser(run_dirs: Path, tmp_path: Path):
+def test_the_report_renders_in_a_real_browser(
+    run_dirs: Path, tmp_path: Path, write_dir, make_tables
+):
     browser = chromium()
     page = tmp_path / "report.html"
     inputs = report_stage.load_inputs(
@@ -386,6 +389,8 @@ def test_the_report_renders_in_a_real_browser(run_dirs: Path, tmp_path: Path):
         run_dirs / "score" / "scores.csv",
         None,
     )
+    # the store KPI board of the default tables, the week to their last visit (2024-05-30)
+    inputs.kpi = report_stage.load_kpi(write_dir(make_tables()), pd.Timestamp("2024-05-31"))
     page.write_text(html.render_report(inputs), encoding="utf-8")
     done = open_page(browser, page, "#customer=C000123", tmp_path / "p1", "--dump-dom")
     dom = done.stdout
@@ -396,6 +401,10 @@ def test_the_report_renders_in_a_real_browser(run_dirs: Path, tmp_path: Path):
     row = re.search(r'<table id="lookup-row">(.*?)</table>', dom, re.S).group(1)
     assert 'data-col="churn_risk">45.7%<' in row and "距上次付费到店天数：264天" in row
     assert "客户查询" in dom and "结论" in dom
+    # the KPI board is there: the week's revenue of all stores (620 CNY) and a missing signal
+    kpi = re.search(r'<section id="kpi">(.*?)</section>', dom, re.S).group(1)
+    assert "门店周报" in kpi and "全部门店" in kpi and ">620 元<" in kpi
+    assert "未采集：数据中没有 leads。" in kpi
     # the hostile id is looked up as text: no script of its own ran, no element was made
     hostile = "#customer=" + urllib.parse.quote(HOSTILE_ID, safe="")
     done = open_page(browser, page, hostile, tmp_path / "p2", "--dump-dom")

@@ -269,7 +269,7 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "is this week's value, with last week's and the change under it (▲ up, ▼ down; green "
         "is better, red worse).",
     ),
-    "kpi_days": ("{days} 天", "{days} days"),
+    "kpi_stage": ("{stage}（{days} 天）", "{stage} ({days} days)"),
     "kpi_last": ("上周 {x}", "last week {x}"),
     "kpi_points": ("{x} 个百分点", "{x} pts"),
     "kpi_all_stores": ("全部门店", "all stores"),

@@ -106,8 +106,8 @@ def _cell(row: pd.Series, lang: str, share: pd.Series | None = None) -> dict[str
     return {"main": main, "last": text("kpi_last", lang, x=last), "change": change, "cls": cls}
 
 
-def _days(bounds: tuple[int, ...], stage: str, lang: str) -> str:
-    """A lapse stage's days since the last visit: ``< 90``, ``90–179``, ..., ``≥ 365``."""
+def _stage_label(bounds: tuple[int, ...], stage: str, lang: str) -> str:
+    """A lapse stage with its days since the last visit: ``active (<90 days)``, ...."""
     b = [int(x) for x in bounds]
     edges = dict(
         zip(
@@ -116,7 +116,7 @@ def _days(bounds: tuple[int, ...], stage: str, lang: str) -> str:
             strict=True,
         )
     )
-    return text("kpi_days", lang, days=edges[stage])
+    return text("kpi_stage", lang, stage=label(STAGE_LABELS, stage, lang), days=edges[stage])
 
 
 def _item(section: str, item: str, figure: str, lang: str, bounds: tuple[int, ...]) -> str:
@@ -125,7 +125,7 @@ def _item(section: str, item: str, figure: str, lang: str, bounds: tuple[int, ..
     if section == "mix":
         return label(VISIT_TYPE_LABELS, item, lang)
     if section == "stages":
-        return f"{label(STAGE_LABELS, item, lang)}（{_days(bounds, item, lang)}）"
+        return _stage_label(bounds, item, lang)
     if section == "loss_reasons":
         return label(LOST_REASON_LABELS, item, lang)
     return label(KPI_ITEM_LABELS, item or figure, lang)

@@ -81,6 +81,14 @@ COLUMNS = (
 )
 #: Figures that are shares or rates: their change is in points, with no % change.
 SHARE_FIGURES = frozenset({"share", "rate", "conversion"})
+#: A week ``[start, end)``; the board's two weeks, this week first.
+Window = tuple[pd.Timestamp, pd.Timestamp]
+Weeks = tuple[Window, Window]
+#: A week's figures: (item, figure) -> (value, its count: orders, customers, contacts, leads).
+Cells = dict[tuple[str, str], tuple[float | None, int | None]]
+#: The figures of one store's rows of one week.
+Measure = Callable[[pd.DataFrame], Cells]
+
 #: The outreach groups, and the row of their difference (treatment − control).
 GROUPS = ("treatment", "control")
 DIFFERENCE = "difference"
@@ -133,7 +141,7 @@ class KpiBoard:
         """The dealers of the store sections: all stores first when there are several."""
         return ((ALL_STORES,) if len(self.dealers) > 1 else ()) + self.dealers
 
-    def weeks(self) -> tuple[tuple[pd.Timestamp, pd.Timestamp], tuple[pd.Timestamp, pd.Timestamp]]:
+    def weeks(self) -> Weeks:
         """This week and last week as ``[start, end)`` pairs."""
         return _weeks(self.as_of, self.week_days)
 
@@ -175,7 +183,7 @@ def default_as_of(visits: pd.DataFrame) -> pd.Timestamp:
     return pd.Timestamp(visits["visit_date"].max()).normalize() + pd.Timedelta(days=1)
 
 
-def _weeks(as_of: pd.Timestamp, days: int) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+def _weeks(as_of: pd.Timestamp, days: int) -> Weeks:
     week = pd.Timedelta(days=days)
     return (as_of - week, as_of), (as_of - 2 * week, as_of - week)
 
@@ -207,7 +215,7 @@ def _stores(frame: pd.DataFrame, dealers: tuple[str, ...]) -> Iterator[tuple[str
         yield dealer, frame[frame["dealer_id"] == dealer]
 
 
-def _in(frame: pd.DataFrame, column: str, window: tuple[Any, Any]) -> pd.DataFrame:
+def _in(frame: pd.DataFrame, column: str, window: Window) -> pd.DataFrame:
     start, end = window
     return frame[(frame[column] >= start) & (frame[column] < end)]
 
@@ -234,28 +242,25 @@ def _ranked(values: pd.Series) -> list[str]:
     return [str(x) for x in items]
 
 
-Measure = Callable[[pd.DataFrame, int], dict[tuple[str, str], tuple[float | None, int | None]]]
-
-
 def _weekly(
     section: str,
     frame: pd.DataFrame,
     column: str,
-    board_weeks: tuple[tuple[Any, Any], tuple[Any, Any]],
+    board_weeks: Weeks,
     dealers: tuple[str, ...],
     measure: Measure,
 ) -> list[dict[str, Any]]:
     """Rows of ``section``: ``measure`` of each store's rows of this week and last week."""
     rows = []
     for dealer, rows_of in _stores(frame, dealers):
-        this, last = (measure(_in(rows_of, column, w), i) for i, w in enumerate(board_weeks))
+        this, last = (measure(_in(rows_of, column, w)) for w in board_weeks)
         for item, figure in this:
             rows.append(_row(section, dealer, item, figure, this[item, figure], last[item, figure]))
     return rows
 
 
 def _service(days: int) -> Measure:
-    def measure(w: pd.DataFrame, _: int) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+    def measure(w: pd.DataFrame) -> Cells:
         n, total = len(w), float(w["amount"].sum())
         return {
             ("", "orders_per_day"): (n / days, n),
@@ -267,7 +272,7 @@ def _service(days: int) -> Measure:
 
 
 def _shares(column: str, items: list[str]) -> Measure:
-    def measure(w: pd.DataFrame, _: int) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+    def measure(w: pd.DataFrame) -> Cells:
         counts, n = w[column].value_counts(), len(w)
         return {(i, "share"): (_share(float(counts.get(i, 0)), n), n) for i in items}
 
@@ -275,7 +280,7 @@ def _shares(column: str, items: list[str]) -> Measure:
 
 
 def _counts(column: str, items: list[str]) -> Measure:
-    def measure(w: pd.DataFrame, _: int) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+    def measure(w: pd.DataFrame) -> Cells:
         counts, n = w[column].value_counts(), len(w)
         return {(i, "count"): (float(counts.get(i, 0)), n) for i in items}
 
@@ -314,7 +319,7 @@ def _stage_rows(
 def _winback_rows(
     outreach: pd.DataFrame,
     visits: pd.DataFrame,
-    board_weeks: tuple[tuple[Any, Any], tuple[Any, Any]],
+    board_weeks: Weeks,
     window: int,
     dealers: tuple[str, ...],
 ) -> list[dict[str, Any]]:
@@ -329,8 +334,8 @@ def _winback_rows(
     )
     o = o.assign(returned=o.index.isin(pairs.loc[hit, "index"]))
 
-    def measure(w: pd.DataFrame, _: int) -> dict[tuple[str, str], tuple[float | None, int | None]]:
-        out: dict[tuple[str, str], tuple[float | None, int | None]] = {}
+    def measure(w: pd.DataFrame) -> Cells:
+        out: Cells = {}
         for group in GROUPS:
             g = w[w["group"] == group]
             out[group, "rate"] = (_share(float(g["returned"].sum()), len(g)), len(g))
@@ -341,9 +346,7 @@ def _winback_rows(
     return _weekly("winback", o, "window_end", board_weeks, dealers, measure)
 
 
-def _lead_measure(
-    w: pd.DataFrame, _: int
-) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+def _lead_measure(w: pd.DataFrame) -> Cells:
     won, lost = int((w["status"] == "won").sum()), int((w["status"] == "lost").sum())
     return {
         ("", "won"): (float(won), won + lost),
@@ -356,7 +359,7 @@ def _people_rows(
     section: str,
     frame: pd.DataFrame,
     column: str,
-    board_weeks: tuple[tuple[Any, Any], tuple[Any, Any]],
+    board_weeks: Weeks,
     measure: Measure,
 ) -> list[dict[str, Any]]:
     """Per (dealer, person) rows of the people in either week."""
@@ -366,16 +369,14 @@ def _people_rows(
     rows = []
     for dealer, person in keys.itertuples(index=False):
         this, last = (
-            measure(w[(w["dealer_id"] == dealer) & (w["person"] == person)], 0) for w in weeks
+            measure(w[(w["dealer_id"] == dealer) & (w["person"] == person)]) for w in weeks
         )
         for (_, figure), value in this.items():
             rows.append(_row(section, dealer, person, figure, value, last["", figure]))
     return rows
 
 
-def _orders_measure(
-    w: pd.DataFrame, _: int
-) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+def _orders_measure(w: pd.DataFrame) -> Cells:
     n, total = len(w), float(w["amount"].sum())
     return {
         ("", "orders"): (float(n), n),
@@ -476,7 +477,7 @@ def kpi_board(
 
 def _lead_rows(
     leads: pd.DataFrame | None,
-    board_weeks: tuple[tuple[Any, Any], tuple[Any, Any]],
+    board_weeks: Weeks,
     dealers: tuple[str, ...],
     missing: dict[str, str],
 ) -> list[dict[str, Any]]:

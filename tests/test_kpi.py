@@ -297,6 +297,10 @@ def test_the_report_section_shows_the_week_with_signed_changes(board):
     assert lost["cells"][0]["main"] == "1 · 12.5%"
     rate = groups["winback"]["table"]["rows"][1]["cells"][0]  # control, all stores
     assert rate["main"] == "50.0% (n=2)" and rate["change"] == "▲ +50.0 pts"
+    price = groups["loss_reasons"]["table"]["rows"][0]["cells"][0]  # 1 lost on price, as before
+    assert price["change"] == "＝ no change" and price["cls"] == "flat"
+    d2 = groups["service"]["table"]["rows"][1]["cells"][2]  # D2's invoice: 800 vs 1200
+    assert d2["change"] == "▼ −¥400 (−33.3%)" and d2["cls"] == "down bad"
     advisors = groups["advisors"]["table"]
     assert [r["label"] for r in advisors["rows"]] == ["A1", "A2"]  # the two busiest
     assert advisors["note"] == "The first 2 of 4 shown."

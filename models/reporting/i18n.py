@@ -271,6 +271,7 @@ TEXT: Mapping[str, tuple[str, str]] = {
     ),
     "kpi_stage": ("{stage}（{days} 天）", "{stage} ({days} days)"),
     "kpi_last": ("上周 {x}", "last week {x}"),
+    "kpi_flat": ("＝ 持平", "＝ no change"),
     "kpi_points": ("{x} 个百分点", "{x} pts"),
     "kpi_all_stores": ("全部门店", "all stores"),
     "kpi_not_recorded": ("未记录", "not recorded"),
@@ -296,10 +297,10 @@ TEXT: Mapping[str, tuple[str, str]] = {
     ),
     "kpi_note_stages": (
         "有到店记录的客户按距最后一次到店的天数分阶段（本周 = 截至当日，上周 = 截至 {days} 天前），"
-        "括号内为占有到店记录客户的比例。只按未到店天数计：CRM 的“流失预警”需要模型，不在此列。",
+        "“·”后为占有到店记录客户的比例。只按未到店天数计：CRM 的“流失预警”需要模型，不在此列。",
         "Customers with a visit, by days since their last visit (this week = as of the day, "
-        "last week = {days} days before), with their share of customers with a visit in "
-        "brackets. By lapse only: the CRM's pre-churn needs the model and is not counted here.",
+        "last week = {days} days before), and after the dot their share of the customers with "
+        "a visit. By lapse only: the CRM's pre-churn needs the model and is not counted here.",
     ),
     "kpi_note_winback": (
         "回店观察期（联系后 {window} 天）在本周结束的联系记录中，观察期内有到店的比例；"

@@ -33,8 +33,8 @@ from models.reporting.i18n import (
 )
 from models.reporting.verdict import money
 
-#: +1: a rise is good for the store, -1: bad, 0: neither (the arrow's colour).
-_UP_GOOD = {"early": -1, "deep": -1, "lost": -1, "mix": 0, "loss_reasons": -1}
+#: Stages and figures whose rise is bad for the store (a red arrow up); the mix is neutral.
+_WORSE_UP = frozenset({"early", "deep", "lost"})
 #: Figures shown in money.
 _MONEY = frozenset({"avg_invoice", "revenue"})
 #: The figures of each people section, and the one that orders its rows.
@@ -65,9 +65,9 @@ def _change(row: pd.Series, lang: str) -> tuple[str, str]:
     change, figure = row["change"], row["figure"]
     if _missing(change):
         return "–", "flat"
-    arrow, direction = (
-        ("▲", "up") if change > 0 else ("▼", "down") if change < 0 else ("＝", "flat")
-    )
+    if abs(change) < 1e-9:  # shares of equal counts may differ in the last bit
+        return text("kpi_flat", lang), "flat"
+    arrow, direction = ("▲", "up") if change > 0 else ("▼", "down")
     if figure in SHARE_FIGURES:
         shown = text("kpi_points", lang, x=f"{100 * change:+.1f}")
     elif figure in _MONEY:
@@ -78,17 +78,12 @@ def _change(row: pd.Series, lang: str) -> tuple[str, str]:
         shown = f"{change:+,.0f}"
     if not _missing(row["pct_change"]):
         shown += f" ({100 * row['pct_change']:+.1f}%)"
-    sense = _UP_GOOD.get(row["item"], _UP_GOOD.get(row["section"], 1))
-    if figure in ("lost",) and row["section"] in ("leads", "consultants"):
-        sense = -1
-    good = (
-        ""
-        if direction == "flat" or sense == 0
-        else " good"
-        if (change > 0) == (sense > 0)
-        else " bad"
-    )
-    return f"{arrow} {shown}", direction + good
+    worse_up = row["section"] == "loss_reasons" or _WORSE_UP & {row["item"], figure}
+    good = ""
+    if row["section"] != "mix":
+        good = " bad" if (change > 0) == bool(worse_up) else " good"
+    # one minus sign throughout (U+2212, as money shows it)
+    return f"{arrow} {shown}".replace("-", "−"), direction + good
 
 
 def _cell(row: pd.Series, lang: str, share: pd.Series | None = None) -> dict[str, str]:

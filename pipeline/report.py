@@ -211,12 +211,16 @@ def _kpi_as_of(as_of: str | None, through: str | None) -> pd.Timestamp | None:
     return date_option(as_of, "--as-of") if last is None else last + pd.Timedelta(days=1)
 
 
-def report_run(base: Path, lang: str = "zh", out: Path | None = None) -> Path:
+def report_run(
+    base: Path, lang: str = "zh", out: Path | None = None, through: str | None = None
+) -> Path:
     """The report of a run laid out as ``winback train`` / ``demo`` write it (BASE/<stage>/).
 
-    Reads whichever of BASE/evaluate, explain, policy, score/scores.csv (or .parquet),
-    monitor and validate/data (the KPI board, as of the day after its last visit) exist, logs the page into BASE/train's MLflow run when it has one, and writes
-    BASE/report/report.html (``report_<lang>.html`` for another language than Chinese).
+    Reads whichever of BASE/evaluate, explain, policy, score/scores.csv (or .parquet) and
+    monitor exist, and the KPI board of BASE/validate/data or else BASE/simulate (the week
+    through ``through``, else to the last visit); logs the page into BASE/train's MLflow run
+    when it has one, and writes BASE/report/report.html (``report_<lang>.html`` for another
+    language than Chinese).
 
     Returns:
         The file written.
@@ -229,7 +233,8 @@ def report_run(base: Path, lang: str = "zh", out: Path | None = None) -> Path:
         out=target,
         score=next((p for p in scores if p.is_file()), None),
         train=base / "train" if (base / "train" / RUN_FILE).is_file() else None,
-        data=base / "validate" / "data" if (base / "validate" / "data").is_dir() else None,
+        data=next((d for d in (base / "validate" / "data", base / "simulate") if d.is_dir()), None),
+        through=through,
         lang=lang,
         **found,
     )

@@ -76,6 +76,8 @@ def test_demo_small_end_to_end(tmp_path):
     # one report of it all, every customer in the lookup, no names or phones, in MLflow too
     page = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert '<html lang="zh">' in page and (out / "report" / "report_en.html").is_file()
+    # with the store KPI board of the CRM file's week (through the simulated end date)
+    assert "门店周报" in page and "截至 2026-10-01（当天不计）" in page
     lookup = json.loads(re.search(r'id="lookup-data">(.*?)</script>', page, re.S).group(1))
     assert sorted(row[0] for row in lookup["rows"]) == sorted(customers["customer_id"])
     names = [n for n in customers["name"].dropna() if len(n) >= 3]

@@ -323,3 +323,7 @@ def test_report_command_with_a_data_directory(write_dir, make_tables, pii_values
     assert not any(value in page for value in pii_values)
     both = CliRunner().invoke(app, [*args, "--as-of", "2024-05-31"])
     assert both.exit_code == 1 and "not both" in both.output
+    typo = tmp_path / "params.yaml"
+    typo.write_text("kpi:\n  week_dayz: 7\n", encoding="utf-8")
+    wrong = CliRunner().invoke(app, [*args, "--params", str(typo)])
+    assert wrong.exit_code == 1 and "unknown kpi params: week_dayz" in wrong.output

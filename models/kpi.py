@@ -62,8 +62,6 @@ SECTIONS = (
     "advisors",
     "consultants",
 )
-#: Sections with one column per store in the report; the others list people.
-STORE_SECTIONS = SECTIONS[:6]
 #: The lapse stages the board counts, in drifting order.
 LAPSE_STAGES = (ACTIVE, EARLY, DEEP, LOST)
 #: The columns of :attr:`KpiBoard.figures`.

@@ -10,7 +10,6 @@ group whose table or column the data lacks says "not collected" and what is miss
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,8 +18,8 @@ from models.kpi import (
     ALL_STORES,
     LAPSE_STAGES,
     NOT_RECORDED,
+    SECTIONS,
     SHARE_FIGURES,
-    STORE_SECTIONS,
     KpiBoard,
 )
 from models.reporting.i18n import (
@@ -130,7 +129,8 @@ def _store(dealer: str, lang: str) -> str:
     return text("kpi_all_stores", lang) if dealer == ALL_STORES else dealer
 
 
-def _store_table(board: KpiBoard, section: str, lang: str) -> dict[str, Any]:
+def _store_table(board: KpiBoard, section: str, lang: str, _top: int = 0) -> dict[str, Any]:
+    """One column per store (all stores first), one row per item and figure."""
     f = board.figures[board.figures["section"] == section]
     stores = board.stores
     keyed = {(r["dealer_id"], r["item"], r["figure"]): r for _, r in f.iterrows()}
@@ -154,6 +154,7 @@ def _store_table(board: KpiBoard, section: str, lang: str) -> dict[str, Any]:
 
 
 def _people_table(board: KpiBoard, section: str, lang: str, top: int) -> dict[str, Any]:
+    """One row per person (and dealer), the busiest this week first, the first ``top``."""
     figures, order_by = _PEOPLE[section]
     f = board.figures[board.figures["section"] == section]
     keyed = {(r["dealer_id"], r["item"], r["figure"]): r for _, r in f.iterrows()}
@@ -191,7 +192,8 @@ def kpi_section(board: KpiBoard | None, lang: str, top: int = 10) -> dict[str, A
 
     Returns:
         ``intro`` and ``groups``: each with ``key``, ``title``, ``note``, ``missing``
-        (the not-collected sentence, or None) and its ``table``.
+        (the not-collected sentence, or None), ``empty`` (no record in either week, or
+        None) and its ``table``.
     """
     if board is None:
         return None
@@ -204,15 +206,15 @@ def kpi_section(board: KpiBoard | None, lang: str, top: int = 10) -> dict[str, A
         this=f"{this_start:%m-%d}–{end - day:%m-%d}",
         last=f"{last_start:%m-%d}–{this_start - day:%m-%d}",
     )
-    builders: dict[str, Callable[[str], dict[str, Any]]] = {
-        s: (lambda s=s: _store_table(board, s, lang)) for s in STORE_SECTIONS
-    }
-    builders |= {s: (lambda s=s: _people_table(board, s, lang, top)) for s in _PEOPLE}
     groups = []
-    for section, build in builders.items():
+    for section in SECTIONS:
         missing = board.not_collected.get(section)
-        note = f"kpi_note_{section}"
         empty = not (board.figures["section"] == section).any()
+        table = None
+        if not missing and not empty:
+            people = section in _PEOPLE
+            table = (_people_table if people else _store_table)(board, section, lang, top)
+        note = f"kpi_note_{section}"
         groups.append(
             {
                 "key": section,
@@ -221,7 +223,7 @@ def kpi_section(board: KpiBoard | None, lang: str, top: int = 10) -> dict[str, A
                 "missing": text("kpi_not_collected", lang, what=missing) if missing else None,
                 "empty": text("kpi_empty", lang) if not missing and empty else None,
                 "people": section in _PEOPLE,
-                "table": None if missing or empty else build(section),
+                "table": table,
             }
         )
     return {"intro": intro, "groups": groups}

@@ -310,8 +310,11 @@ def test_the_report_section_shows_the_week_with_signed_changes(board):
 
 
 def test_report_command_with_a_data_directory(write_dir, make_tables, pii_values, tmp_path):
-    # the default tables: visits to 2024-05-30 (00105, 620 CNY, maintenance)
-    data = write_dir(make_tables(optional=["outreach"]))
+    # the default tables: visits to 2024-05-30 (00105, 620 CNY, maintenance), here with the
+    # advisor who took each repair order (one not recorded)
+    visits = make_tables()["service_visits"]
+    visits["advisor_id"] = ["SA1", "SA2", "SA1", "", "SA2", "SA1", "SA2", "SA1", "SA2", "SA9"]
+    data = write_dir(make_tables(optional=["outreach"], service_visits=visits))
     out = tmp_path / "report.html"
     args = ["report", "--data", str(data), "--through", "2024-05-30", "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--lang", "en"])
@@ -319,7 +322,8 @@ def test_report_command_with_a_data_directory(write_dir, make_tables, pii_values
     page = out.read_text(encoding="utf-8")
     assert "As of 2024-05-31" in page and "¥620" in page
     assert "Not collected: the data has no leads." in page
-    assert "Not collected: the data has no service_visits.advisor_id." in page
+    advisors = page[page.index('id="kpi-advisors"') : page.index('id="kpi-consultants"')]
+    assert ">SA9<" in advisors and ">¥620<" in advisors and "SA1" not in advisors
     assert not any(value in page for value in pii_values)
     both = CliRunner().invoke(app, [*args, "--as-of", "2024-05-31"])
     assert both.exit_code == 1 and "not both" in both.output

@@ -37,6 +37,7 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("pipeline.explain", "main"),
     "policy": ("pipeline.policy", "main"),
     "score": ("pipeline.score", "main"),
+    "care": ("pipeline.care", "main"),
     "monitor": ("pipeline.monitor", "main"),
     "partition": ("pipeline.engine", "main"),
     "bench": ("pipeline.bench", "main"),

@@ -1,0 +1,402 @@
+"""Personal care triggers (models/care.py, models/care_tasks.py) and the `winback care` stage.
+
+Hand-built feature rows as of T = 2026-10-01 (a Thursday in a year without 29 February), so
+every due date below is worked out by hand from the rule in docs/care.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.care import (
+    BIRTHDAY,
+    INSURANCE,
+    MAINTENANCE,
+    OUTPUT_COLUMNS,
+    RHYTHM_INTERVAL,
+    RHYTHM_MILEAGE,
+    RHYTHM_NONE,
+    BirthdayRule,
+    CareConfig,
+    InsuranceRule,
+    MaintenanceRule,
+    birthday_due,
+    insurance_due,
+    maintenance_due,
+    next_birthday,
+)
+from models.care_tasks import care_tasks, winback_selected
+from pipeline.cli import app
+
+T = pd.Timestamp("2026-10-01")
+NAN = np.nan
+
+
+def _features(rows: list[dict]) -> pd.DataFrame:
+    """Feature rows with only what the triggers read (missing = NaN)."""
+    cols = (
+        "mileage_km_per_day",
+        "days_since_last_maintenance",
+        "maintenance_interval_days",
+        "days_since_last_visit",
+        "reported_gone",
+    )
+    out = pd.DataFrame(rows)
+    for c in cols:
+        out[c] = out[c].astype("float64") if c in out else NAN
+    return out
+
+
+def _customers(ids: list[str], **columns: list) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "dealer_id": "D1",
+            "name": [f"Zebulon Quixwood {i}" for i in ids],
+            "phone": [f"+86-139-7771-{i}" for i in ids],
+            "plate": [f"沪A·Q{i}" for i in ids],
+        }
+    )
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+# --- maintenance_due --------------------------------------------------------------------------
+
+
+def test_a_high_mileage_owner_is_reminded_and_a_low_mileage_one_with_the_same_days_is_not():
+    # both last serviced 150 days ago; 40 km/day: 5000 km after 125 days -> due 25 days ago
+    # (2026-09-06, inside the 30 overdue days); 10 km/day: 500 days, capped at 365 -> in 215
+    feats = _features(
+        [
+            {"customer_id": "H", "mileage_km_per_day": 40, "days_since_last_maintenance": 150},
+            {"customer_id": "L", "mileage_km_per_day": 10, "days_since_last_maintenance": 150},
+        ]
+    )
+    due = maintenance_due(feats, T, MaintenanceRule())
+    assert due["fires"].tolist() == [True, False]
+    assert due["due_date"].tolist() == [pd.Timestamp("2026-09-06"), pd.Timestamp("2027-05-04")]
+    assert due["rhythm"].tolist() == [RHYTHM_MILEAGE, RHYTHM_MILEAGE]
+
+
+@pytest.mark.parametrize(
+    ("km_per_day", "since", "fires"),
+    [
+        (50, 130, True),  # 100 days: due 30 days ago, the overdue edge
+        (50, 131, False),  # 31 days overdue: the win-back policy's business
+        (50, 86, True),  # due in 14 days: the lead edge
+        (50, 85, False),  # due in 15 days: not yet
+        (37.5, 120, True),  # 133.33 days, rounded down to 133: due in 13 days
+    ],
+)
+def test_the_maintenance_window_edges(km_per_day, since, fires):
+    feats = _features(
+        [
+            {
+                "customer_id": "A",
+                "mileage_km_per_day": km_per_day,
+                "days_since_last_maintenance": since,
+            }
+        ]
+    )
+    assert maintenance_due(feats, T, MaintenanceRule())["fires"].tolist() == [fires]
+
+
+def test_without_mileage_the_own_maintenance_interval_and_without_either_no_reminder():
+    feats = _features(
+        [
+            # no km/day: the own median maintenance gap of 140 days, 130 days ago -> in 10 days
+            {
+                "customer_id": "A",
+                "maintenance_interval_days": 140,
+                "days_since_last_maintenance": 130,
+            },
+            # no maintenance visit on record: the last visit is the anchor (100 days, due in 0)
+            {"customer_id": "B", "mileage_km_per_day": 50, "days_since_last_visit": 100},
+            # one visit without mileage: no own rhythm, no reminder
+            {"customer_id": "C", "days_since_last_maintenance": 200},
+            # the own interval is capped too: 500 days -> 365, 360 days ago -> in 5 days
+            {
+                "customer_id": "D",
+                "maintenance_interval_days": 500,
+                "days_since_last_maintenance": 360,
+            },
+        ]
+    )
+    due = maintenance_due(feats, T, MaintenanceRule())
+    assert due["rhythm"].tolist() == [RHYTHM_INTERVAL, RHYTHM_MILEAGE, RHYTHM_NONE, RHYTHM_INTERVAL]
+    assert due["fires"].tolist() == [True, True, False, True]
+    assert due["due_date"].tolist()[:2] == [pd.Timestamp("2026-10-11"), T]
+    assert pd.isna(due["due_date"].iloc[2])
+
+
+def test_a_vehicle_model_interval_replaces_the_default():
+    # 50 km/day, 150 days ago: 5,000 km -> due 50 days ago (no); 7,500 km -> due in 0 days
+    feats = _features(
+        [
+            {"customer_id": "A", "mileage_km_per_day": 50, "days_since_last_maintenance": 150},
+            {"customer_id": "B", "mileage_km_per_day": 50, "days_since_last_maintenance": 150},
+        ]
+    )
+    rule = MaintenanceRule(interval_km_by_model={"Camry": 7500})
+    due = maintenance_due(feats, T, rule, pd.Series(["Corolla", "Camry"]))
+    assert due["fires"].tolist() == [False, True]
+
+
+# --- insurance_expiry and birthday ------------------------------------------------------------
+
+
+def test_insurance_expiry_from_t_to_t_plus_30_days():
+    expiry = pd.Series(pd.to_datetime(["2026-10-01", "2026-10-31", "2026-11-01", "2026-09-30"]))
+    expiry[4] = pd.NaT
+    due = insurance_due(expiry, T, InsuranceRule())
+    assert due["fires"].tolist() == [True, True, False, False, False]
+
+
+def test_the_next_birthday_and_29_february():
+    born = pd.Series(["10-01", "09-30", "02-29", "02-29", "13-01", None])
+    assert next_birthday(born, T).tolist()[:2] == [T, pd.Timestamp("2027-09-30")]
+    # 2027 has no 29 February: the 28th; in 2028 the 29th itself
+    assert next_birthday(born, T)[2] == pd.Timestamp("2027-02-28")
+    assert next_birthday(born, pd.Timestamp("2028-02-25"))[3] == pd.Timestamp("2028-02-29")
+    assert next_birthday(born, T)[4:].isna().all()
+
+
+def test_birthday_window_and_the_tier_and_model_filter():
+    born = pd.Series(["10-01", "10-08", "10-09", "10-03", "10-03", "09-30"])
+    tier = pd.Series(["high", "high", "high", "low", "low", "high"])
+    model = pd.Series(["A4", "A4", "A4", "A4", "Crown", "A4"])
+    due = birthday_due(born, tier, model, T, BirthdayRule())
+    # T and T+7 in, T+8 out, a low tier out, yesterday's birthday is next year's
+    assert due["fires"].tolist() == [True, True, False, False, False, False]
+    rule = BirthdayRule(vehicle_models=("Crown",))  # a high tier or a Crown owner
+    assert birthday_due(born, tier, model, T, rule)["fires"].tolist() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    everyone = BirthdayRule(tiers=())
+    assert birthday_due(born, tier, model, T, everyone)["fires"].sum() == 4
+    leap = birthday_due(
+        pd.Series(["02-29"]), pd.Series(["high"]), None, pd.Timestamp("2027-02-25"), BirthdayRule()
+    )
+    assert leap["fires"].tolist() == [True]
+    assert leap["due_date"].tolist() == [pd.Timestamp("2027-02-28")]
+
+
+# --- the task file: one task per customer, suppression ----------------------------------------
+
+
+def _run(feats, customers, config=None, **kwargs):
+    tiers = pd.Series(kwargs.pop("tiers", ["high"] * len(feats)))
+    return care_tasks(feats, customers, T, config or CareConfig(), tiers, **kwargs)
+
+
+def test_one_task_per_customer_by_priority_and_the_columns():
+    # A: insurance and maintenance and birthday all fire -> the insurance task only
+    # B: maintenance only; C: nothing fires -> no row
+    feats = _features(
+        [
+            {"customer_id": "A", "mileage_km_per_day": 50, "days_since_last_maintenance": 100},
+            {"customer_id": "B", "mileage_km_per_day": 50, "days_since_last_maintenance": 95},
+            {"customer_id": "C", "mileage_km_per_day": 10, "days_since_last_maintenance": 10},
+        ]
+    )
+    cust = _customers(
+        ["A", "B", "C"],
+        insurance_expiry_date=pd.to_datetime(["2026-10-20", None, "2027-01-01"]),
+        birthday=["10-02", None, "05-05"],
+    )
+    result = _run(feats, cust)
+    tasks = result.tasks
+    assert list(tasks.columns) == OUTPUT_COLUMNS
+    # sorted by due date: B's maintenance (2026-10-06) before A's insurance (2026-10-20)
+    assert tasks["customer_id"].tolist() == ["B", "A"]
+    assert tasks["trigger"].tolist() == [MAINTENANCE, INSURANCE]
+    assert tasks["trigger_zh"].tolist() == ["保养到期提醒", "保险到期续保提醒"]
+    assert tasks["due_date"].tolist() == [pd.Timestamp("2026-10-06"), pd.Timestamp("2026-10-20")]
+    assert tasks["owner"].tolist() == ["service_advisor", "insurance_advisor"]
+    assert tasks["owner_zh"].tolist() == ["服务顾问", "续保专员"]
+    assert tasks["template"].tolist() == ["care_maintenance_due", "care_insurance_renewal"]
+    assert tasks["plate"].tolist() == ["沪A·QB", "沪A·QA"]
+    assert set(tasks["status"]) == {"task"} and tasks["suppressed_reason"].isna().all()
+    by = result.metrics["by_trigger"]
+    assert by[INSURANCE] == {
+        "enabled": True, "fired": 1, "rows": 1, "tasks": 1, "suppressed": 0, "superseded": 0
+    }  # fmt: skip
+    assert (by[MAINTENANCE]["fired"], by[MAINTENANCE]["superseded"]) == (2, 1)
+    assert (by[BIRTHDAY]["fired"], by[BIRTHDAY]["superseded"]) == (1, 1)
+    assert result.metrics["no_trigger"] == 1
+
+
+def test_priority_and_enabled_are_params():
+    feats = _features(
+        [{"customer_id": "A", "mileage_km_per_day": 50, "days_since_last_maintenance": 100}]
+    )
+    cust = _customers(["A"], insurance_expiry_date=pd.to_datetime(["2026-10-20"]))
+    first = CareConfig.from_params({"priority": [MAINTENANCE, INSURANCE, BIRTHDAY]})
+    assert _run(feats, cust, first).tasks["trigger"].tolist() == [MAINTENANCE]
+    off = CareConfig.from_params({"maintenance_due": {"enabled": False}})
+    assert _run(feats, cust, off).tasks["trigger"].tolist() == [INSURANCE]
+    assert _run(feats, cust, off).metrics["by_trigger"][MAINTENANCE]["enabled"] is False
+
+
+def test_each_suppression_rule_keeps_the_row_with_its_reason():
+    due = {"mileage_km_per_day": 50, "days_since_last_maintenance": 100}  # due today
+    ids = ["N", "G", "W1", "W2", "R", "OLD", "TODAY", "FREE", "BOTH"]
+    feats = _features([{"customer_id": i, **due} for i in ids])
+    feats.loc[feats["customer_id"].isin(["G", "BOTH"]), "reported_gone"] = 1.0
+    cust = _customers(ids, do_not_contact=["yes", None, None, None, None, None, None, "no", "yes"])
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["W1", "W2", "FREE"],
+            "value_tier": ["high"] * 3,
+            "recommended_action": ["sms_coupon", "none", "none"],
+            "group": ["treatment", "control", None],
+        }
+    )
+    contacts = pd.DataFrame(
+        {
+            "customer_id": ["R", "OLD", "TODAY"],
+            # 10 days ago (suppressed), 30 days ago (not fewer than 30), on T (the future)
+            "contact_date": pd.to_datetime(["2026-09-21", "2026-09-01", "2026-10-01"]),
+        }
+    )
+    result = _run(feats, cust, scores=scores, care_contacts=contacts)
+    rows = result.tasks.set_index("customer_id")
+    assert rows.loc[["OLD", "TODAY", "FREE"], "status"].tolist() == ["task"] * 3
+    reasons = rows["suppressed_reason"].dropna()
+    assert reasons.to_dict() == {
+        "N": "do not contact (customers.do_not_contact)",
+        "G": "reported gone: car sold or owner moved (outreach outcome before the as-of date)",
+        "W1": "in this week's win-back selection (score file: treatment or control group)",
+        "W2": "in this week's win-back selection (score file: treatment or control group)",
+        "R": "care contact on 2026-09-21, fewer than 30 days before the as-of date "
+        "(care.min_days_between)",
+        "BOTH": "do not contact (customers.do_not_contact)",  # the first reason listed wins
+    }
+    assert rows.loc["R", "suppressed_reason_zh"] == (
+        "2026-09-21已发送关怀信息，距评分日期不足30天（care.min_days_between）"
+    )
+    suppressed = rows.loc[list(reasons.index)]
+    assert (suppressed["status"] == "suppressed").all()
+    assert suppressed[["owner", "channel", "template"]].isna().all().all()
+    assert suppressed["trigger"].eq(MAINTENANCE).all()  # kept: what would have been sent
+    # the tasks come first, then the suppressed rows (same due date: by customer id)
+    assert result.tasks["customer_id"].tolist() == [
+        "FREE", "OLD", "TODAY", "BOTH", "G", "N", "R", "W1", "W2"
+    ]  # fmt: skip
+    assert result.metrics["by_reason"] == {
+        "do_not_contact": 2,
+        "reported_gone": 1,
+        "winback_contact": 2,
+        "recent_care_contact": 1,
+    }
+    off = CareConfig.from_params({"min_days_between": 0})
+    assert (
+        _run(feats, cust, off, care_contacts=contacts)
+        .tasks.set_index("customer_id")
+        .loc["R", "status"]
+        == "task"
+    )
+
+
+def test_the_score_file_value_tier_decides_the_birthday_coupon():
+    feats = _features([{"customer_id": "A"}, {"customer_id": "B"}])
+    cust = _customers(["A", "B"], birthday=["10-02", "10-02"])
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["A"],
+            "value_tier": ["high"],
+            "recommended_action": ["none"],
+            "group": [None],
+        }
+    )
+    # computed tiers say both low; the score file makes A high
+    result = _run(feats, cust, tiers=["low", "low"], scores=scores)
+    assert result.tasks["customer_id"].tolist() == ["A"]
+    assert result.tasks["trigger"].tolist() == [BIRTHDAY]
+
+
+def test_winback_selected_counts_both_groups():
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "recommended_action": ["sms_coupon", "none", "none", None],
+            "group": ["treatment", "control", None, None],
+        }
+    )
+    ids = pd.Series(["A", "B", "C", "D", "E"])
+    assert winback_selected(scores, ids).tolist() == [True, True, False, False, False]
+    assert not winback_selected(None, ids).any()
+
+
+def test_unknown_params_fail_naming_the_field_and_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"unknown care\.birthday params: tier; known: .*tiers"):
+        CareConfig.from_params({"birthday": {"tier": ["high"]}})
+    with pytest.raises(
+        ValueError, match=r"unknown care params: min_days; known: .*min_days_between"
+    ):
+        CareConfig.from_params({"min_days": 7})
+    with pytest.raises(ValueError, match="care.priority must name every trigger once"):
+        CareConfig.from_params({"priority": [BIRTHDAY]})
+    with pytest.raises(ValueError, match=r"care\.insurance_expiry\.within_days"):
+        CareConfig.from_params({"insurance_expiry": {"within_days": -1}})
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+
+def test_winback_care_writes_tasks_and_counts_without_personal_data(
+    make_tables, write_dir, tmp_path, caplog
+):
+    tables = make_tables(optional=["outreach"])
+    visits = tables["service_visits"]
+    # 00105: two maintenance visits 100 days apart (5,000 km), the last on 2024-05-30 -> due
+    # 100 days after, 2024-09-07; as of 2024-09-01 that is in 6 days
+    visits.loc[visits["customer_id"] == "00105", ["visit_date", "mileage_km", "visit_type"]] = [
+        ["2024-02-20", "3000", "maintenance"],
+        ["2024-05-30", "8000", "maintenance"],
+    ]
+    data = write_dir(tables)
+    out, metrics = tmp_path / "care" / "tasks.csv", tmp_path / "care" / "metrics.json"
+    args = ["care", str(data), "--as-of", "2024-09-01", "--out", str(out)]
+    with caplog.at_level(logging.DEBUG):
+        result = CliRunner().invoke(app, [*args, "--metrics", str(metrics)])
+    assert result.exit_code == 0, result.output
+    tasks = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+    assert tasks["customer_id"].tolist() == ["00105"]
+    assert tasks["due_date"].tolist() == ["2024-09-07"]
+    assert tasks["name"].tolist() == ["Evander Clovemarsh"]
+    # the phone number starts with "+": neutralised for spreadsheets
+    assert tasks["phone"].tolist() == ["'+86-139-7771-0005"]
+    counts = json.loads(metrics.read_text(encoding="utf-8"))
+    assert counts["tasks"] == 1 and counts["by_trigger"][MAINTENANCE]["tasks"] == 1
+    assert "care as of 2024-09-01: 5 customers, 1 task(s)" in result.output
+    said = metrics.read_text(encoding="utf-8") + result.output + caplog.text
+    for secret in ("Evander Clovemarsh", "Clovemarsh", "7771-0005"):
+        assert secret not in said
+    # the same inputs give the same bytes
+    again = tmp_path / "again.csv"
+    assert CliRunner().invoke(app, [*args[:-1], str(again)]).exit_code == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_winback_care_refuses_a_file_that_is_not_a_score_file(make_tables, write_dir, tmp_path):
+    data = write_dir(make_tables(optional=False))
+    bad = tmp_path / "scores.csv"
+    pd.DataFrame({"customer_id": ["00101"]}).to_csv(bad, index=False)
+    args = ["care", str(data), "--as-of", "2024-09-01", "--out", str(tmp_path / "t.csv")]
+    result = CliRunner().invoke(app, [*args, "--scores", str(bad)])
+    assert result.exit_code == 1
+    assert "not a `winback score` file" in result.output and "recommended_action" in result.output

@@ -400,3 +400,24 @@ def test_winback_care_refuses_a_file_that_is_not_a_score_file(make_tables, write
     result = CliRunner().invoke(app, [*args, "--scores", str(bad)])
     assert result.exit_code == 1
     assert "not a `winback score` file" in result.output and "recommended_action" in result.output
+
+
+def test_the_doc_lists_the_task_columns_and_reasons_of_the_code():
+    from pathlib import Path
+
+    from models.care import REASONS, TASK_COLUMNS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "care.md").read_text(encoding="utf-8")
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        for line in doc.splitlines()
+        if line.startswith("| `")
+    ]
+    assert [tuple(r) for r in rows if len(r) == 3 and r[0] in dict.fromkeys(
+        c[0] for c in TASK_COLUMNS
+    )] == TASK_COLUMNS  # fmt: skip
+    fill = {"date": "DATE", "days": "N"}
+    documented = {r[0]: (r[1], r[2]) for r in rows if r[0] in REASONS}
+    assert documented == {
+        k: (en.format(**fill), zh.format(**fill)) for k, (en, zh) in REASONS.items()
+    }

@@ -260,9 +260,10 @@ def demo(
     Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate),
     featurizes, trains, evaluates and explains as `winback train` does, compares the win-back
     policies on the simulator's truth (OUT/policy) and writes the CRM file for the last day
-    (OUT/score/scores.csv) and the report of it all (OUT/report/report.html, Chinese, and
-    report_en.html).
+    (OUT/score/scores.csv), the personal care tasks of the next day (OUT/care/tasks.csv) and
+    the report of it all (OUT/report/report.html, Chinese, and report_en.html).
     """
+    from pipeline import care as care_stage
     from pipeline import policy as policy_stage
     from pipeline import report as report_stage
     from pipeline import score as score_stage
@@ -283,19 +284,28 @@ def demo(
         policy_stage.main(data_dir=data_dir, train_dir=out / "train", out=out / "policy")
     else:
         typer.echo("no win-back model (too little outreach data): policy comparison skipped")
+    end_date = SimulationConfig.from_params(load_params("simulate")).end_date
     score_stage.main(
         data_dir=data_dir,
         out=out / "score" / "scores.csv",
-        through=SimulationConfig.from_params(load_params("simulate")).end_date,
+        through=end_date,
         model=str(out / "train"),
         budget="same_coupon",
+    )
+    care_stage.main(
+        data_dir=data_dir,
+        out=out / "care" / "tasks.csv",
+        through=end_date,
+        scores=out / "score" / "scores.csv",
+        metrics=out / "care" / "metrics.json",
     )
     page = report_stage.report_run(out)
     report_stage.report_run(out, "en")
     typer.echo(
         f"\ndemo done: outputs in {out}/<stage>/, report {page} (English: report_en.html), "
         f"reviewer notes in {out}/explain/report.md, "
-        f"policy comparison in {out}/policy/comparison.csv, CRM file {out}/score/scores.csv"
+        f"policy comparison in {out}/policy/comparison.csv, CRM file {out}/score/scores.csv, "
+        f"care tasks {out}/care/tasks.csv"
     )
 
 

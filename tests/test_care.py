@@ -421,3 +421,13 @@ def test_the_doc_lists_the_task_columns_and_reasons_of_the_code():
     assert documented == {
         k: (en.format(**fill), zh.format(**fill)) for k, (en, zh) in REASONS.items()
     }
+
+
+def test_a_store_list_of_model_intervals_replaces_the_default_list_whole(tmp_path):
+    from pipeline.common import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text("care:\n  maintenance_due:\n    interval_km_by_model: {A4: 10000}\n")
+    config = CareConfig.from_params(load_params("care", path))
+    assert config.maintenance_due.interval_km_by_model == {"A4": 10000}
+    assert config.maintenance_due.interval_km == 5000.0  # the rest of the block: the defaults

@@ -35,7 +35,6 @@ only; :func:`care_metrics` holds counts and nothing here logs a value.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,13 +47,11 @@ from models.crm import LABELS_ZH
 from models.segments import SegmentsConfig, tier_of
 from models.value import annual_value
 
-logger = logging.getLogger(__name__)
-
 MAINTENANCE, INSURANCE, BIRTHDAY = "maintenance_due", "insurance_expiry", "birthday"
 #: Every trigger, in the default priority order (the first that fires gives the task).
 TRIGGERS = (INSURANCE, MAINTENANCE, BIRTHDAY)
 STATUS_TASK, STATUS_SUPPRESSED = "task", "suppressed"
-#: Where a maintenance rhythm comes from (metrics ``maintenance.rhythm``).
+#: Where a maintenance rhythm comes from (the metrics' ``maintenance_rhythm``).
 RHYTHM_MILEAGE, RHYTHM_INTERVAL, RHYTHM_NONE = "mileage", "maintenance_interval", "no_own_rhythm"
 
 #: Suppression reasons in the order they are checked: code -> (English, Chinese); the recent
@@ -412,3 +409,53 @@ def value_tiers(features: pd.DataFrame, segments: SegmentsConfig | None = None) 
     cfg = segments or SegmentsConfig()
     value = annual_value(features, cfg.annual_value, cfg.referral_value)
     return tier_of(value, cfg)
+
+
+def maintenance_check(
+    features: pd.DataFrame,
+    as_of: pd.Timestamp,
+    rule: MaintenanceRule,
+    true_interval_days: pd.Series,
+    vehicle_model: pd.Series | None = None,
+) -> dict[str, float | int]:
+    """How the maintenance reminders of ``rule`` match known true service intervals.
+
+    On a simulator output the true interval of every owner is known
+    (``truth/customers.parquet`` ``service_interval_days``). An owner is *truly due* when the
+    same rule with the true interval instead of the estimated one puts the due date in the
+    window (same anchor, same rounding).
+
+    Args:
+        features: Feature rows as of ``as_of`` (as :func:`maintenance_due`).
+        as_of: T.
+        rule: The rule to check.
+        true_interval_days: The true interval per row (index as ``features``).
+        vehicle_model: As :func:`maintenance_due`.
+
+    Returns:
+        ``reminders``, ``truly_due``, ``precision`` (share of reminders truly due), ``recall``
+        (share of the truly due reminded), ``median_interval_error_days`` (|estimated − true|
+        over the owners with a mileage rhythm) and ``mileage_owners``.
+    """
+    due = maintenance_due(features, as_of, rule, vehicle_model)
+    since = _col(features, "days_since_last_maintenance").fillna(
+        _col(features, "days_since_last_visit")
+    )
+    true_interval = true_interval_days.astype("float64")
+    true_in = np.floor(true_interval - since)
+    truly = ((true_in >= -rule.overdue_days) & (true_in <= rule.lead_days)).to_numpy()
+    fires = due["fires"].to_numpy(dtype=bool)
+    estimated = (due["due_date"] - pd.Timestamp(as_of).normalize()).dt.days + since
+    mileage = (due["rhythm"] == RHYTHM_MILEAGE).to_numpy()
+    error = (estimated - true_interval).abs()[mileage]
+    hits = int((fires & truly).sum())
+    return {
+        "reminders": int(fires.sum()),
+        "truly_due": int(truly.sum()),
+        "precision": round(hits / fires.sum(), 4) if fires.any() else float("nan"),
+        "recall": round(hits / truly.sum(), 4) if truly.any() else float("nan"),
+        "median_interval_error_days": round(float(error.median()), 1)
+        if len(error)
+        else float("nan"),
+        "mileage_owners": int(mileage.sum()),
+    }

@@ -431,3 +431,26 @@ def test_a_store_list_of_model_intervals_replaces_the_default_list_whole(tmp_pat
     config = CareConfig.from_params(load_params("care", path))
     assert config.maintenance_due.interval_km_by_model == {"A4": 10000}
     assert config.maintenance_due.interval_km == 5000.0  # the rest of the block: the defaults
+
+
+def test_maintenance_check_against_true_intervals():
+    # A: 50 km/day -> 100 days, 100 days ago: reminded; truly 200 days: not due (a false alarm)
+    # B: 50 km/day, 150 days ago -> 50 days overdue: not reminded; truly 160: due in 10 (missed)
+    # C: 50 km/day, 100 days ago, truly 100: reminded and due
+    feats = _features(
+        [
+            {"customer_id": c, "mileage_km_per_day": 50, "days_since_last_maintenance": d}
+            for c, d in (("A", 100), ("B", 150), ("C", 100))
+        ]
+    )
+    from models.care import maintenance_check
+
+    got = maintenance_check(feats, T, MaintenanceRule(), pd.Series([200.0, 160.0, 100.0]))
+    assert got == {
+        "reminders": 2,
+        "truly_due": 2,
+        "precision": 0.5,
+        "recall": 0.5,
+        "median_interval_error_days": 60.0,  # errors 100, 60, 0
+        "mileage_owners": 3,
+    }

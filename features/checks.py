@@ -12,6 +12,9 @@ module holds what it adds for input that is well-formed but wrong:
 * **Personal data by value**: message examples and rejects never show a value shaped like a
   phone number, or equal to a name or phone of the same table, even when a store's export has
   its columns swapped (:func:`mask_personal`).
+* **A day of the year** (a birthday, kind ``month-day``): ``MM-DD``, ``--MM-DD`` or a full
+  date, read as ``MM-DD`` with the year dropped; any other value is missing
+  (:func:`parse_month_day`).
 * **A stale as-of date**: an as-of date far after the last event is almost always a typo or
   an old export (:func:`stale_as_of_warning`).
 """
@@ -166,3 +169,41 @@ def last_event(data: object) -> pd.Timestamp | None:
         if pd.notna(latest) and (last is None or latest > last):
             last = pd.Timestamp(latest)
     return last
+
+
+#: ``MM-DD`` or the ISO 8601 ``--MM-DD`` (two digits each), and a full ``YYYY-MM-DD`` date
+#: (a time after it is allowed): the only spellings a day of the year is read from.
+_MONTH_DAY_RE = r"^(?:--)?(?P<md>\d{2}-\d{2})$"
+_FULL_DATE_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$"
+
+
+def parse_month_day(values: pd.Series) -> pd.Series:
+    """A day of the year as text ``MM-DD``, missing where the value is not one.
+
+    ``03-07`` and ``--03-07`` read as ``03-07``; a full date (``1985-03-07``, or a Parquet
+    date / datetime column) reads as its month and day, so the year never reaches the
+    validated data. ``02-29`` is a valid day (of a leap year); ``13-01``, ``02-30``, ``3/7``
+    and free text are not.
+
+    Args:
+        values: The raw column (text, dates or datetimes).
+
+    Returns:
+        Text ``MM-DD`` per row (``str`` dtype), missing for a missing or unreadable value.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%m-%d").astype("str").where(values.notna())
+    dates = values.map(lambda v: v if hasattr(v, "month") and hasattr(v, "day") else None)
+    text = values.astype("str").where(values.notna() & dates.isna()).str.strip()
+    short = text.str.extract(_MONTH_DAY_RE)["md"]
+    full = pd.to_datetime(
+        text.where(text.str.match(_FULL_DATE_RE, na=False)), errors="coerce", format="ISO8601"
+    )
+    from_dates = pd.to_datetime(dates, errors="coerce")
+    # A leap year, so that 02-29 is a day and 02-30 is not.
+    check = pd.to_datetime("2000-" + short, errors="coerce", format="%Y-%m-%d")
+    out = short.where(check.notna())
+    out = out.fillna(full.dt.strftime("%m-%d")).fillna(from_dates.dt.strftime("%m-%d"))
+    return out.astype("str").where(out.notna())

@@ -19,10 +19,14 @@ ID, STRING, DATE, NUMBER, INTEGER = "id", "string", "date", "number", "integer"
 #: One or more codes from ``allowed`` in one cell, ``;``-separated (a Parquet list also works).
 CODES = "codes"
 CODE_SEPARATOR = ";"
+#: A day of the year without a year (a birthday): validated to text ``MM-DD``; ``--MM-DD``
+#: (ISO 8601) and a full date (its year dropped at reading) are read too.
+MONTH_DAY = "month-day"
 
 #: Rules named in messages and in the rejects file. One vocabulary everywhere.
 RULE_MISSING = "missing value"
 RULE_NOT_DATE = "not a date"
+RULE_NOT_MONTH_DAY = "not a month-day"
 RULE_NOT_NUMBER = "not a number"
 RULE_NOT_INTEGER = "not an integer"
 RULE_MIN = "below minimum"
@@ -61,7 +65,8 @@ class ColumnSpec:
 
     Attributes:
         name: Column name (headers are matched after stripping and lower-casing).
-        kind: One of ``id``, ``string``, ``date``, ``number``, ``integer``, ``codes``.
+        kind: One of ``id``, ``string``, ``date``, ``number``, ``integer``, ``codes``,
+            ``month-day``.
         required: Whether the column must be present in the file.
         min: Lower bound for numbers, inclusive unless ``min_exclusive``.
         max: Inclusive upper bound for numbers.
@@ -161,6 +166,11 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("name", STRING, required=False, pii=True),
                 ColumnSpec("phone", STRING, required=False, pii=True),
                 DO_NOT_CONTACT,
+                # The care extension (docs/data_contract.md, care data): what the care
+                # stage's insurance, birthday and maintenance messages need. Never features.
+                ColumnSpec("insurance_expiry_date", DATE, required=False),
+                ColumnSpec("birthday", MONTH_DAY, required=False, pii=True),
+                ColumnSpec("plate", STRING, required=False, pii=True),
             ),
         ),
         TableSpec(
@@ -173,6 +183,8 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("visit_type", STRING, required=False, allowed=VISIT_TYPES),
                 ColumnSpec("wait_minutes", NUMBER, required=False, min=0, max=1440),
                 ColumnSpec("mileage_km", NUMBER, required=False, min=0, max=2_000_000),
+                # Care extension: the service advisor who took the repair order.
+                ColumnSpec("advisor_id", STRING, required=False),
             ),
             date_column="visit_date",
         ),
@@ -236,6 +248,28 @@ TABLES: dict[str, TableSpec] = {
                 # Extension: P(this arm | picked for the campaign), as a randomizing campaign
                 # tool knows it; where missing, featurize estimates it (features.propensity).
                 PROPENSITY,
+            ),
+            date_column="contact_date",
+        ),
+    )
+}
+
+# --- the care extension (docs/data_contract.md, care data) ----------------------------------
+# The care messages the store already sent, for the care stage's suppression rules. Checked
+# against customers like any event table, but not a model signal: featurize never reads it,
+# and a directory without it reads exactly as before.
+
+CARE_TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TableSpec(
+            "care_contacts",
+            False,
+            (
+                _CID,
+                ColumnSpec("contact_date", DATE),
+                ColumnSpec("trigger", STRING, required=False),
+                ColumnSpec("channel", STRING, required=False),
             ),
             date_column="contact_date",
         ),
@@ -334,8 +368,8 @@ LEAD_TABLES: dict[str, TableSpec] = {
 }
 
 #: Every table the contract knows, after-sales first (customers before the events checked
-#: against it), then leads (before lead_contacts, checked against it).
-ALL_TABLES: dict[str, TableSpec] = {**TABLES, **LEAD_TABLES}
+#: against it), then care, then leads (before lead_contacts, checked against it).
+ALL_TABLES: dict[str, TableSpec] = {**TABLES, **CARE_TABLES, **LEAD_TABLES}
 
 OPTIONAL_TABLES = tuple(name for name, spec in TABLES.items() if not spec.required)
 PII_COLUMNS = tuple(dict.fromkeys(c.name for t in ALL_TABLES.values() for c in t.columns if c.pii))
@@ -441,8 +475,10 @@ class DataSet:
             if len(self.rejects)
             else pd.Series(dtype="int64")
         )
-        # Lead tables are listed only when supplied: an after-sales directory reads as before.
-        specs = {**TABLES, **{n: s for n, s in LEAD_TABLES.items() if n in self.tables}}
+        # Care and lead tables are listed only when supplied: a directory without them reads
+        # as before.
+        extra = {**CARE_TABLES, **LEAD_TABLES}
+        specs = {**TABLES, **{n: s for n, s in extra.items() if n in self.tables}}
         for name, spec in specs.items():
             df = self.tables.get(name)
             if df is None:

@@ -27,6 +27,7 @@ from features.contract import (
     ID,
     INTEGER,
     LEAD_TABLES,
+    MONTH_DAY,
     PII_COLUMNS,
     PII_MASK,
     REJECT_COLUMNS,
@@ -45,6 +46,7 @@ from features.contract import (
     RULE_MISSING_PARENT,
     RULE_NOT_DATE,
     RULE_NOT_INTEGER,
+    RULE_NOT_MONTH_DAY,
     RULE_NOT_NUMBER,
     RULE_TOO_MANY_INVALID,
     RULE_UNKNOWN_CUSTOMER,
@@ -286,6 +288,8 @@ def _parse(col: ColumnSpec, s: pd.Series) -> tuple[pd.Series, str | None]:
     """Parse one raw column to its contract type; returns (values, rule for unparseable)."""
     if col.kind == CODES:
         return _parse_codes(s, col.allowed or ()), RULE_ALLOWED
+    if col.kind == MONTH_DAY:
+        return checks.parse_month_day(s), RULE_NOT_MONTH_DAY
     if col.kind in (ID, STRING):
         if pd.api.types.is_float_dtype(s) and (s.dropna() % 1 == 0).all():
             s = s.astype("Int64")  # ids stored as floats in Parquet: 12.0 means "12"
@@ -456,7 +460,7 @@ def _clean_table(
             df[col.name] = col.default if col.default is not None else np.nan
             if col.kind == DATE:
                 df[col.name] = df[col.name].astype("datetime64[ns]")
-            elif col.kind in (ID, STRING):
+            elif col.kind in (ID, STRING, MONTH_DAY):
                 df[col.name] = df[col.name].astype("str").where(df[col.name].notna())
         elif col.default is not None:
             df[col.name] = df[col.name].fillna(col.default)

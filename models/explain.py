@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 KEY_COLUMNS = ("customer_id", "as_of")
 
 #: Input columns that hold personal data; never read here (listed for scans and tests).
-PII_COLUMNS = ("name", "phone")
+PII_COLUMNS = ("name", "phone", "plate", "birthday")
 
 
 # --------------------------------------------------------------------------------------------

@@ -86,7 +86,9 @@ SAME_COUPON = "same_coupon"
 # rows per contributions call (a progress-bar step; each call self-checks a few rows)
 CHUNK_ROWS = 50_000
 
-#: Columns that carry personal data: only ever written to the export file itself.
+#: Columns that carry personal data: only ever written to the export file itself. The plate
+#: and the birthday (customers, care data) are personal data the CRM file never carries: only
+#: the care stage's task file names the plate.
 PII_COLUMNS = ("name", "phone")
 #: Columns rounded in the file (probabilities to 6 decimals, money to 2) after ranking. The
 #: cost cap and expected cost stay exact, so the file's sums and caps are the policy's own.

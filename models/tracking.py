@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 EXPERIMENT = "winback"
 MODEL_DIR_KEY = "model_dir"
 # Columns that identify a person; an input example or logged table must never carry them.
-PII_COLUMNS = ("name", "phone", "customer_id")
+PII_COLUMNS = ("name", "phone", "plate", "birthday", "customer_id")
 
 
 def artifact_root(uri: str) -> str | None:

@@ -360,31 +360,56 @@ def test_unknown_params_fail_naming_the_field_and_the_allowed_ones():
 def test_winback_care_writes_tasks_and_counts_without_personal_data(
     make_tables, write_dir, tmp_path, caplog
 ):
+    # as of 2024-09-01, through the contract's validation:
+    # 00101 insurance ends 09-15 but a care message went out 08-20 (12 days ago): suppressed
+    # 00102 birthday given as a full date (the year is dropped), owns a Q5 (params): 09-03
+    # 00103 insurance ends 09-20: a task; 00104 insurance ends 09-10, do not contact: suppressed
+    # 00105 two maintenance visits 100 days apart (5,000 km), the last on 2024-05-30: due
+    #       100 days after, 2024-09-07
     tables = make_tables(optional=["outreach"])
+    cust = tables["customers"]
+    cust["insurance_expiry_date"] = ["2024-09-15", None, "2024-09-20", "2024-09-10", None]
+    cust["birthday"] = [None, "1985-09-03", "--12-24", "13-45", None]
+    cust["plate"] = ["沪A10001", "沪A10002", "苏E10003", "浙A10004", "沪A10005"]
+    cust["do_not_contact"] = [None, None, None, "yes", None]
     visits = tables["service_visits"]
-    # 00105: two maintenance visits 100 days apart (5,000 km), the last on 2024-05-30 -> due
-    # 100 days after, 2024-09-07; as of 2024-09-01 that is in 6 days
     visits.loc[visits["customer_id"] == "00105", ["visit_date", "mileage_km", "visit_type"]] = [
         ["2024-02-20", "3000", "maintenance"],
         ["2024-05-30", "8000", "maintenance"],
     ]
-    data = write_dir(tables)
+    contacts = pd.DataFrame(
+        {"customer_id": ["00101"], "contact_date": ["2024-08-20"], "trigger": ["birthday"]}
+    )
+    data = write_dir({**tables, "care_contacts": contacts})
+    params = tmp_path / "params.yaml"
+    params.write_text("care:\n  birthday:\n    vehicle_models: [Q5]\n", encoding="utf-8")
     out, metrics = tmp_path / "care" / "tasks.csv", tmp_path / "care" / "metrics.json"
-    args = ["care", str(data), "--as-of", "2024-09-01", "--out", str(out)]
+    args = ["care", str(data), "--as-of", "2024-09-01", "--params", str(params), "--out", str(out)]
     with caplog.at_level(logging.DEBUG):
         result = CliRunner().invoke(app, [*args, "--metrics", str(metrics)])
     assert result.exit_code == 0, result.output
     tasks = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
-    assert tasks["customer_id"].tolist() == ["00105"]
-    assert tasks["due_date"].tolist() == ["2024-09-07"]
-    assert tasks["name"].tolist() == ["Evander Clovemarsh"]
+    assert tasks["customer_id"].tolist() == ["00102", "00105", "00103", "00104", "00101"]
+    assert tasks["trigger"].tolist() == [BIRTHDAY, MAINTENANCE, INSURANCE, INSURANCE, INSURANCE]
+    assert tasks["due_date"].tolist() == [
+        "2024-09-03", "2024-09-07", "2024-09-20", "2024-09-10", "2024-09-15"
+    ]  # fmt: skip
+    assert tasks["status"].tolist() == ["task"] * 3 + ["suppressed"] * 2
+    assert tasks["suppressed_reason"].tolist()[3:] == [
+        "do not contact (customers.do_not_contact)",
+        "care contact on 2024-08-20, fewer than 30 days before the as-of date "
+        "(care.min_days_between)",
+    ]
+    assert tasks["plate"].tolist()[:2] == ["沪A10002", "沪A10005"]
+    assert tasks["name"].tolist()[1] == "Evander Clovemarsh"
     # the phone number starts with "+": neutralised for spreadsheets
-    assert tasks["phone"].tolist() == ["'+86-139-7771-0005"]
+    assert tasks["phone"].tolist()[1] == "'+86-139-7771-0005"
     counts = json.loads(metrics.read_text(encoding="utf-8"))
-    assert counts["tasks"] == 1 and counts["by_trigger"][MAINTENANCE]["tasks"] == 1
-    assert "care as of 2024-09-01: 5 customers, 1 task(s)" in result.output
+    assert (counts["tasks"], counts["suppressed"]) == (3, 2)
+    assert counts["by_reason"]["recent_care_contact"] == 1
+    assert "care as of 2024-09-01: 5 customers, 3 task(s)" in result.output
     said = metrics.read_text(encoding="utf-8") + result.output + caplog.text
-    for secret in ("Evander Clovemarsh", "Clovemarsh", "7771-0005"):
+    for secret in ("Clovemarsh", "7771-0005", "沪A10002", "10003", "1985", "09-03", "12-24"):
         assert secret not in said
     # the same inputs give the same bytes
     again = tmp_path / "again.csv"

@@ -479,3 +479,43 @@ def test_maintenance_check_against_true_intervals():
         "median_interval_error_days": 60.0,  # errors 100, 60, 0
         "mileage_owners": 3,
     }
+
+
+def test_care_and_its_truth_check_on_the_shared_simulation(shared_sim, tmp_path):
+    out, metrics = tmp_path / "tasks.parquet", tmp_path / "metrics.json"
+    args = ["care", str(shared_sim.data), "--through", "2026-09-30", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--metrics", str(metrics)])
+    assert result.exit_code == 0, result.output
+    tasks = pd.read_parquet(out)
+    customers = pd.read_parquet(shared_sim.data / "customers.parquet")
+    assert tasks["customer_id"].is_unique
+    assert tasks["customer_id"].isin(customers["customer_id"]).all()
+    counts = json.loads(metrics.read_text(encoding="utf-8"))
+    assert counts["rows"] == len(tasks) and counts["customers"] == len(customers)
+    assert counts["by_trigger"][MAINTENANCE]["tasks"] > 0
+    assert (tasks["as_of"] == pd.Timestamp("2026-10-01")).all()
+    # reported-gone owners (car sold, moved) are never sent a care message
+    assert counts["by_reason"]["reported_gone"] == (
+        tasks["suppressed_reason"].str.startswith("reported gone").sum()
+    )
+    text = metrics.read_text(encoding="utf-8") + result.output
+    assert not any(name in text for name in customers["name"].dropna().head(200))
+    from pipeline import care_check
+
+    check = CliRunner().invoke(
+        typer_app(care_check.main), [str(shared_sim.data), "--through", "2026-09-30"]
+    )
+    assert check.exit_code == 0, check.output
+    lines = dict(line.split(": ", 1) for line in check.output.splitlines() if ": {" in line)
+    per_model, flat = (json.loads(v) for v in lines.values())
+    # the simulator's own per-model intervals find the truly due owners better than one interval
+    assert per_model["precision"] > flat["precision"]
+    assert per_model["median_interval_error_days"] < flat["median_interval_error_days"]
+
+
+def typer_app(function):
+    import typer
+
+    single = typer.Typer(add_completion=False)
+    single.command()(function)
+    return single

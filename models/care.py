@@ -97,6 +97,7 @@ TASK_COLUMNS: list[tuple[str, str, str]] = [
     ("due_date", "due date", "到期日期"),
     ("owner", "owner", "负责人"),
     ("owner_zh", "owner (Chinese)", "负责人（中文）"),
+    ("advisor_id", "service advisor of the last visit", "上次到店服务顾问"),
     ("channel", "channel", "渠道"),
     ("channel_zh", "channel (Chinese)", "渠道（中文）"),
     ("template", "message template", "消息模板"),

@@ -184,6 +184,29 @@ def _zh(values: pd.Series, kind: str) -> pd.Series:
     return values.map(lambda v: table.get(str(v), str(v)) if pd.notna(v) else v).astype("object")
 
 
+def last_advisor(visits: pd.DataFrame | None, ids: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """Each customer's ``advisor_id`` of their latest visit before T that names one.
+
+    Args:
+        visits: ``service_visits`` (``customer_id``, ``visit_date``, optional ``advisor_id``).
+        ids: The customers to answer for.
+        as_of: T; visits on or after it are the future.
+
+    Returns:
+        Text series aligned with ``ids`` (missing without such a visit).
+    """
+    empty = pd.Series(pd.NA, index=ids.index, dtype="object")
+    if visits is None or "advisor_id" not in visits.columns:
+        return empty
+    day = pd.to_datetime(visits["visit_date"]).dt.normalize()
+    rows = visits.loc[(day < pd.Timestamp(as_of).normalize()) & visits["advisor_id"].notna()]
+    rows = rows.assign(customer_id=rows["customer_id"].astype("str"), day=day[rows.index])
+    # the latest day; several visits that day: the last row of the file
+    last = rows.sort_values(["customer_id", "day"], kind="stable").groupby("customer_id").last()
+    values = last["advisor_id"].astype("str").reindex(ids.to_numpy())
+    return pd.Series(values.to_numpy(dtype=object), index=ids.index)
+
+
 def care_tasks(
     features: pd.DataFrame,
     customers: pd.DataFrame,
@@ -192,6 +215,7 @@ def care_tasks(
     tiers: pd.Series,
     care_contacts: pd.DataFrame | None = None,
     scores: pd.DataFrame | None = None,
+    visits: pd.DataFrame | None = None,
 ) -> CareResult:
     """The care task rows of every customer a trigger concerns as of T.
 
@@ -207,6 +231,7 @@ def care_tasks(
             score file's ``value_tier`` is used instead where it has the customer.
         care_contacts: The ``care_contacts`` log (``customer_id``, ``contact_date``), or None.
         scores: The score file's :data:`SCORE_COLUMNS` rows, or None.
+        visits: ``service_visits`` (for ``advisor_id``), or None.
 
     Returns:
         The task rows and the metrics.
@@ -225,6 +250,7 @@ def care_tasks(
     code, reason, reason_zh = _suppression(features, cust, ids, t, config, care_contacts, scores)
     rows = trigger.notna()
     status = pd.Series(np.where(code == "", STATUS_TASK, STATUS_SUPPRESSED), index=ids.index)
+    cust["advisor_id"] = last_advisor(visits, ids, t)
     out = _task_frame(ids, cust, trigger, due, status, reason, reason_zh, t, config)[rows]
     out = order_tasks(out, config)
     metrics = care_metrics(fired, trigger, status, code, rhythm, t, scores is not None)
@@ -267,6 +293,7 @@ def _task_frame(
     for col in ("owner", "channel"):
         out[col] = rule_value(col)
         out[f"{col}_zh"] = _zh(out[col], col)
+    out["advisor_id"] = _text(cust, "advisor_id")
     out["template"] = rule_value("template")
     out["as_of"] = pd.Series(t, index=ids.index).astype("datetime64[ns]")
     out["status"] = status.astype("object")

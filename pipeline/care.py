@@ -187,7 +187,8 @@ def run_care(
     features = build_features(data, when, featurize)
     tiers = value_tiers(features, segments)
     contacts = data.table("care_contacts")
-    return care_tasks(features, data.customers, when, config, tiers, contacts, score_rows)
+    visits = data.service_visits
+    return care_tasks(features, data.customers, when, config, tiers, contacts, score_rows, visits)
 
 
 def read_scores(path: Path) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from models.care import (
     maintenance_due,
     next_birthday,
 )
-from models.care_tasks import care_tasks, winback_selected
+from models.care_tasks import care_tasks, last_advisor, winback_selected
 from pipeline.cli import app
 
 T = pd.Timestamp("2026-10-01")
@@ -341,6 +341,22 @@ def test_winback_selected_counts_both_groups():
     assert not winback_selected(None, ids).any()
 
 
+def test_the_advisor_of_the_latest_visit_before_t_that_names_one():
+    visits = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "A", "B", "B"],
+            "visit_date": pd.to_datetime(
+                ["2026-05-01", "2026-08-01", "2026-10-01", "2026-06-01", "2026-09-01"]
+            ),
+            # A: the visit on T is the future; B: the latest visit names no advisor
+            "advisor_id": ["SA1", "SA2", "SA3", "SA4", None],
+        }
+    )
+    got = last_advisor(visits, pd.Series(["A", "B", "C"]), T)
+    assert got.tolist()[:2] == ["SA2", "SA4"] and pd.isna(got[2])
+    assert last_advisor(visits.drop(columns="advisor_id"), pd.Series(["A"]), T).isna().all()
+
+
 def test_unknown_params_fail_naming_the_field_and_the_allowed_ones():
     with pytest.raises(ValueError, match=r"unknown care\.birthday params: tier; known: .*tiers"):
         CareConfig.from_params({"birthday": {"tier": ["high"]}})
@@ -377,6 +393,7 @@ def test_winback_care_writes_tasks_and_counts_without_personal_data(
         ["2024-02-20", "3000", "maintenance"],
         ["2024-05-30", "8000", "maintenance"],
     ]
+    visits["advisor_id"] = [f"SA{i}" for i in range(len(visits))]
     contacts = pd.DataFrame(
         {"customer_id": ["00101"], "contact_date": ["2024-08-20"], "trigger": ["birthday"]}
     )
@@ -401,6 +418,7 @@ def test_winback_care_writes_tasks_and_counts_without_personal_data(
         "(care.min_days_between)",
     ]
     assert tasks["plate"].tolist()[:2] == ["沪A10002", "沪A10005"]
+    assert tasks["advisor_id"].tolist()[:2] == ["SA3", "SA9"]  # of each one's last visit
     assert tasks["name"].tolist()[1] == "Evander Clovemarsh"
     # the phone number starts with "+": neutralised for spreadsheets
     assert tasks["phone"].tolist()[1] == "'+86-139-7771-0005"

@@ -58,9 +58,11 @@ POLICY: dict[str, Field] = {
     "same_coupon_net_value": "policies.same_coupon.net_value",
     "playbook_net_value": "policies.playbook_matrix.net_value",
     "oracle_net_value": "policies.oracle.net_value",
+    "ceiling_net_value": "policies.ceiling.net_value",
     "policy_net_vs_same_coupon": "net_value_ratio.vs_same_coupon",
     "policy_share_of_oracle": "share_of_oracle.model",
     "policy_share_of_oracle_low_budget": "share_of_oracle_at_low_budget",
+    "policy_share_of_ceiling": "share_of_ceiling",
 }
 #: leads: P(buy within 90 days) model vs the rule grades on later loss months.
 LEADS: dict[str, Field] = {

@@ -42,6 +42,7 @@ with the true response probabilities. The budget used is in ``result.attrs["budg
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -477,18 +478,22 @@ def run_policies(
     budget: float,
     pre_churn: pd.Series | None = None,
     coupon_action: str | None = None,
-    oracle: pd.DataFrame | None = None,
+    references: Mapping[str, pd.DataFrame] | pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The policies at one budget: ``{model, same_coupon, playbook_matrix[, oracle]: frame}``.
+    """The policies at one budget: ``{model, same_coupon, playbook_matrix[, references]}``.
 
-    ``oracle`` (:func:`truth_probabilities`) adds the oracle: :func:`recommend` with the same
-    money model, caps and budget, fed the true response probabilities.
+    ``references`` adds reference policies: :func:`recommend` with the same money model,
+    caps and budget, fed other response probabilities — ``{"oracle": truth_probabilities(...)}``
+    (the true ones) and the observable ceiling (:mod:`models.ceiling`). A frame alone is the
+    oracle's.
     """
     runs = {
         MODEL: recommend(features, segments, uplift, config, budget),
         SAME_COUPON: same_coupon(features, segments, uplift, config, budget, coupon_action),
         PLAYBOOK: playbook_matrix(features, segments, uplift, config, budget, pre_churn),
     }
-    if oracle is not None:
-        runs[ORACLE] = recommend(features, segments, oracle, config, budget)
+    if isinstance(references, pd.DataFrame):
+        references = {ORACLE: references}
+    for name, probs in (references or {}).items():
+        runs[name] = recommend(features, segments, probs, config, budget)
     return runs

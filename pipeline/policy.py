@@ -74,6 +74,8 @@ class PolicyConfig:
             model / same coupon, at the default budget.
         target_share_of_oracle: The goal share of the oracle's net value for the model
             policy, at the default budget and at the smallest budget share of the sweep.
+        ceiling: The ``policy.ceiling`` block (:class:`models.ceiling.CeilingConfig`): the
+            observable ceiling, a second reference read from the truth.
     """
 
     budget: float | None = None
@@ -82,6 +84,7 @@ class PolicyConfig:
     playbook_pre_churn: str = "formula"
     target_net_vs_same_coupon: float = 1.3
     target_share_of_oracle: float = 0.7
+    ceiling: Any = None
 
     def __post_init__(self) -> None:
         if self.playbook_pre_churn not in {"formula", "model"}:
@@ -93,6 +96,10 @@ class PolicyConfig:
             raise ValueError(f"policy.sweep shares must be > 0, got {list(self.sweep)}")
         if self.budget is not None and self.budget < 0:
             raise ValueError(f"policy.budget must be >= 0, got {self.budget}")
+        from models.ceiling import CeilingConfig
+
+        # parsed here so a typo in policy.ceiling fails before any work is done
+        object.__setattr__(self, "ceiling", CeilingConfig.from_params(self.ceiling))
 
     @classmethod
     def from_params(cls, block: dict[str, Any] | None) -> PolicyConfig:
@@ -150,6 +157,7 @@ def compare(
     config: ScoreConfig,
     policy_config: PolicyConfig,
     pre_churn: pd.Series | None = None,
+    model_features: list[str] | None = None,
 ) -> Comparison:
     """The three policies at the default budget and across the sweep, valued on the truth.
 
@@ -161,6 +169,9 @@ def compare(
         config: The ``score`` settings.
         policy_config: The ``policy`` settings.
         pre_churn: The playbook comparator's pre-churn flag (None: the segments' stage).
+        model_features: The features the uplift model reads: with them (and
+            ``policy.ceiling.enabled``) the observable ceiling (:mod:`models.ceiling`) is a
+            second reference next to the oracle.
 
     Returns:
         The comparison tables and metrics.
@@ -176,10 +187,15 @@ def compare(
     logger.info("default budget (same coupon to every lapsed customer): %.0f CNY", default)
     # the oracle: the same money model fed the truth (a reference, never a model input)
     oracle = pol.truth_probabilities(truth, features, list(config.policy.allowed_actions or ()))
+    references = {pol.ORACLE: oracle}
+    if model_features and pc.ceiling.enabled:
+        from models.ceiling import CEILING, observable_ceiling
+
+        references[CEILING] = observable_ceiling(features, oracle, model_features, pc.ceiling)
 
     def run(b: float) -> dict[str, pd.DataFrame]:
         return pol.run_policies(
-            features, segments, uplift, config, b, pre_churn, pc.coupon_action, oracle
+            features, segments, uplift, config, b, pre_churn, pc.coupon_action, references
         )
 
     runs = run(budget)
@@ -221,14 +237,26 @@ def _metrics(table: pd.DataFrame, sweep: pd.DataFrame, pc: PolicyConfig) -> dict
     net, vpc = by["net_value"], by["value_per_cost"]
     low = min(pc.sweep)
     low_net = sweep.loc[sweep["budget_share"] == low].set_index("policy")["net_value"]
-    share = {p: _ratio(net[p], net[pol.ORACLE]) for p in pol.POLICIES}
+    from models.ceiling import CEILING
+
+    names = [*pol.POLICIES, *([CEILING] if CEILING in by.index else [])]
+    share = {p: _ratio(net[p], net[pol.ORACLE]) for p in names}
     share_low = _ratio(low_net[pol.MODEL], low_net[pol.ORACLE])
     vs_coupon = _ratio(net[pol.MODEL], net[pol.SAME_COUPON])
+    ceiling = {}
+    if CEILING in by.index:
+        # what the features allow, and how much of it the model reaches
+        ceiling = {
+            "share_of_ceiling": _ratio(net[pol.MODEL], net[CEILING]),
+            "share_of_ceiling_at_low_budget": _ratio(low_net[pol.MODEL], low_net[CEILING]),
+            "ceiling_net_vs_same_coupon": _ratio(net[CEILING], net[pol.SAME_COUPON]),
+        }
     return {
         "policies": {rec.pop("policy"): rec for rec in table.to_dict(orient="records")},
         "share_of_oracle": share,
         "low_budget_share": low,
         "share_of_oracle_at_low_budget": share_low,
+        **ceiling,
         "net_value_ratio": {
             "vs_same_coupon": vs_coupon,
             "vs_playbook": _ratio(net[pol.MODEL], net[pol.PLAYBOOK]),
@@ -271,6 +299,14 @@ def headline(metrics: dict[str, Any]) -> str:
         return "met" if flag else "NOT met"
 
     r = metrics["net_value_ratio"]
+    ceiling = ""
+    if "share_of_ceiling" in metrics:
+        ceiling = (
+            f" The observable ceiling (the same policy fed noise-free fits of the truth from the "
+            f"model's own features) reaches {pct(share.get('ceiling'))} of the oracle's and "
+            f"{times(metrics['ceiling_net_vs_same_coupon'])} the same coupon's; the model "
+            f"reaches {pct(metrics['share_of_ceiling'])} of the ceiling."
+        )
     return (
         f"model net value {metrics['policies'][pol.MODEL]['net_value']:,.0f} CNY: "
         f"{times(r['vs_same_coupon'])} the same coupon's (target "
@@ -280,7 +316,7 @@ def headline(metrics: dict[str, Any]) -> str:
         f"same coupon {pct(share[pol.SAME_COUPON])}, playbook {pct(share[pol.PLAYBOOK])}); "
         f"at budget share {metrics['low_budget_share']:g}: {pct(share_low)} of the oracle's "
         f"({met(t['met_share_of_oracle_at_low_budget'])}). Value per CNY (second): "
-        f"{times(metrics['value_per_cost_ratio']['vs_same_coupon'])} the same coupon's."
+        f"{times(metrics['value_per_cost_ratio']['vs_same_coupon'])} the same coupon's." + ceiling
     )
 
 
@@ -430,7 +466,9 @@ def main(
         typer.echo(f"error: the saved models cannot score {data_dir}: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     pre_churn = formula_flag if policy_cfg.playbook_pre_churn == "formula" else None
-    result = compare(features, segments, uplift, truth, score_cfg, policy_cfg, pre_churn)
+    result = compare(
+        features, segments, uplift, truth, score_cfg, policy_cfg, pre_churn, uplift_model.features
+    )
     write_outputs(result, out, lang)
     m = result.metrics
     with pd.option_context("display.width", 160, "display.float_format", "{:,.3f}".format):

@@ -543,9 +543,10 @@ def test_stage_end_to_end_with_champion_challenger(small_run, tmp_path, monkeypa
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "evaluate")}
     assert "evaluate/metrics.json" in artifacts
 
-    # no name or phone of the input reaches any output
+    # no name, phone or plate of the input reaches any output
     customers = pd.read_parquet(root / "sim" / "customers.parquet")
     pii = set(customers["name"].dropna()) | set(customers["phone"].dropna().astype("str"))
+    pii |= set(customers["plate"].dropna())  # the care data's plate goes nowhere either
     for out in (out1, out2, out3):
         for path in out.rglob("*"):
             if path.suffix in {".json", ".csv"}:

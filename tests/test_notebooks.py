@@ -33,7 +33,7 @@ def test_notebook_is_paired_and_in_sync():
 def small_run(shared_features, shared_models) -> tuple[Path, Path, tuple[str, ...], str]:
     """The shared simulation's featurize output and trained churn model (read-only)."""
     customers = pd.read_parquet(shared_features.data / "customers.parquet")
-    pii = tuple(customers["name"]) + tuple(customers["phone"])
+    pii = tuple(customers["name"]) + tuple(customers["phone"]) + tuple(customers["plate"].dropna())
     training = pd.read_parquet(shared_features.featurize / "training.parquet")
     latest = training.loc[training["as_of"] == training["as_of"].max()]
     customer = str(latest["customer_id"].iloc[0])

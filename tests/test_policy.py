@@ -277,7 +277,7 @@ def test_oracle_is_the_model_policy_fed_the_truth() -> None:
     assert probs.index.equals(f.index)
     assert probs["p_none"].tolist() == [0.1, 0.2, 0.1]
     assert probs["p_sms_coupon"].tolist() == [0.3, 0.2, 0.15]
-    runs = run_policies(f, seg, up, CFG, budget=1e6, oracle=probs)
+    runs = run_policies(f, seg, up, CFG, budget=1e6, references={ORACLE: probs})
     assert list(runs) == ["model", "same_coupon", "playbook_matrix", ORACLE]
     oracle = runs[ORACLE].set_index("customer_id")
     assert oracle["recommended_action"].to_dict() == {
@@ -329,6 +329,7 @@ def test_misaligned_inputs_and_unknown_actions_fail_clearly() -> None:
 SMALL_PARAMS = """
 policy:
   sweep: [0.5, 1.0]
+  ceiling: {num_boost_round: 50}
 """
 
 
@@ -361,9 +362,17 @@ def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     assert "of the oracle's" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     table = pd.read_csv(out / "comparison.csv")
-    assert table["policy"].tolist() == ["model", "same_coupon", "playbook_matrix", "oracle"]
+    assert table["policy"].tolist() == [
+        "model",
+        "same_coupon",
+        "playbook_matrix",
+        "oracle",
+        "ceiling",
+    ]
     net = table.set_index("policy")["net_value"]
     assert metrics["share_of_oracle"]["model"] == pytest.approx(net["model"] / net["oracle"], 1e-4)
+    assert metrics["share_of_ceiling"] == pytest.approx(net["model"] / net["ceiling"], 1e-4)
+    assert "observable ceiling" in result.output
     assert metrics["net_value_ratio"]["vs_same_coupon"] == pytest.approx(
         net["model"] / net["same_coupon"], 1e-4
     )
@@ -376,7 +385,7 @@ def test_policy_stage_end_to_end(shared_models, tmp_path) -> None:
     )
     assert sum(metrics["stages"].values()) == customers
     sweep = pd.read_csv(out / "sweep.csv")
-    assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 8
+    assert sorted(sweep["budget_share"].unique()) == [0.5, 1.0] and len(sweep) == 10
     assert metrics["low_budget_share"] == 0.5 and "share_of_oracle_at_low_budget" in metrics
     assert (out / "figures" / "budget_sweep.png").stat().st_size > 0
     assert (out / "plots" / "sweep" / "model.csv").is_file()

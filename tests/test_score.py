@@ -271,6 +271,20 @@ def test_cli_prints_matrix_without_name_or_phone(
         assert not [v for v in secrets if v in where]  # ...and hold no name or phone
 
 
+def test_the_crm_file_carries_no_plate_or_birthday(make_tables, write_dir, model_dirs, tmp_path):
+    tables = _tables(make_tables)
+    plates = [f"粤B7Q{j}K{j}" for j in range(8)]
+    tables["customers"]["plate"] = plates
+    tables["customers"]["birthday"] = ["03-07", "--11-30", "1985-02-28", *["12-24"] * 5]
+    out = tmp_path / "scores.csv"
+    result = _cli(write_dir(tables, name="care"), model_dirs / "full", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8-sig")
+    header = text.splitlines()[0].split(",")
+    assert "phone" in header and "plate" not in header and "birthday" not in header
+    assert not [p for p in plates if p in text or p in result.output]
+
+
 def test_cli_interrupted_write_keeps_previous_file(data_dir, model_dirs, tmp_path, monkeypatch):
     out = tmp_path / "crm" / "scores.csv"
     assert _cli(data_dir, model_dirs / "full", out).exit_code == 0

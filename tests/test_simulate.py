@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -294,3 +295,73 @@ def test_base_rates_in_spec_ranges(base_rates):
     for stage, (lo, hi) in SPEC_WINBACK.items():
         rate = base_rates["winback"][stage]["true_best_action_rate"]
         assert lo <= rate <= hi, (stage, rate)
+
+
+# --- the care data (pipeline/simulator/care.py) -----------------------------------------------
+
+
+def test_care_data_is_plausible(small):
+    from features.checks import parse_month_day
+
+    config, tables, _ = small
+    customers, visits, care = tables["customers"], tables["service_visits"], tables["care_contacts"]
+    birthday = customers["birthday"]
+    assert 0.08 < birthday.isna().mean() < 0.22
+    known = birthday.dropna()
+    assert known.str.fullmatch(r"\d{2}-\d{2}").all()
+    assert parse_month_day(known).tolist() == known.tolist()  # every one a day of the year
+    plates = customers["plate"].dropna()
+    assert plates.str.fullmatch(r"粤[A-Z][0-9A-HJ-NP-Z]{5}").all()
+    assert plates.nunique() / len(plates) > 0.99 and customers["plate"].notna().mean() > 0.9
+    end = pd.Timestamp(config.end_date)
+    expiry = customers["insurance_expiry_date"]
+    assert 0.05 < expiry.isna().mean() < 0.15
+    ahead = (expiry - end).dt.days.dropna()
+    assert ahead.max() <= 372 and 0.03 < ahead.between(1, 30).mean() < 0.15
+    assert ((ahead <= 0).mean()) < 0.15  # stale records, renewed elsewhere since
+    dealer = visits["customer_id"].map(customers.set_index("customer_id")["dealer_id"])
+    assert (visits["advisor_id"].str.split("-").str[0] == dealer).all()
+    assert visits["advisor_id"].str.fullmatch(r"D\d-A0[1-6]").all()
+    share = visits.groupby("customer_id")["advisor_id"].agg(lambda s: s.value_counts().iloc[0])
+    many = visits.groupby("customer_id").size() >= 6
+    assert 0.78 < (share[many] / visits.groupby("customer_id").size()[many]).mean() < 0.92
+    start = end - pd.DateOffset(years=config.years) + pd.Timedelta(days=1)
+    assert care["customer_id"].isin(set(customers["customer_id"])).all()
+    assert care["contact_date"].between(start, end).all()
+    assert set(care["trigger"]) == {"maintenance_due", "insurance_expiry", "birthday"}
+    assert set(care["channel"]) == {"sms", "phone", "wechat"}
+    key = care["customer_id"] + care["contact_date"].dt.strftime("%Y%m%d")
+    assert key.is_monotonic_increasing and not care.duplicated().any()
+    # birthday greetings fall on the birthday (29 February on 28 February in other years)
+    greet = care[care["trigger"] == "birthday"]
+    md = greet["customer_id"].map(customers.set_index("customer_id")["birthday"])
+    leap = greet["contact_date"].dt.is_leap_year
+    assert (
+        greet["contact_date"].dt.strftime("%m-%d") == md.where(leap | (md != "02-29"), "02-28")
+    ).all()
+
+
+def test_care_data_moves_no_other_table(small):
+    config, tables, truth = small
+    off_tables, off_truth = simulate(dataclasses.replace(config, care=False))
+    assert set(tables) - set(off_tables) == {"care_contacts"}
+    added = {"customers": ["insurance_expiry_date", "birthday", "plate"]}
+    added["service_visits"] = ["advisor_id"]
+    for name, frame in off_tables.items():
+        pd.testing.assert_frame_equal(tables[name].drop(columns=added.get(name, [])), frame)
+    for name, frame in off_truth.items():
+        pd.testing.assert_frame_equal(truth[name], frame)
+    assert summarize(tables, truth) == summarize(off_tables, off_truth)
+
+
+def test_care_data_is_deterministic_per_seed(small):
+    from pipeline.simulator.care import care_tables
+
+    config, tables, _ = small
+    bare = tables["customers"].drop(columns=["insurance_expiry_date", "birthday", "plate"])
+    visits = tables["service_visits"].drop(columns=["advisor_id"])
+    again = care_tables(config, bare, visits)
+    for name in ("customers", "service_visits", "care_contacts"):
+        pd.testing.assert_frame_equal(again[name], tables[name])
+    other = care_tables(dataclasses.replace(config, seed=config.seed + 1), bare, visits)
+    assert not other["customers"]["plate"].equals(tables["customers"]["plate"])

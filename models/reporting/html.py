@@ -349,6 +349,13 @@ def policy_table(policy: Mapping[str, Any] | None, lang: str) -> dict[str, Any] 
     records = {n: dict(r) if isinstance(r, Mapping) else {} for n, r in policies.items()}
     if oracle_share is not None and "model" in records:
         records["model"].setdefault("share_of_oracle", oracle_share)
+    shares = (policy or {}).get("share_of_oracle")
+    if isinstance(shares, Mapping):
+        for name, rec in records.items():
+            if number(shares.get(name)) is not None:
+                rec.setdefault("share_of_oracle", shares[name])
+        if "oracle" in records:
+            records["oracle"].setdefault("share_of_oracle", 1.0)
     present = [(k, f) for k, f in columns if any(k in r for r in records.values())]
     rows = []
     for name, rec in records.items():

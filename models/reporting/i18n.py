@@ -111,6 +111,15 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "模型策略的净收益达到模拟器全知策略（oracle）的 {share}。",
         "The model policy reaches {share} of the simulator oracle's net value.",
     ),
+    "v_ceiling": (
+        "可观测上限（用模型自己的特征无噪声地拟合真值后的同一策略）达到全知策略的 {ceiling}、"
+        "统一优惠券的 {vs_coupon} 倍；模型策略达到该上限的 {share}。高于上限的目标无法仅靠"
+        "客户历史数据实现。",
+        "The observable ceiling (the same policy fed noise-free fits of the truth from the "
+        "model's own features) reaches {ceiling} of the oracle's net value and {vs_coupon}× "
+        "the same coupon's; the model policy reaches {share} of that ceiling. A goal above the "
+        "ceiling cannot be met from the customers' history alone.",
+    ),
     "v_no_evaluation": (
         "没有评估结果（evaluate 目录），无法判断模型是否优于经验公式。",
         "No evaluation (evaluate directory): whether the model beats the formula is unknown.",
@@ -301,6 +310,7 @@ POLICY_LABELS: Mapping[str, tuple[str, str]] = {
     "same_coupon": ("同一张优惠券群发", "same coupon to everyone"),
     "playbook_matrix": ("经验矩阵", "playbook matrix"),
     "oracle": ("全知策略（oracle）", "oracle"),
+    "ceiling": ("可观测上限", "observable ceiling"),
 }
 
 

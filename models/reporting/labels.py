@@ -137,6 +137,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "model": ("模型策略", "model policy"),
     "same_coupon": ("统一优惠券", "same coupon"),
     "oracle": ("全知参照（真值）", "oracle (truth)"),
+    "ceiling": ("可观测上限（特征拟合真值）", "observable ceiling"),
     "playbook_matrix": ("手册矩阵", "playbook matrix"),
     "churn_model": ("流失模型（已校准）", "churn model (calibrated)"),
     "formula": ("手册公式", "playbook formula"),

@@ -10,12 +10,19 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from models.reporting.figures import Figure, check_lang, save_figure
 from models.reporting.labels import money_formatter, name, text
 
+#: The reference lines read from the truth: the oracle and the observable ceiling.
+REFERENCE_STYLES = {
+    "oracle": {"linestyle": "--", "color": "0.35"},
+    "ceiling": {"linestyle": ":", "color": "0.45"},
+}
+
 
 def sweep_figure(sweep: pd.DataFrame, path: Path, lang: str = "zh") -> Path:
     """Net value and value per cost of each policy against the budget share.
 
     The oracle (the same money model fed the truth), when the sweep has it, is a dashed
-    reference line: the limit no store can pass.
+    reference line: the limit no store can pass; the observable ceiling
+    (:mod:`models.ceiling`) is a dotted one.
 
     Args:
         sweep: One row per policy and budget share: ``policy``, ``budget_share``,
@@ -32,7 +39,7 @@ def sweep_figure(sweep: pd.DataFrame, path: Path, lang: str = "zh") -> Path:
     for policy, part in sweep.groupby("policy", sort=False):
         part = part.sort_values("budget_share")
         label = name(policy, lang)
-        style = {"linestyle": "--", "color": "0.35"} if policy == "oracle" else {}
+        style = REFERENCE_STYLES.get(str(policy), {})
         axes[0].plot(part["budget_share"], part["net_value"], marker="o", label=label, **style)
         axes[1].plot(part["budget_share"], part["value_per_cost"], marker="o", label=label, **style)
     axes[0].set(

@@ -174,6 +174,16 @@ def policy_lines(policy: Mapping[str, Any] | None, lang: str) -> list[VerdictLin
             lines.append(VerdictLine(GOOD if met else NOT_YET, line))
         else:
             lines.append(VerdictLine(INFO, text("v_oracle", lang, share=f"{share:.0%}")))
+    ceiling = number(_get(policy, "share_of_oracle", "ceiling"))
+    of_ceiling = number(policy.get("share_of_ceiling"))
+    vs_coupon = number(policy.get("ceiling_net_vs_same_coupon"))
+    if ceiling is not None and of_ceiling is not None and vs_coupon is not None:
+        values = {
+            "ceiling": f"{ceiling:.0%}",
+            "vs_coupon": f"{vs_coupon:.2f}",
+            "share": f"{of_ceiling:.0%}",
+        }
+        lines.append(VerdictLine(INFO, text("v_ceiling", lang, **values)))
     return lines
 
 

@@ -12,7 +12,8 @@ follow-ups, market events) runs on a stream of its own.
 Modules: ``config`` (the settings), ``names`` (the simulator's vocabulary), ``state`` (the
 hidden state), ``response`` (the true response to each arm), the event handlers ``visits``,
 ``engagement`` and ``campaigns``, ``engine`` (the day loop and :func:`simulate`), ``tables``
-(contract and truth tables), ``showroom`` (leads) and ``summary`` (:func:`summarize`).
+(contract and truth tables), ``showroom`` (leads), ``care`` (insurance, birthdays, plates,
+advisors and care messages, drawn last) and ``summary`` (:func:`summarize`).
 """
 
 from pipeline.simulator.config import SimulationConfig

@@ -77,6 +77,10 @@ class SimulationConfig:
     leads: bool = True
     leads_per_year: int = 5000
     lead_consultants_per_dealer: int = 8
+    # the care data (pipeline/simulator/care.py): insurance expiry, birthday, plate, the
+    # advisor of each visit, the care messages sent; its own random stream, drawn last
+    care: bool = True
+    care_advisors_per_dealer: int = 6
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> SimulationConfig:
@@ -102,6 +106,8 @@ class SimulationConfig:
             raise ValueError("control_share must be in (0, 1)")
         if self.n_dealers < 1 or self.n_regions < 1:
             raise ValueError("n_dealers and n_regions must be >= 1")
+        if self.care_advisors_per_dealer < 1:
+            raise ValueError("care_advisors_per_dealer must be >= 1")
 
     @property
     def action_costs(self) -> np.ndarray:

@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.simulator.campaigns import campaign, outreach_outcomes
+from pipeline.simulator.care import care_tables
 from pipeline.simulator.config import SimulationConfig
 from pipeline.simulator.engagement import daily_engagement, snapshot
 from pipeline.simulator.names import DEFECTED, MOVED, SOLD
@@ -40,8 +41,9 @@ def simulate(config: SimulationConfig) -> tuple[dict[str, pd.DataFrame], dict[st
     Returns:
         ``(tables, truth)``: contract tables keyed by table name (customers, service_visits,
         appointments, app_sessions, surveys, consultations, complaints, outreach, and with
-        ``config.leads`` leads, lead_contacts, market_events), each sorted by (customer_id,
-        date); and truth tables (customers, outreach, snapshots, response, and leads) that
+        ``config.leads`` leads, lead_contacts, market_events, with ``config.care``
+        care_contacts and the care columns of customers and service_visits), each sorted by
+        (customer_id, date); and truth tables (customers, outreach, snapshots, response, and leads) that
         only evaluation code may read.
     """
     sim = SimState(config)
@@ -56,6 +58,8 @@ def simulate(config: SimulationConfig) -> tuple[dict[str, pd.DataFrame], dict[st
         lead_tables, lead_truth = simulate_leads(config)
         tables.update(lead_tables)
         truth.update(lead_truth)  # truth/leads.parquet
+    if config.care:  # own stream, from the finished tables only: nothing above moves
+        tables.update(care_tables(config, tables["customers"], tables["service_visits"]))
     return tables, truth
 
 

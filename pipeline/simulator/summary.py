@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import LEAD_TABLES
+from features.contract import CARE_TABLES, LEAD_TABLES
 from features.vocabulary import CHURN_STAGES, NO_ACTION, SIMULATOR_ACTIONS
 from pipeline.simulator.names import ARMS
 from pipeline.simulator.showroom import summarize_leads
@@ -40,7 +40,8 @@ def summarize(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -
     events = {
         name: int(len(df))
         for name, df in tables.items()
-        if name != "customers" and name not in LEAD_TABLES
+        # the care log is the store's messages, not the owners' behaviour
+        if name != "customers" and name not in LEAD_TABLES and name not in CARE_TABLES
     }
     summary = {
         "customers": n_cust,

@@ -516,8 +516,16 @@ def test_care_and_its_truth_check_on_the_shared_simulation(shared_sim, tmp_path)
     assert counts["by_reason"]["reported_gone"] == (
         tasks["suppressed_reason"].str.startswith("reported gone").sum()
     )
+    # the simulator's care data: insurance renewals, plates, the care messages already sent
+    assert counts["by_trigger"][INSURANCE]["tasks"] > 0
+    assert tasks["plate"].notna().mean() > 0.9
+    contacts = pd.read_parquet(shared_sim.data / "care_contacts.parquet")
+    recent = contacts.loc[contacts["contact_date"].between("2026-09-01", "2026-09-30")]
+    blocked = tasks.loc[tasks["suppressed_reason"].str.startswith("care contact", na=False)]
+    assert len(blocked) > 0 and set(blocked["customer_id"]) <= set(recent["customer_id"])
     text = metrics.read_text(encoding="utf-8") + result.output
-    assert not any(name in text for name in customers["name"].dropna().head(200))
+    for column in ("name", "phone", "plate"):
+        assert not any(value in text for value in customers[column].dropna().head(200))
     from pipeline import care_check
 
     check = CliRunner().invoke(

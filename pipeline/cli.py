@@ -37,6 +37,7 @@ STAGE_COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("pipeline.explain", "main"),
     "policy": ("pipeline.policy", "main"),
     "score": ("pipeline.score", "main"),
+    "care": ("pipeline.care", "main"),
     "monitor": ("pipeline.monitor", "main"),
     "partition": ("pipeline.engine", "main"),
     "bench": ("pipeline.bench", "main"),
@@ -275,9 +276,11 @@ def demo(
     Simulates a dealership into OUT/simulate, validates it (rejects in OUT/validate),
     featurizes, trains, evaluates and explains as `winback train` does, compares the win-back
     policies on the simulator's truth (OUT/policy) and writes the CRM file for the last day
-    (OUT/score/scores.csv) and the report of it all with the store KPI board of that week
-    (OUT/report/report.html, Chinese, and report_en.html).
+    (OUT/score/scores.csv), the personal care tasks of the next day (OUT/care/tasks.csv) and
+    the report of it all with the store KPI board of that week (OUT/report/report.html,
+    Chinese, and report_en.html).
     """
+    from pipeline import care as care_stage
     from pipeline import policy as policy_stage
     from pipeline import report as report_stage
     from pipeline import score as score_stage
@@ -306,13 +309,21 @@ def demo(
         model=str(out / "train"),
         budget="same_coupon",
     )
+    care_stage.main(
+        data_dir=data_dir,
+        out=out / "care" / "tasks.csv",
+        through=end_date,
+        scores=out / "score" / "scores.csv",
+        metrics=out / "care" / "metrics.json",
+    )
     # the store KPI board of the same last simulated day as the CRM file
     page = report_stage.report_run(out, through=end_date)
     report_stage.report_run(out, "en", through=end_date)
     typer.echo(
         f"\ndemo done: outputs in {out}/<stage>/, report {page} (English: report_en.html), "
         f"reviewer notes in {out}/explain/report.md, "
-        f"policy comparison in {out}/policy/comparison.csv, CRM file {out}/score/scores.csv"
+        f"policy comparison in {out}/policy/comparison.csv, CRM file {out}/score/scores.csv, "
+        f"care tasks {out}/care/tasks.csv"
     )
 
 

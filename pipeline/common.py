@@ -34,7 +34,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 #: package (pipeline/params.yaml is a link to it).
 PACKAGED_PARAMS = Path(__file__).resolve().with_name("params.yaml")
 #: Mappings keyed by the store's own names: a params file replaces them whole.
-WHOLE_KEYS = frozenset({"cells", "routes", "trigger_reasons"})
+WHOLE_KEYS = frozenset({"cells", "routes", "trigger_reasons", "interval_km_by_model"})
 DATE_FORMAT = "YYYY-MM-DD"
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -205,7 +205,7 @@ def merge_params(defaults: Any, override: Any, key: str = "") -> Any:
     """``override`` on top of ``defaults``: mappings key by key, anything else replaced.
 
     A mapping keyed by the store's own names (:data:`WHOLE_KEYS`: strategy-matrix cells, lead
-    routes, trigger reasons) is replaced whole, so a store's matrix never inherits the default
+    routes, trigger reasons, the care maintenance interval per vehicle model) is replaced whole, so a store's matrix never inherits the default
     matrix's tiers.
 
     Args:

@@ -29,6 +29,7 @@ def test_expected_commands_are_registered():
         "explain",
         "policy",
         "score",
+        "care",
         "monitor",
         "leads",
         "report",
@@ -73,6 +74,11 @@ def test_demo_small_end_to_end(tmp_path):
     assert {"model", "same_coupon", "playbook_matrix"} <= set(comparison["policy"])
     scores = pd.read_csv(out / "score" / "scores.csv", dtype={"customer_id": str})
     assert sorted(scores["customer_id"]) == sorted(customers["customer_id"])
+    # the care tasks of the next day: only customers of the file, none in the win-back selection
+    tasks = pd.read_csv(out / "care" / "tasks.csv", dtype={"customer_id": str})
+    assert tasks["customer_id"].is_unique and tasks["customer_id"].isin(scores["customer_id"]).all()
+    picked = scores.loc[scores["group"].notna(), "customer_id"]
+    assert (tasks.loc[tasks["customer_id"].isin(picked), "status"] == "suppressed").all()
     # one report of it all, every customer in the lookup, no names or phones, in MLflow too
     page = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert '<html lang="zh">' in page and (out / "report" / "report_en.html").is_file()

@@ -24,7 +24,9 @@ definition with its window and denominator):
   the last visit; ``score.segments.stage_bounds``), as counts and shares — by lapse only:
   the CRM's ``pre_churn`` needs the churn model;
 * ``winback``: outreach rows whose response window ``(contact, contact + window]`` ends in
-  the week, share with a visit in the window, treatment vs control and the difference;
+  the last ``kpi.winback_days`` (30) days, against the 30 days before (not the week: a
+  store's campaigns are monthly, so most weeks close no window), share with a visit in the
+  window, treatment vs control and the difference;
 * ``leads`` and ``loss_reasons``: leads whose ``status_date`` falls in the week, won ÷
   (won + lost), and the lost leads' primary reason (the first code of ``lost_reasons``);
 * ``advisors`` (``service_visits.advisor_id``) and ``consultants`` (``leads.consultant_id``).
@@ -100,13 +102,18 @@ class KpiConfig:
         week_days: Days in a week of the board (this week = ``[T − week_days, T)``).
         top_people: Advisors and consultants the report lists (most repair orders / closed
             leads this week first); the board itself keeps everyone.
+        winback_days: The win-back rate's period: contacts whose response window ended in
+            ``[T − winback_days, T)``, against the ``winback_days`` before. Longer than a
+            week because stores run campaigns monthly or less often, so in most weeks no
+            contact's window ends and a weekly rate would be empty.
     """
 
     week_days: int = 7
     top_people: int = 10
+    winback_days: int = 30
 
     def __post_init__(self) -> None:
-        for name in ("week_days", "top_people"):
+        for name in ("week_days", "top_people", "winback_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"kpi.{name} must be a whole number >= 1, got {value!r}")
@@ -124,6 +131,7 @@ class KpiBoard:
         dealers: The dealers, sorted (the all-stores row is added when there are several).
         window_days: The win-back response window (days after the contact).
         stage_bounds: Days since the last visit where early, deep and lost start.
+        winback_days: The win-back rate's period (:attr:`KpiConfig.winback_days`).
     """
 
     as_of: pd.Timestamp
@@ -133,6 +141,7 @@ class KpiBoard:
     dealers: tuple[str, ...]
     window_days: int = 60
     stage_bounds: tuple[int, ...] = (90, 180, 365)
+    winback_days: int = 30
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -321,7 +330,7 @@ def _winback_rows(
     window: int,
     dealers: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    """Win-back rate of the contacts whose response window ends in the week, by group."""
+    """Win-back rate of the contacts whose response window ends in the period, by group."""
     span = pd.Timedelta(days=window)
     o = outreach.reset_index(drop=True).assign(window_end=lambda d: d["contact_date"] + span)
     earliest = board_weeks[1][0]
@@ -449,7 +458,8 @@ def kpi_board(
     outreach = tables.get("outreach")
     if outreach is not None:
         o = outreach[["customer_id", "contact_date", "group"]].merge(customers, on="customer_id")
-        rows += _winback_rows(o, visits, board_weeks, response_window_days, dealers)
+        periods = _weeks(when, cfg.winback_days)
+        rows += _winback_rows(o, visits, periods, response_window_days, dealers)
     else:
         missing["winback"] = "outreach"
     rows += _lead_rows(leads, board_weeks, dealers, missing)
@@ -470,6 +480,7 @@ def kpi_board(
         dealers,
         response_window_days,
         tuple(int(b) for b in stage_bounds),
+        cfg.winback_days,
     )
 
 

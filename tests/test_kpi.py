@@ -107,7 +107,8 @@ def _tables(**changes) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def board():
-    return kpi_board(_tables(), T)
+    # a win-back period of one week, so the hand-built weeks below hold its contacts too
+    return kpi_board(_tables(), T, KpiConfig(winback_days=7))
 
 
 def _get(board, section, figure, item="", dealer=ALL_STORES, column="this_week"):
@@ -183,6 +184,22 @@ def test_lapse_stages_at_t_and_a_week_before(board):
     assert _get(board, "stages", "share", "deep", "D2", column="last_week") == 0.5
 
 
+def test_win_back_rate_over_the_default_30_days():
+    # [T - 30, T) = [02-13, 03-15) holds every window end above but C2's of T itself:
+    # treatment C1 yes, C3 no, C4 no, C2 (01-01) yes -> 2/4; control C7 no, C6 yes, C8 no,
+    # C5 no -> 1/4; difference 0.25. The 30 days before hold none: no rate, n = 0
+    board = kpi_board(_tables(), T)
+    assert board.winback_days == 30
+    assert _get(board, "winback", "rate", "treatment") == 0.5
+    assert _get(board, "winback", "rate", "control") == 0.25
+    assert _get(board, "winback", "rate", "control", column="n_this_week") == 4
+    assert _get(board, "winback", "rate", "difference") == 0.25
+    assert _get(board, "winback", "rate", "treatment", column="last_week") is None
+    assert _get(board, "winback", "rate", "treatment", column="n_last_week") == 0
+    # the service figures keep the 7-day week
+    assert _get(board, "service", "revenue") == 3800.0
+
+
 def test_win_back_rate_contacted_vs_control(board):
     # this week: treatment C1 yes, C3 no -> 1/2; control C6 yes, C7 no -> 1/2; difference 0
     # last week: treatment C2 yes, C4 no -> 1/2; control C8, C5 no -> 0/2; difference 0.5
@@ -251,7 +268,7 @@ def test_an_event_on_t_itself_is_not_counted(board):
         [_visits(), _visits().assign(visit_date=T)], ignore_index=True
     )  # every customer visits on T
     leads = pd.concat([_leads(), _leads().assign(status_date=T, lead_id="X")], ignore_index=True)
-    later = kpi_board(_tables(service_visits=visits, leads=leads), T)
+    later = kpi_board(_tables(service_visits=visits, leads=leads), T, KpiConfig(winback_days=7))
     pd.testing.assert_frame_equal(later.figures, board.figures)
     # the default T is the day after the last visit
     assert default_as_of(_visits()) == pd.Timestamp("2026-03-16")

@@ -312,11 +312,13 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "a visit. By lapse only: the CRM's pre-churn needs the model and is not counted here.",
     ),
     "kpi_note_winback": (
-        "回店观察期（联系后 {window} 天）在本周结束的联系记录中，观察期内有到店的比例；"
+        "回店观察期（联系后 {window} 天）在最近 {period} 天内结束的联系记录中，观察期内有到店的"
+        "比例（“上周”一栏为再往前 {period} 天：门店按月做活动，多数周内没有观察期结束）；"
         "差值 = 联系组 − 对照组（百分点）。",
-        "Of the contacts whose response window ({window} days after the contact) ends in the "
-        "week, the share with a visit in the window; difference = contacted − control "
-        "(percentage points).",
+        "Of the contacts whose response window ({window} days after the contact) ended in the "
+        'last {period} days, the share with a visit in the window (the "last week" figure is '
+        "the {period} days before: campaigns run monthly, so most weeks close no window); "
+        "difference = contacted − control (percentage points).",
     ),
     "kpi_note_leads": (
         "状态日期在本周的线索：成交、战败，转化率 = 成交 ÷（成交 + 战败）。",

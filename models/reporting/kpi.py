@@ -219,7 +219,13 @@ def kpi_section(board: KpiBoard | None, lang: str, top: int = 10) -> dict[str, A
             {
                 "key": section,
                 "title": text(f"kpi_sec_{section}", lang),
-                "note": text(note, lang, window=board.window_days, days=board.week_days),
+                "note": text(
+                    note,
+                    lang,
+                    window=board.window_days,
+                    days=board.week_days,
+                    period=board.winback_days,
+                ),
                 "missing": text("kpi_not_collected", lang, what=missing) if missing else None,
                 "empty": text("kpi_empty", lang) if not missing and empty else None,
                 "people": section in _PEOPLE,

@@ -7,8 +7,10 @@ win-back policy (``winback score``) takes over once a customer has drifted away.
 
 Triggers (each a rule of the ``care:`` params block, :class:`CareConfig`):
 
-* ``maintenance_due`` (:func:`maintenance_due`): the next maintenance falls due
-  ``interval_km`` after the last maintenance at the owner's own km/day, at most
+* ``maintenance_due`` (:func:`maintenance_due`): the next maintenance falls due the owner's
+  km interval (:mod:`models.care_interval`: their own median km between maintenance visits,
+  else their model's median at this store, else ``interval_km_by_model``, else
+  ``interval_km``) after the last maintenance at the owner's own km/day, at most
   ``max_interval_days`` after it (whichever comes first); without a mileage rhythm, after the
   owner's own median maintenance interval (same cap); without either, no reminder ("no own
   rhythm"). A task when the due date lies in ``[T − overdue_days, T + lead_days]``: a far

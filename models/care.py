@@ -7,8 +7,10 @@ win-back policy (``winback score``) takes over once a customer has drifted away.
 
 Triggers (each a rule of the ``care:`` params block, :class:`CareConfig`):
 
-* ``maintenance_due`` (:func:`maintenance_due`): the next maintenance falls due
-  ``interval_km`` after the last maintenance at the owner's own km/day, at most
+* ``maintenance_due`` (:func:`maintenance_due`): the next maintenance falls due the owner's
+  km interval (:mod:`models.care_interval`: their own median km between maintenance visits,
+  else their model's median at this store, else ``interval_km_by_model``, else
+  ``interval_km``) after the last maintenance at the owner's own km/day, at most
   ``max_interval_days`` after it (whichever comes first); without a mileage rhythm, after the
   owner's own median maintenance interval (same cap); without either, no reminder ("no own
   rhythm"). A task when the due date lies in ``[T − overdue_days, T + lead_days]``: a far
@@ -43,6 +45,11 @@ import numpy as np
 import pandas as pd
 
 from features.config import config_from_params
+from models.care_interval import (
+    SOURCE_LABELS_ZH,
+    SOURCE_OWN_DAYS,
+    interval_km,
+)
 from models.crm import LABELS_ZH
 from models.segments import SegmentsConfig, tier_of
 from models.value import annual_value
@@ -83,6 +90,7 @@ CARE_LABELS_ZH: dict[str, dict[str, str]] = {
     "status": {STATUS_TASK: "待执行", STATUS_SUPPRESSED: "已拦截（不发送）"},
     "owner": {**LABELS_ZH["owner"], "insurance_advisor": "续保专员"},
     "channel": dict(LABELS_ZH["channel"]),
+    "interval_source": dict(SOURCE_LABELS_ZH),
 }
 
 #: The task file's columns: (name, English label, Chinese label), in file order.
@@ -95,6 +103,8 @@ TASK_COLUMNS: list[tuple[str, str, str]] = [
     ("trigger", "trigger", "关怀类型"),
     ("trigger_zh", "trigger (Chinese)", "关怀类型（中文）"),
     ("due_date", "due date", "到期日期"),
+    ("interval_source", "maintenance interval from", "保养间隔依据"),
+    ("interval_source_zh", "maintenance interval from (Chinese)", "保养间隔依据（中文）"),
     ("owner", "owner", "负责人"),
     ("owner_zh", "owner (Chinese)", "负责人（中文）"),
     ("advisor_id", "service advisor of the last visit", "上次到店服务顾问"),
@@ -125,8 +135,15 @@ class MaintenanceRule:
         owner: Who sends it.
         channel: How.
         template: Message template id the CRM fills (with name and plate).
-        interval_km: km between maintenance visits (the usual 4S interval).
-        interval_km_by_model: A vehicle model's own interval, over ``interval_km``.
+        interval_km: km between maintenance visits (the usual 4S interval): the last
+            fallback (:mod:`models.care_interval`).
+        interval_km_by_model: A store's book interval per vehicle model, over
+            ``interval_km`` (default none).
+        own_km_bounds: ``[low, high]`` km: an owner's gap between maintenance visits outside
+            is a data error or a skipped service and is ignored.
+        min_own_intervals: Gaps an owner needs for their own km interval.
+        min_model_owners: Owners with their own interval a vehicle model needs before their
+            median is the model's interval.
         max_interval_days: Due at the latest this many days after the last maintenance.
         overdue_days: A due date up to this many days before T still gets a reminder.
         lead_days: ... and one up to this many days after T.
@@ -138,6 +155,9 @@ class MaintenanceRule:
     template: str = "care_maintenance_due"
     interval_km: float = 5000.0
     interval_km_by_model: dict[str, float] = field(default_factory=dict)
+    own_km_bounds: tuple[float, float] = (1000.0, 30000.0)
+    min_own_intervals: int = 2
+    min_model_owners: int = 30
     max_interval_days: int = 365
     overdue_days: int = 30
     lead_days: int = 14
@@ -151,6 +171,23 @@ class MaintenanceRule:
         _check_days(
             "care.maintenance_due", self, ("max_interval_days", "overdue_days", "lead_days")
         )
+        bounds = tuple(self.own_km_bounds)
+        if (
+            len(bounds) != 2
+            or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)
+            or not 0 <= bounds[0] <= bounds[1]
+        ):
+            raise ValueError(
+                "care.maintenance_due.own_km_bounds must be [low, high] km with "
+                f"0 <= low <= high, got {list(self.own_km_bounds)!r}"
+            )
+        object.__setattr__(self, "own_km_bounds", (float(bounds[0]), float(bounds[1])))
+        for key in ("min_own_intervals", "min_model_owners"):
+            n = getattr(self, key)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(
+                    f"care.maintenance_due.{key} must be a whole number >= 1, got {n!r}"
+                )
         if self.max_interval_days < 1:
             raise ValueError("care.maintenance_due.max_interval_days must be >= 1")
 
@@ -273,6 +310,7 @@ def maintenance_due(
     as_of: pd.Timestamp,
     rule: MaintenanceRule,
     vehicle_model: pd.Series | None = None,
+    km: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The next maintenance date of each customer by their own rhythm, and whether it is due.
 
@@ -283,26 +321,29 @@ def maintenance_due(
         as_of: T.
         rule: The trigger's settings.
         vehicle_model: Model per row (for ``interval_km_by_model``), index as ``features``.
+        km: Each row's km interval and its source (:func:`maintenance_intervals`, index as
+            ``features``); None: ``interval_km_by_model`` / ``interval_km`` only.
 
     Returns:
         Index as ``features``: ``due_date`` (NaT without a rhythm or a visit), ``rhythm``
-        (:data:`RHYTHM_MILEAGE`, :data:`RHYTHM_INTERVAL` or :data:`RHYTHM_NONE`) and
-        ``fires`` (due in ``[T − overdue_days, T + lead_days]``).
+        (:data:`RHYTHM_MILEAGE`, :data:`RHYTHM_INTERVAL` or :data:`RHYTHM_NONE`),
+        ``interval_source`` (the km interval's source with a mileage rhythm,
+        ``own_days`` with the own gap in days, missing without a rhythm) and ``fires``
+        (due in ``[T − overdue_days, T + lead_days]``).
     """
     t = pd.Timestamp(as_of).normalize()
     km_per_day = _col(features, "mileage_km_per_day")
-    km = pd.Series(float(rule.interval_km), index=features.index)
-    if vehicle_model is not None and rule.interval_km_by_model:
-        own = vehicle_model.astype("object").map(
-            {str(k): float(v) for k, v in rule.interval_km_by_model.items()}
-        )
-        km = own.astype("float64").fillna(km)
-    by_km = (km / km_per_day).where(km_per_day > 0)
+    if km is None:
+        ids = pd.Series(features.index.astype("str"), index=features.index)
+        km = maintenance_intervals(None, ids, vehicle_model, t, rule)
+    by_km = (km["interval_km"].astype("float64") / km_per_day).where(km_per_day > 0)
     own_interval = _col(features, "maintenance_interval_days").where(lambda s: s > 0)
     interval = by_km.fillna(own_interval).clip(upper=float(rule.max_interval_days))
     rhythm = np.where(
         by_km.notna(), RHYTHM_MILEAGE, np.where(own_interval.notna(), RHYTHM_INTERVAL, RHYTHM_NONE)
     )
+    source = km["interval_source"].astype("object").where(rhythm == RHYTHM_MILEAGE)
+    source = source.mask(rhythm == RHYTHM_INTERVAL, SOURCE_OWN_DAYS)
     # the last maintenance visit; without one on record (no visit typed maintenance), the
     # last visit is when the car was last serviced
     since = _col(features, "days_since_last_maintenance").fillna(
@@ -313,8 +354,47 @@ def maintenance_due(
     fires = (due_in >= -rule.overdue_days) & (due_in <= rule.lead_days)
     due = t + pd.to_timedelta(due_in, unit="D")
     return pd.DataFrame(
-        {"due_date": due, "rhythm": rhythm, "fires": fires.fillna(False).astype(bool)},
+        {
+            "due_date": due,
+            "rhythm": rhythm,
+            "interval_source": source,
+            "fires": fires.fillna(False).astype(bool),
+        },
         index=features.index,
+    )
+
+
+def maintenance_intervals(
+    visits: pd.DataFrame | None,
+    ids: pd.Series,
+    vehicle_model: pd.Series | None,
+    as_of: pd.Timestamp,
+    rule: MaintenanceRule,
+) -> pd.DataFrame:
+    """Each customer's km interval as of T by ``rule`` (:func:`models.care_interval.interval_km`).
+
+    Args:
+        visits: ``service_visits`` before and after T (only those before T are read), or None
+            (no own or model intervals).
+        ids: Customer id per row.
+        vehicle_model: Model per row (index as ``ids``), or None.
+        as_of: T.
+        rule: ``own_km_bounds``, ``min_own_intervals``, ``min_model_owners``,
+            ``interval_km_by_model``, ``interval_km``.
+
+    Returns:
+        ``interval_km`` and ``interval_source``, index as ``ids``.
+    """
+    return interval_km(
+        visits,
+        ids,
+        vehicle_model,
+        as_of,
+        default_km=rule.interval_km,
+        km_by_model=rule.interval_km_by_model,
+        km_bounds=rule.own_km_bounds,
+        min_own_intervals=rule.min_own_intervals,
+        min_model_owners=rule.min_model_owners,
     )
 
 
@@ -418,6 +498,7 @@ def maintenance_check(
     rule: MaintenanceRule,
     true_interval_days: pd.Series,
     vehicle_model: pd.Series | None = None,
+    km: pd.DataFrame | None = None,
 ) -> dict[str, float | int]:
     """How the maintenance reminders of ``rule`` match known true service intervals.
 
@@ -431,14 +512,14 @@ def maintenance_check(
         as_of: T.
         rule: The rule to check.
         true_interval_days: The true interval per row (index as ``features``).
-        vehicle_model: As :func:`maintenance_due`.
+        vehicle_model, km: As :func:`maintenance_due`.
 
     Returns:
         ``reminders``, ``truly_due``, ``precision`` (share of reminders truly due), ``recall``
         (share of the truly due reminded), ``median_interval_error_days`` (|estimated − true|
         over the owners with a mileage rhythm) and ``mileage_owners``.
     """
-    due = maintenance_due(features, as_of, rule, vehicle_model)
+    due = maintenance_due(features, as_of, rule, vehicle_model, km)
     since = _col(features, "days_since_last_maintenance").fillna(
         _col(features, "days_since_last_visit")
     )

@@ -35,7 +35,9 @@ from models.care import (
     birthday_due,
     insurance_due,
     maintenance_due,
+    maintenance_intervals,
 )
+from models.care_interval import SOURCES
 from models.cooldown import last_outreach_before
 from models.crm import CONTROL, TREATMENT
 
@@ -117,12 +119,16 @@ def _fired(
     tier: pd.Series,
     t: pd.Timestamp,
     config: CareConfig,
-) -> tuple[dict[str, pd.DataFrame], pd.Series]:
-    """Each enabled trigger's ``due_date`` / ``fires`` per row, and the maintenance rhythm."""
+    visits: pd.DataFrame | None,
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Each enabled trigger's ``due_date`` / ``fires`` per row, and the maintenance rhythm
+    and interval source."""
     model = _text(cust, "vehicle_model") if "vehicle_model" in cust.columns else None
     out: dict[str, pd.DataFrame] = {}
-    maint = maintenance_due(features, t, config.maintenance_due, model)
-    rhythm = maint["rhythm"]
+    ids = features["customer_id"].astype("str")
+    km = maintenance_intervals(visits, ids, model, t, config.maintenance_due)
+    maint = maintenance_due(features, t, config.maintenance_due, model, km)
+    rhythm = maint[["rhythm", "interval_source"]]
     nat = pd.Series(pd.NaT, index=cust.index, dtype="datetime64[ns]")
     for trigger in config.priority:
         if not config.rule(trigger).enabled:
@@ -240,7 +246,7 @@ def care_tasks(
     ids = features["customer_id"].astype("str")
     cust = _aligned(customers, ids)
     tier = _tiers(pd.Series(tiers.to_numpy(dtype=object), index=ids.index), scores, ids)
-    fired, rhythm = _fired(features, cust, tier, t, config)
+    fired, rhythm = _fired(features, cust, tier, t, config, visits)
     trigger = pd.Series(pd.NA, index=ids.index, dtype="object")
     due = pd.Series(pd.NaT, index=ids.index, dtype="datetime64[ns]")
     for name, frame in fired.items():  # priority order: the first that fires wins
@@ -251,6 +257,8 @@ def care_tasks(
     rows = trigger.notna()
     status = pd.Series(np.where(code == "", STATUS_TASK, STATUS_SUPPRESSED), index=ids.index)
     cust["advisor_id"] = last_advisor(visits, ids, t)
+    # which km interval a maintenance row's due date comes from (empty on other triggers)
+    cust["interval_source"] = rhythm["interval_source"].where(trigger == MAINTENANCE)
     out = _task_frame(ids, cust, trigger, due, status, reason, reason_zh, t, config)[rows]
     out = order_tasks(out, config)
     metrics = care_metrics(fired, trigger, status, code, rhythm, t, scores is not None)
@@ -289,6 +297,8 @@ def _task_frame(
     out["trigger"] = trigger
     out["trigger_zh"] = _zh(trigger, "trigger")
     out["due_date"] = due
+    out["interval_source"] = _text(cust, "interval_source")
+    out["interval_source_zh"] = _zh(out["interval_source"], "interval_source")
     # a suppressed row keeps its trigger and date, but no one to act and no message
     for col in ("owner", "channel"):
         out[col] = rule_value(col)
@@ -324,7 +334,7 @@ def care_metrics(
     trigger: pd.Series,
     status: pd.Series,
     code: pd.Series,
-    rhythm: pd.Series,
+    rhythm: pd.DataFrame,
     as_of: pd.Timestamp,
     with_scores: bool,
 ) -> dict:
@@ -335,7 +345,7 @@ def care_metrics(
         trigger: The task's trigger per customer (missing: no trigger).
         status: ``task`` / ``suppressed`` per customer (meaningful where ``trigger`` is set).
         code: The suppression reason code per customer ("" = none).
-        rhythm: The maintenance rhythm per customer.
+        rhythm: The maintenance ``rhythm`` and ``interval_source`` per customer.
         as_of: T.
         with_scores: Whether a score file was given.
 
@@ -356,7 +366,8 @@ def care_metrics(
             "suppressed": int((mine & ~task).sum()),
             "superseded": n_fired - int(mine.sum()),
         }
-    counts = rhythm.value_counts()
+    counts = rhythm["rhythm"].value_counts()
+    sources = rhythm["interval_source"].value_counts()
     return {
         "as_of": f"{as_of:%Y-%m-%d}",
         "customers": len(trigger),
@@ -369,5 +380,6 @@ def care_metrics(
         "maintenance_rhythm": {
             r: int(counts.get(r, 0)) for r in (RHYTHM_MILEAGE, RHYTHM_INTERVAL, RHYTHM_NONE)
         },
+        "maintenance_interval_source": {s: int(sources.get(s, 0)) for s in SOURCES},
         "score_file": with_scores,
     }

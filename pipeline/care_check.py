@@ -6,10 +6,12 @@ Usage:
 DATA_DIR is a simulator output (or its validated-data directory) with ``truth/``: every
 owner's true service interval (``truth/customers.parquet`` ``service_interval_days``: the
 simulator's vehicle-model interval at the owner's km per day, at most 365 days). For the
-``care.maintenance_due`` rule of the params and for the same rule with ``interval_km`` for
-every model (``interval_km_by_model`` emptied), one line each: reminders, owners truly due
-in the window, the share of reminders truly due, the share of the truly due reminded and
-the median interval error (docs/care.md, "Why 5,000 km, per-model intervals and 365 days").
+``care.maintenance_due`` rule of the params (km intervals learnt from the visits, then
+``interval_km_by_model``, then ``interval_km``) and for ``interval_km`` for every owner
+(nothing learnt, ``interval_km_by_model`` emptied), one line each: reminders, owners truly
+due in the window, the share of reminders truly due, the share of the truly due reminded,
+the median interval error and how many owners each interval source gave (docs/care.md,
+"Which km interval").
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def main(
     from features.build import build_features
     from features.config import FeaturizeConfig
     from features.reading import read_data_dir
-    from models.care import CareConfig, maintenance_check
+    from models.care import CareConfig, maintenance_check, maintenance_intervals
 
     setup_logging()
     when = date_option(through, "--through") + pd.Timedelta(days=1)
@@ -68,11 +70,15 @@ def main(
     model = None
     if "vehicle_model" in cust.columns:
         model = pd.Series(cust["vehicle_model"].reindex(ids).to_numpy(), index=features.index)
+    ids = pd.Series(ids, index=features.index)
+    km = maintenance_intervals(data.service_visits, ids, model, when, rule)
     flat = dataclasses.replace(rule, interval_km_by_model={})
-    for name, r in (("params", rule), (f"{rule.interval_km:g} km for every model", flat)):
-        typer.echo(
-            f"{name}: {json.dumps(maintenance_check(features, when, r, true_interval, model))}"
-        )
+    runs = (("params", rule, km), (f"{rule.interval_km:g} km for every owner", flat, None))
+    for name, r, k in runs:
+        got = maintenance_check(features, when, r, true_interval, model, k)
+        if k is not None:
+            got["interval_sources"] = k["interval_source"].value_counts().sort_index().to_dict()
+        typer.echo(f"{name}: {json.dumps(got)}")
 
 
 if __name__ == "__main__":

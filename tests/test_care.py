@@ -6,6 +6,7 @@ every due date below is worked out by hand from the rule in docs/care.md.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -29,7 +30,15 @@ from models.care import (
     birthday_due,
     insurance_due,
     maintenance_due,
+    maintenance_intervals,
     next_birthday,
+)
+from models.care_interval import (
+    SOURCE_DEFAULT,
+    SOURCE_MODEL,
+    SOURCE_OWN,
+    SOURCE_PARAM,
+    own_interval_km,
 )
 from models.care_tasks import care_tasks, last_advisor, winback_selected
 from pipeline.cli import app
@@ -148,6 +157,128 @@ def test_a_vehicle_model_interval_replaces_the_default():
     rule = MaintenanceRule(interval_km_by_model={"Camry": 7500})
     due = maintenance_due(feats, T, rule, pd.Series(["Corolla", "Camry"]))
     assert due["fires"].tolist() == [False, True]
+
+
+def _maintenance_visits(km_by_customer: dict[str, list[float]], start: str = "2024-01-05"):
+    """Maintenance visits 60 days apart from ``start``, with these odometer readings."""
+    rows = [
+        {
+            "customer_id": cid,
+            "visit_date": pd.Timestamp(start) + pd.Timedelta(days=60 * i),
+            "visit_type": "maintenance",
+            "mileage_km": km,
+        }
+        for cid, kms in km_by_customer.items()
+        for i, km in enumerate(kms)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_two_own_gaps_of_10000_km_give_the_own_interval_and_its_due_date():
+    # A: maintenance at 5,000, 15,000 and 25,000 km -> own 10,000 km; at 50 km/day that is 200
+    # days, 190 days ago -> due in 10 days (2026-10-11). 5,000 km would be 90 days overdue.
+    visits = _maintenance_visits({"A": [5000, 15000, 25000]})
+    feats = _features(
+        [
+            {"customer_id": "A", "mileage_km_per_day": 50, "days_since_last_maintenance": 190},
+            {"customer_id": "B", "mileage_km_per_day": 50, "days_since_last_maintenance": 95},
+        ]
+    )
+    rule = MaintenanceRule()
+    km = maintenance_intervals(visits, feats["customer_id"], None, T, rule)
+    assert km["interval_km"].tolist() == [10000.0, 5000.0]
+    assert km["interval_source"].tolist() == [SOURCE_OWN, SOURCE_DEFAULT]
+    due = maintenance_due(feats, T, rule, None, km)
+    assert due["due_date"].tolist() == [pd.Timestamp("2026-10-11"), pd.Timestamp("2026-10-06")]
+    assert due["fires"].tolist() == [True, True]
+    # through the task file: the source and its Chinese label on the maintenance rows
+    cust = _customers(["A", "B"], insurance_expiry_date=pd.to_datetime([None, "2026-10-03"]))
+    result = _run(feats, cust, visits=visits)
+    tasks = result.tasks.set_index("customer_id")
+    assert tasks.loc["A", ["trigger", "interval_source", "interval_source_zh"]].tolist() == [
+        MAINTENANCE,
+        SOURCE_OWN,
+        "本人保养里程",
+    ]
+    assert tasks.loc["B", "trigger"] == INSURANCE and pd.isna(tasks.loc["B", "interval_source"])
+    assert result.metrics["maintenance_interval_source"]["own"] == 1
+    assert result.metrics["maintenance_interval_source"]["default"] == 1
+
+
+def test_without_own_gaps_the_model_median_then_the_param_then_the_default():
+    # model M: three owners with own intervals 8,000, 9,000 and 12,000 km (>= 3 owners):
+    # B, an M owner with a single visit, gets the median 9,000. Model N has one owner with
+    # an own interval (< 3): C gets the store's N interval (param); D (model Z): the default.
+    visits = _maintenance_visits(
+        {
+            "M1": [1000, 9000, 17000],
+            "M2": [1000, 10000, 19000],
+            "M3": [1000, 13000, 25000],
+            "N1": [1000, 7000, 13000],
+            "B": [40000],
+        }
+    )
+    ids = pd.Series(["M1", "M2", "M3", "N1", "B", "C", "D"])
+    model = pd.Series(["M", "M", "M", "N", "M", "N", "Z"])
+    rule = MaintenanceRule(min_model_owners=3, interval_km_by_model={"N": 7000, "M": 20000})
+    km = maintenance_intervals(visits, ids, model, T, rule)
+    assert km["interval_source"].tolist() == [SOURCE_OWN] * 4 + [
+        SOURCE_MODEL,
+        SOURCE_PARAM,
+        SOURCE_DEFAULT,
+    ]
+    assert km["interval_km"].tolist() == [8000, 9000, 12000, 6000, 9000, 7000, 5000]
+    # with too few owners for M as well, the store's M interval (param) is next
+    few = maintenance_intervals(visits, ids, model, T, MaintenanceRule(min_model_owners=4))
+    assert few["interval_source"].tolist()[4:] == [SOURCE_DEFAULT] * 3
+    listed = dataclasses.replace(rule, min_model_owners=4)
+    assert maintenance_intervals(visits, ids, model, T, listed)["interval_km"].tolist()[4:] == [
+        20000,
+        7000,
+        5000,
+    ]
+
+
+def test_a_gap_out_of_bounds_a_visit_of_another_type_and_a_visit_on_t_are_not_used():
+    # E: gaps 6,000, 500, 6,000 (500 km: two orders of one service) -> 6,000 of 2 gaps;
+    # F: gaps 6,000, 40,000, 6,000 (40,000: a skipped service) -> 6,000 of 2 gaps
+    visits = _maintenance_visits({"E": [1000, 7000, 7500, 13500], "F": [1000, 7000, 47000, 53000]})
+    # a repair with an odometer between E's maintenance visits does not split a gap
+    repair = {"customer_id": "E", "visit_date": pd.Timestamp("2024-02-01"), "mileage_km": 4000}
+    # G: maintenance gaps before T: 10,000 (one, < 2); the visit on T would make a second
+    g = _maintenance_visits({"G": [10000, 20000]}, start="2026-06-01")
+    on_t = {"customer_id": "G", "visit_date": T, "visit_type": "maintenance", "mileage_km": 26000}
+    no_km = {"customer_id": "G", "visit_date": pd.Timestamp("2026-09-01"), "mileage_km": NAN}
+    visits = pd.concat(
+        [
+            visits,
+            pd.DataFrame([{**repair, "visit_type": "repair"}, on_t]),
+            g,
+            pd.DataFrame([{**no_km, "visit_type": "maintenance"}]),
+        ],
+        ignore_index=True,
+    )
+    own = own_interval_km(visits, T)
+    assert own.loc["E"].tolist() == [6000.0, 2] and own.loc["F"].tolist() == [6000.0, 2]
+    assert own.loc["G"].tolist() == [10000.0, 1]
+    ids = pd.Series(["E", "F", "G"])
+    km = maintenance_intervals(visits, ids, None, T, MaintenanceRule())
+    assert km["interval_source"].tolist() == [SOURCE_OWN, SOURCE_OWN, SOURCE_DEFAULT]
+    # a day later the visit on T is in the past: gaps 10,000 and 6,000 -> own 8,000
+    later = maintenance_intervals(visits, ids, None, T + pd.Timedelta(days=1), MaintenanceRule())
+    assert later["interval_km"].tolist() == [6000.0, 6000.0, 8000.0]
+    # the bounds are params: [100, 50000] keeps every gap
+    wide = own_interval_km(visits, T, (100.0, 50000.0))
+    assert wide.loc["E"].tolist() == [6000.0, 3] and wide.loc["F"].tolist() == [6000.0, 3]
+
+
+def test_the_interval_params_are_checked():
+    config = CareConfig.from_params({"maintenance_due": {"own_km_bounds": [500, 20000]}})
+    assert config.maintenance_due.own_km_bounds == (500.0, 20000.0)
+    with pytest.raises(ValueError, match=r"care\.maintenance_due\.own_km_bounds"):
+        CareConfig.from_params({"maintenance_due": {"own_km_bounds": [30000, 1000]}})
+    with pytest.raises(ValueError, match=r"care\.maintenance_due\.min_own_intervals"):
+        CareConfig.from_params({"maintenance_due": {"min_own_intervals": 0}})
 
 
 # --- insurance_expiry and birthday ------------------------------------------------------------
@@ -533,10 +664,11 @@ def test_care_and_its_truth_check_on_the_shared_simulation(shared_sim, tmp_path)
     )
     assert check.exit_code == 0, check.output
     lines = dict(line.split(": ", 1) for line in check.output.splitlines() if ": {" in line)
-    per_model, flat = (json.loads(v) for v in lines.values())
-    # the simulator's own per-model intervals find the truly due owners better than one interval
-    assert per_model["precision"] > flat["precision"]
-    assert per_model["median_interval_error_days"] < flat["median_interval_error_days"]
+    learnt, flat = (json.loads(v) for v in lines.values())
+    # the intervals learnt from the visits find the truly due owners better than one interval
+    assert learnt["precision"] > flat["precision"]
+    assert learnt["median_interval_error_days"] < flat["median_interval_error_days"]
+    assert learnt["interval_sources"].get("own", 0) > 0
 
 
 def typer_app(function):

@@ -48,6 +48,7 @@ from features.config import config_from_params
 from models.care_interval import (
     SOURCE_LABELS_ZH,
     SOURCE_OWN_DAYS,
+    SOURCE_OWN_VISIT_DAYS,
     interval_km,
 )
 from models.crm import LABELS_ZH
@@ -60,6 +61,9 @@ TRIGGERS = (INSURANCE, MAINTENANCE, BIRTHDAY)
 STATUS_TASK, STATUS_SUPPRESSED = "task", "suppressed"
 #: Where a maintenance rhythm comes from (the metrics' ``maintenance_rhythm``).
 RHYTHM_MILEAGE, RHYTHM_INTERVAL, RHYTHM_NONE = "mileage", "maintenance_interval", "no_own_rhythm"
+#: An owner whose visits carry no type: the median gap between all their visits.
+RHYTHM_VISITS = "visit_interval"
+RHYTHMS = (RHYTHM_MILEAGE, RHYTHM_INTERVAL, RHYTHM_VISITS, RHYTHM_NONE)
 
 #: Suppression reasons in the order they are checked: code -> (English, Chinese); the recent
 #: contact reason is completed with the date and the spacing.
@@ -147,6 +151,10 @@ class MaintenanceRule:
         max_interval_days: Due at the latest this many days after the last maintenance.
         overdue_days: A due date up to this many days before T still gets a reminder.
         lead_days: ... and one up to this many days after T.
+        visit_rhythm: An owner none of whose visits carries a ``visit_type`` (a plain
+            transaction log) and without a mileage rhythm is due by the median gap between
+            all their visits (their own rhythm; a typed history keeps maintenance visits
+            apart, so there it is not used). False: no reminder for them.
     """
 
     enabled: bool = True
@@ -161,6 +169,7 @@ class MaintenanceRule:
     max_interval_days: int = 365
     overdue_days: int = 30
     lead_days: int = 14
+    visit_rhythm: bool = True
 
     def __post_init__(self) -> None:
         kms = {"interval_km": self.interval_km}
@@ -326,7 +335,8 @@ def maintenance_due(
 
     Returns:
         Index as ``features``: ``due_date`` (NaT without a rhythm or a visit), ``rhythm``
-        (:data:`RHYTHM_MILEAGE`, :data:`RHYTHM_INTERVAL` or :data:`RHYTHM_NONE`),
+        (:data:`RHYTHM_MILEAGE`, :data:`RHYTHM_INTERVAL`, :data:`RHYTHM_VISITS` or
+        :data:`RHYTHM_NONE`),
         ``interval_source`` (the km interval's source with a mileage rhythm,
         ``own_days`` with the own gap in days, missing without a rhythm) and ``fires``
         (due in ``[T − overdue_days, T + lead_days]``).
@@ -338,12 +348,20 @@ def maintenance_due(
         km = maintenance_intervals(None, ids, vehicle_model, t, rule)
     by_km = (km["interval_km"].astype("float64") / km_per_day).where(km_per_day > 0)
     own_interval = _col(features, "maintenance_interval_days").where(lambda s: s > 0)
-    interval = by_km.fillna(own_interval).clip(upper=float(rule.max_interval_days))
-    rhythm = np.where(
-        by_km.notna(), RHYTHM_MILEAGE, np.where(own_interval.notna(), RHYTHM_INTERVAL, RHYTHM_NONE)
+    # maintenance_share is missing exactly when none of the owner's visits has a type
+    untyped = _col(features, "maintenance_share").isna() & bool(rule.visit_rhythm)
+    visit_interval = _col(features, "median_visit_interval_days").where(lambda s: s > 0)
+    visit_interval = visit_interval.where(untyped)
+    interval = by_km.fillna(own_interval).fillna(visit_interval)
+    interval = interval.clip(upper=float(rule.max_interval_days))
+    rhythm = np.select(
+        [by_km.notna(), own_interval.notna(), visit_interval.notna()],
+        [RHYTHM_MILEAGE, RHYTHM_INTERVAL, RHYTHM_VISITS],
+        default=RHYTHM_NONE,
     )
     source = km["interval_source"].astype("object").where(rhythm == RHYTHM_MILEAGE)
     source = source.mask(rhythm == RHYTHM_INTERVAL, SOURCE_OWN_DAYS)
+    source = source.mask(rhythm == RHYTHM_VISITS, SOURCE_OWN_VISIT_DAYS)
     # the last maintenance visit; without one on record (no visit typed maintenance), the
     # last visit is when the car was last serviced
     since = _col(features, "days_since_last_maintenance").fillna(

@@ -27,8 +27,17 @@ import pandas as pd
 SOURCE_OWN, SOURCE_MODEL, SOURCE_PARAM, SOURCE_DEFAULT = "own", "model", "param", "default"
 #: A due date from the owner's median gap in days (no km per day): no km interval used.
 SOURCE_OWN_DAYS = "own_days"
+#: An untyped history (no visit typed): the owner's median gap between all visits, in days.
+SOURCE_OWN_VISIT_DAYS = "own_visit_days"
 #: Every interval source, in the order they are tried (the days fallback last).
-SOURCES = (SOURCE_OWN, SOURCE_MODEL, SOURCE_PARAM, SOURCE_DEFAULT, SOURCE_OWN_DAYS)
+SOURCES = (
+    SOURCE_OWN,
+    SOURCE_MODEL,
+    SOURCE_PARAM,
+    SOURCE_DEFAULT,
+    SOURCE_OWN_DAYS,
+    SOURCE_OWN_VISIT_DAYS,
+)
 #: Chinese labels of the task file's ``interval_source``.
 SOURCE_LABELS_ZH: dict[str, str] = {
     SOURCE_OWN: "本人保养里程",
@@ -36,6 +45,7 @@ SOURCE_LABELS_ZH: dict[str, str] = {
     SOURCE_PARAM: "参数（车型保养里程）",
     SOURCE_DEFAULT: "默认保养里程",
     SOURCE_OWN_DAYS: "本人保养间隔天数",
+    SOURCE_OWN_VISIT_DAYS: "本人到店间隔天数",
 }
 MAINTENANCE_VISIT = "maintenance"
 

@@ -26,9 +26,7 @@ from models.care import (
     MAINTENANCE,
     OUTPUT_COLUMNS,
     REASONS,
-    RHYTHM_INTERVAL,
-    RHYTHM_MILEAGE,
-    RHYTHM_NONE,
+    RHYTHMS,
     STATUS_SUPPRESSED,
     STATUS_TASK,
     CareConfig,
@@ -377,9 +375,7 @@ def care_metrics(
         "suppressed": int((rows & ~task).sum()),
         "by_trigger": by_trigger,
         "by_reason": {name: int((rows & (code == name)).sum()) for name in REASONS},
-        "maintenance_rhythm": {
-            r: int(counts.get(r, 0)) for r in (RHYTHM_MILEAGE, RHYTHM_INTERVAL, RHYTHM_NONE)
-        },
+        "maintenance_rhythm": {r: int(counts.get(r, 0)) for r in RHYTHMS},
         "maintenance_interval_source": {s: int(sources.get(s, 0)) for s in SOURCES},
         "score_file": with_scores,
     }

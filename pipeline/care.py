@@ -122,6 +122,8 @@ def main(
     data, when = _read(data_dir, when, max_invalid_share(params), params)
     if score_rows is not None and (note := score_age_note(score_rows, when)):
         typer.echo(f"note: {note}", err=True)
+    for note in not_collected_notes(data.customers, config):
+        typer.echo(f"note: {note}", err=True)
     result = run_care(data, when, config, featurize, segments, score_rows)
     from features.files import write_table
 
@@ -189,6 +191,25 @@ def run_care(
     contacts = data.table("care_contacts")
     visits = data.service_visits
     return care_tasks(features, data.customers, when, config, tiers, contacts, score_rows, visits)
+
+
+#: The customers column each date trigger reads.
+TRIGGER_COLUMNS = {"insurance_expiry": "insurance_expiry_date", "birthday": "birthday"}
+
+
+def not_collected_notes(customers: pd.DataFrame, config: CareConfig) -> list[str]:
+    """One note per enabled trigger whose customers column the data does not have."""
+    notes = []
+    for trigger, column in TRIGGER_COLUMNS.items():
+        rule = getattr(config, trigger)
+        if rule.enabled and (
+            column not in customers.columns or not customers[column].notna().any()
+        ):
+            notes.append(
+                f"{trigger}: customers.{column} is not collected, so this trigger selects "
+                "no one (docs/data_contract.md, care data)"
+            )
+    return notes
 
 
 def read_scores(path: Path) -> pd.DataFrame:

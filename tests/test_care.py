@@ -23,6 +23,7 @@ from models.care import (
     RHYTHM_INTERVAL,
     RHYTHM_MILEAGE,
     RHYTHM_NONE,
+    RHYTHM_VISITS,
     BirthdayRule,
     CareConfig,
     InsuranceRule,
@@ -116,6 +117,37 @@ def test_the_maintenance_window_edges(km_per_day, since, fires):
         ]
     )
     assert maintenance_due(feats, T, MaintenanceRule())["fires"].tolist() == [fires]
+
+
+def test_an_untyped_history_is_due_by_its_own_visit_rhythm():
+    # a plain transaction log: no visit type, no mileage; the rhythm of all visits decides
+    rows = [
+        # visits every 150 days, the last 140 days ago -> due in 10 days: a reminder
+        {"customer_id": "A", "median_visit_interval_days": 150, "days_since_last_visit": 140},
+        # every 400 days (capped at 365), the last 140 days ago -> due in 225 days: none
+        {"customer_id": "B", "median_visit_interval_days": 400, "days_since_last_visit": 140},
+        # one visit only: no rhythm
+        {"customer_id": "C", "days_since_last_visit": 140},
+        # typed visits (a repair share is known) but fewer than two maintenances: the gap of
+        # all visits mixes repairs in, so no reminder
+        {
+            "customer_id": "D",
+            "median_visit_interval_days": 150,
+            "days_since_last_visit": 140,
+            "maintenance_share": 0.5,
+        },
+    ]
+    feats = _features(rows).assign(
+        median_visit_interval_days=[150.0, 400.0, NAN, 150.0],
+        maintenance_share=[NAN, NAN, NAN, 0.5],
+    )
+    due = maintenance_due(feats, T, MaintenanceRule())
+    assert due["rhythm"].tolist() == [RHYTHM_VISITS, RHYTHM_VISITS, RHYTHM_NONE, RHYTHM_NONE]
+    assert due["fires"].tolist() == [True, False, False, False]
+    assert due["due_date"].iloc[0] == T + pd.Timedelta(days=10)
+    assert due["interval_source"].iloc[0] == "own_visit_days"
+    off = maintenance_due(feats, T, MaintenanceRule(visit_rhythm=False))
+    assert off["rhythm"].tolist() == [RHYTHM_NONE] * 4 and not off["fires"].any()
 
 
 def test_without_mileage_the_own_maintenance_interval_and_without_either_no_reminder():
@@ -677,3 +709,19 @@ def typer_app(function):
     single = typer.Typer(add_completion=False)
     single.command()(function)
     return single
+
+
+def test_a_trigger_whose_column_is_not_collected_is_named():
+    from pipeline.care import not_collected_notes
+
+    plain = pd.DataFrame({"customer_id": ["A", "B"]})
+    notes = not_collected_notes(plain, CareConfig())
+    assert len(notes) == 2
+    assert "customers.insurance_expiry_date is not collected" in notes[0]
+    assert "customers.birthday is not collected" in notes[1]
+    # an empty column counts as not collected; a filled one, or a disabled trigger, does not
+    some = plain.assign(insurance_expiry_date=pd.to_datetime(["2026-10-05", None]))
+    some["birthday"] = None
+    assert [n.split(":")[0] for n in not_collected_notes(some, CareConfig())] == ["birthday"]
+    off = CareConfig.from_params({"birthday": {"enabled": False}})
+    assert not_collected_notes(some, off) == []

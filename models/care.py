@@ -56,6 +56,8 @@ from models.segments import SegmentsConfig, tier_of
 from models.value import annual_value
 
 MAINTENANCE, INSURANCE, BIRTHDAY = "maintenance_due", "insurance_expiry", "birthday"
+#: The customers column each date trigger reads (optional contract columns).
+TRIGGER_COLUMNS = {INSURANCE: "insurance_expiry_date", BIRTHDAY: "birthday"}
 #: Every trigger, in the default priority order (the first that fires gives the task).
 TRIGGERS = (INSURANCE, MAINTENANCE, BIRTHDAY)
 STATUS_TASK, STATUS_SUPPRESSED = "task", "suppressed"

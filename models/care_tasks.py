@@ -29,6 +29,7 @@ from models.care import (
     RHYTHMS,
     STATUS_SUPPRESSED,
     STATUS_TASK,
+    TRIGGER_COLUMNS,
     CareConfig,
     birthday_due,
     insurance_due,
@@ -134,10 +135,12 @@ def _fired(
         if trigger == MAINTENANCE:
             out[trigger] = maint[["due_date", "fires"]]
         elif trigger == INSURANCE:
-            expiry = cust["insurance_expiry_date"] if "insurance_expiry_date" in cust else nat
+            column = TRIGGER_COLUMNS[INSURANCE]
+            expiry = cust[column] if column in cust else nat
             out[trigger] = insurance_due(expiry, t, config.insurance_expiry)
         elif trigger == BIRTHDAY:
-            born = cust["birthday"] if "birthday" in cust else pd.Series(pd.NA, index=cust.index)
+            column = TRIGGER_COLUMNS[BIRTHDAY]
+            born = cust[column] if column in cust else pd.Series(pd.NA, index=cust.index)
             out[trigger] = birthday_due(born, tier, model, t, config.birthday)
     return out, rhythm
 

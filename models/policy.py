@@ -478,22 +478,19 @@ def run_policies(
     budget: float,
     pre_churn: pd.Series | None = None,
     coupon_action: str | None = None,
-    references: Mapping[str, pd.DataFrame] | pd.DataFrame | None = None,
+    references: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The policies at one budget: ``{model, same_coupon, playbook_matrix[, references]}``.
 
     ``references`` adds reference policies: :func:`recommend` with the same money model,
     caps and budget, fed other response probabilities — ``{"oracle": truth_probabilities(...)}``
-    (the true ones) and the observable ceiling (:mod:`models.ceiling`). A frame alone is the
-    oracle's.
+    (the true ones) and the observable ceiling (:mod:`models.ceiling`).
     """
     runs = {
         MODEL: recommend(features, segments, uplift, config, budget),
         SAME_COUPON: same_coupon(features, segments, uplift, config, budget, coupon_action),
         PLAYBOOK: playbook_matrix(features, segments, uplift, config, budget, pre_churn),
     }
-    if isinstance(references, pd.DataFrame):
-        references = {ORACLE: references}
     for name, probs in (references or {}).items():
         runs[name] = recommend(features, segments, probs, config, budget)
     return runs

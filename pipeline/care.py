@@ -193,16 +193,13 @@ def run_care(
     return care_tasks(features, data.customers, when, config, tiers, contacts, score_rows, visits)
 
 
-#: The customers column each date trigger reads.
-TRIGGER_COLUMNS = {"insurance_expiry": "insurance_expiry_date", "birthday": "birthday"}
-
-
 def not_collected_notes(customers: pd.DataFrame, config: CareConfig) -> list[str]:
     """One note per enabled trigger whose customers column the data does not have."""
+    from models.care import TRIGGER_COLUMNS
+
     notes = []
     for trigger, column in TRIGGER_COLUMNS.items():
-        rule = getattr(config, trigger)
-        if rule.enabled and (
+        if config.rule(trigger).enabled and (
             column not in customers.columns or not customers[column].notna().any()
         ):
             notes.append(

@@ -22,6 +22,7 @@ from features.dictionary import (
     feature_dictionary,
 )
 from models.reporting.figures import check_lang
+from models.reporting.i18n import LOST_REASON_LABELS
 
 #: Figure text by key: (Chinese, English). ``{...}`` fields are filled by :func:`text`.
 TEXT: dict[str, tuple[str, str]] = {
@@ -152,15 +153,8 @@ NAMES: dict[str, tuple[str, str]] = {
     "simulate": ("模拟", "simulate"),
     "features": ("特征", "features"),
     "score": ("评分", "score"),
-    "price": ("价格", "price"),
-    "configuration_mismatch": ("配置不符", "configuration mismatch"),
-    "delivery_time": ("交付周期", "delivery time"),
-    "competitor": ("竞品吸引", "competitor"),
-    "service_experience": ("服务体验", "service experience"),
-    "finance_or_tradein": ("金融/置换", "finance or trade-in"),
-    "influenced_by_others": ("受他人影响", "influenced by others"),
-    "brand_or_aftersales_concern": ("品牌/售后顾虑", "brand or after-sales concern"),
-    "other": ("其他", "other"),
+    # the loss reasons: one table with the report page's (models/reporting/i18n.py)
+    **LOST_REASON_LABELS,
     "unrecorded": ("未记录", "not recorded"),
     "total": ("合计", "total"),
 }  # fmt: skip
